@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trace open: open, openat and openat2, with the descriptor or the error.
+ *
+ * Facilities: tracepoints syscalls/sys_{enter,exit}_{open,openat,openat2}.
+ * The file name is read at sys_exit: by then the kernel has copied it
+ * (getname), so its page is present even if the caller never touched it.
+ * With --full-path the path is rebuilt from the kernel's view: the opened
+ * file's struct path on success; on failure the directory the name was
+ * relative to (cwd or dfd) joined with the name.
+ */
+#include "common.h"
+#include "filter.h"
+#include "buffer.h"
+#include "paths.h"
+#include "program.h"
+
+const volatile bool gadget_full_path = false;
+const volatile bool gadget_ignore_errors = false;
+
+#ifndef AT_FDCWD
+#define AT_FDCWD -100
+#endif
+
+struct open_start {
+	const char *filename;
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct open_start);
+} open_starts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ig_open_event);
+} open_scratch SEC(".maps");
+
+static __always_inline int open_enter(const char *filename, __s32 dfd, __u32 flags, __u32 mode)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_start start = {
+		.filename = filename,
+		.dfd = dfd,
+		.flags = flags,
+		.mode = mode,
+	};
+
+	if (gadget_should_discard_mntns_id(gadget_get_mntns_id()))
+		return 0;
+	bpf_map_update_elem(&open_starts, &tid, &start, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int ig_open_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], AT_FDCWD, ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int ig_openat_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[1], ctx->args[0], ctx->args[2], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int ig_openat2_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return open_enter((const char *)ctx->args[1], ctx->args[0], how.flags, how.mode);
+}
+
+/* The struct file behind descriptor fd of the current task, or NULL. */
+static __always_inline struct file *current_file(__s32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+
+	if (fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, long ret)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct path base;
+	struct file *file;
+	__u32 off;
+
+	if (ret >= 0) {
+		file = current_file(ret);
+		if (!file)
+			return;
+		base = BPF_CORE_READ(file, f_path);
+		e->full_path_size = gadget_read_path(&base, e->full_path) + 1;
+		return;
+	}
+	/* A failed open: the name as given, made absolute. */
+	if (e->path[0] == '/') {
+		e->full_path_size = bpf_probe_read_kernel_str(e->full_path, IG_PATH_MAX, e->path);
+		return;
+	}
+	if (dfd == AT_FDCWD) {
+		base = BPF_CORE_READ(task, fs, pwd);
+	} else {
+		file = current_file(dfd);
+		if (!file)
+			return;
+		base = BPF_CORE_READ(file, f_path);
+	}
+	/* Directory then name, each in one half, so the verifier sees constant bounds. */
+	off = gadget_read_path(&base, e->full_path);
+	barrier_var(off);
+	off &= IG_PATH_MAX - 1;
+	if (off == 0 || off > IG_PATH_MAX / 2)
+		return;
+	if (off > 1) {
+		e->full_path[off] = '/';
+		off++;
+	}
+	barrier_var(off);
+	if (off > IG_PATH_MAX / 2 + 1)
+		return;
+	{
+		long n = bpf_probe_read_kernel_str(&e->full_path[off], IG_PATH_MAX / 2 - 1, e->path);
+
+		e->full_path_size = n > 0 ? off + n : off;
+	}
+}
+
+static __always_inline int open_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_start *start = bpf_map_lookup_elem(&open_starts, &tid);
+	struct open_start s;
+	struct ig_open_event *e;
+	__u32 zero = 0;
+	__u64 pid_tgid, uid_gid, size;
+	long n;
+
+	if (!start)
+		return 0;
+	s = *start;
+	bpf_map_delete_elem(&open_starts, &tid);
+	if (ret < 0 && gadget_ignore_errors)
+		return 0;
+
+	e = bpf_map_lookup_elem(&open_scratch, &zero);
+	if (!e)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	uid_gid = bpf_get_current_uid_gid();
+	e->timestamp_ns = bpf_ktime_get_boot_ns();
+	e->mntns_id = gadget_get_mntns_id();
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->retval = ret;
+	e->flags = s.flags;
+	e->mode = s.mode;
+	e->full_path_size = 0;
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	n = bpf_probe_read_user_str(e->path, IG_PATH_MAX, s.filename);
+	e->path_size = n > 0 ? n : 0;
+	if (n <= 0)
+		e->path[0] = 0;
+	if (gadget_full_path) {
+		fill_full_path(e, s.dfd, ret);
+		size = sizeof(*e);
+	} else {
+		size = offsetof(struct ig_open_event, path) + e->path_size;
+		if (size > sizeof(*e))
+			size = sizeof(*e);
+	}
+	gadget_output(e, size);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int ig_open_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int ig_openat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int ig_openat2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Sizes shared by the kernel programs and the Rust side. This header is also
+ * read by bindgen (without vmlinux.h), so it only uses __u* types.
+ */
+#ifndef IG_TYPES_H
+#define IG_TYPES_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define IG_TASK_COMM_LEN 16
+/* Paths are read up to PATH_MAX; longer ones are cut and flagged. */
+#define IG_PATH_MAX 4096
+/* One component of a path (NAME_MAX + NUL). */
+#define IG_NAME_MAX 256
+/* Dentries walked when rebuilding a full path from the kernel's view. */
+#define IG_PATH_MAX_DEPTH 64 /* a power of two: used as a mask */
+
+/* Indexes in the per-cpu statistics array every program updates. */
+enum ig_stat {
+	IG_STAT_SUBMITTED = 0,
+	IG_STAT_LOST = 1,
+	IG_STAT_MAX = 2,
+};
+
+#endif

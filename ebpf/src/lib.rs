@@ -1,0 +1,50 @@
+//! The eBPF programs of every gadget, compiled from C by `build.rs` and
+//! embedded, with the Rust mirror of each gadget's event struct generated
+//! from its C header (one definition, no hand-kept copy).
+
+/// An 8-byte aligned copy of an object file: aya parses ELF in place.
+macro_rules! embed_object {
+    ($name:literal) => {
+        aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/", $name, ".bpf.o"))
+    };
+}
+
+/// `trace exec`: sched_process_exec plus the execve/execveat syscall tracepoints.
+pub mod trace_exec {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_exec_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_exec");
+}
+
+/// `trace open`: the open, openat and openat2 syscall tracepoints.
+pub mod trace_open {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_open_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_open");
+}
+
+/// Names shared by every gadget object (see ebpf/include/).
+pub mod common {
+    /// The ring buffer every program writes events to.
+    pub const EVENTS_MAP: &str = "gadget_events";
+    /// Per-cpu counters indexed by [`Stat`].
+    pub const STATS_MAP: &str = "gadget_stats";
+    /// Allowed mount namespace ids (u64 -> u8).
+    pub const MNTNS_FILTER_MAP: &str = "gadget_mntns_filter";
+    /// Load-time switch: filter by `MNTNS_FILTER_MAP`.
+    pub const FILTER_BY_MNTNS: &str = "gadget_filter_by_mntns";
+    /// Load-time: pending bytes that force a reader wake-up (0: every event).
+    pub const WAKEUP_BYTES: &str = "gadget_wakeup_bytes";
+    /// Load-time: drop failed calls in the kernel.
+    pub const IGNORE_ERRORS: &str = "gadget_ignore_errors";
+
+    /// Indexes of the per-cpu statistics array (enum ig_stat in types.h).
+    #[derive(Clone, Copy, Debug)]
+    #[repr(u32)]
+    pub enum Stat {
+        Submitted = 0,
+        Lost = 1,
+    }
+}

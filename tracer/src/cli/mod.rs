@@ -1,0 +1,116 @@
+//! The `ig` command line: clap definitions only; each subcommand's behaviour
+//! lives in its own module.
+
+pub mod trace;
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::collection::ContainerSelector;
+use crate::output::OutputMode;
+use crate::run::RunOptions;
+use crate::session::DEFAULT_RING_BYTES;
+
+/// Trace what the containers on this node do, with eBPF.
+#[derive(Debug, Parser)]
+#[command(name = "ig", version, propagate_version = true)]
+pub struct Cli {
+    /// Debug logging.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Mount bpffs, tracefs and debugfs when they are missing.
+    #[arg(long, global = true)]
+    pub auto_mount_filesystems: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace events as they happen.
+    Trace {
+        #[command(subcommand)]
+        gadget: trace::TraceCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+/// Flags every gadget takes.
+#[derive(Debug, Args)]
+pub struct CommonFlags {
+    /// Output: columns, columns=a,b (or =+a,-b), json, jsonpretty.
+    #[arg(short = 'o', long = "output", default_value = "columns", value_parser = OutputMode::parse)]
+    pub output: OutputMode,
+
+    /// Only events of the container with this name.
+    #[arg(short = 'c', long = "containername")]
+    pub containername: Option<String>,
+
+    /// Also show events of host processes (container fields empty).
+    #[arg(long)]
+    pub host: bool,
+
+    /// Filter events: col:value, col:!value, col:>=v, col:>v, col:<=v, col:<v, col:~regex.
+    #[arg(short = 'F', long = "filter")]
+    pub filter: Vec<String>,
+
+    /// Seconds to run; 0 runs until Ctrl-C.
+    #[arg(short = 't', long, default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Ring buffer bytes (a power of two, at least 4096); for tests and tuning.
+    #[arg(long, hide = true, default_value_t = DEFAULT_RING_BYTES, value_parser = parse_ring_bytes)]
+    pub ring_buffer_size: u32,
+}
+
+impl CommonFlags {
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions {
+            output: self.output.clone(),
+            host: self.host,
+            selector: ContainerSelector { name: self.containername.clone() },
+            filters: self.filter.clone(),
+            timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
+            ring_bytes: self.ring_buffer_size,
+        }
+    }
+}
+
+fn parse_ring_bytes(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if n < 4096 || !n.is_power_of_two() {
+        return Err(format!("{n} is not a power of two of at least 4096"));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_a_trace_command() {
+        let cli =
+            Cli::try_parse_from(["ig", "trace", "exec", "--host", "-o", "json", "-F", "comm:cat", "-t", "3"])
+                .unwrap();
+        let Command::Trace { gadget: trace::TraceCommand::Exec(exec) } = cli.command else {
+            panic!("not trace exec");
+        };
+        let run = exec.common.run_options();
+        assert!(run.host);
+        assert_eq!(run.output, OutputMode::Json);
+        assert_eq!(run.filters, vec!["comm:cat"]);
+        assert_eq!(run.timeout, Some(Duration::from_secs(3)));
+        assert!(Cli::try_parse_from(["ig", "trace", "open", "--ring-buffer-size", "5000"]).is_err());
+    }
+}

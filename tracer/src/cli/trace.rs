@@ -1,0 +1,69 @@
+//! `ig trace <gadget>`.
+
+use clap::{Args, Subcommand};
+
+use super::CommonFlags;
+use crate::collection::ContainerCollection;
+use crate::gadgets::trace_exec::TraceExec;
+use crate::gadgets::trace_open::TraceOpen;
+use crate::run::run_gadget;
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Trace new processes (exec), failed ones too.
+    Exec(ExecArgs),
+    /// Trace open files (open, openat, openat2).
+    Open(OpenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Show the working directory of each process (cwd column).
+    #[arg(long)]
+    pub cwd: bool,
+
+    /// Only show execs that succeeded.
+    #[arg(long)]
+    pub ignore_errors: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Show the absolute path of each file (fullPath column).
+    #[arg(long)]
+    pub full_path: bool,
+
+    /// Only paths starting with one of these prefixes (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub prefixes: Vec<String>,
+
+    /// Only show opens that succeeded.
+    #[arg(long)]
+    pub ignore_errors: bool,
+}
+
+impl TraceCommand {
+    pub async fn run(self, collection: &ContainerCollection) -> anyhow::Result<()> {
+        match self {
+            TraceCommand::Exec(a) => {
+                let opts = a.common.run_options();
+                run_gadget(TraceExec { cwd: a.cwd, ignore_errors: a.ignore_errors }, opts, collection).await
+            }
+            TraceCommand::Open(a) => {
+                let opts = a.common.run_options();
+                let gadget = TraceOpen {
+                    full_path: a.full_path,
+                    ignore_errors: a.ignore_errors,
+                    prefixes: a.prefixes,
+                };
+                run_gadget(gadget, opts, collection).await
+            }
+        }
+    }
+}

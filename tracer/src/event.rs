@@ -1,0 +1,128 @@
+//! What every gadget event carries besides its own fields: the container it
+//! came from (filled by enrichment), the time, the type and the mount
+//! namespace; plus the value type columns and filters read.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use shared::{ContainerRecord, K8sMetadata, RuntimeMetadata};
+
+/// The envelope fields of a normal event (`runtime`, `k8s`, `timestamp`,
+/// `type`, `mountnsid` in JSON, in that order).
+#[derive(Clone, Debug, Default)]
+pub struct EventCommon {
+    /// The container of the event; None for a host process.
+    pub container: Option<Arc<ContainerRecord>>,
+    /// Wall-clock nanoseconds since the epoch.
+    pub timestamp: u64,
+    pub mntns: u64,
+}
+
+static EMPTY_RUNTIME: RuntimeMetadata = RuntimeMetadata {
+    runtime_name: String::new(),
+    container_id: String::new(),
+    container_name: String::new(),
+    container_image_name: String::new(),
+};
+
+impl EventCommon {
+    pub fn runtime(&self) -> &RuntimeMetadata {
+        self.container.as_ref().map_or(&EMPTY_RUNTIME, |c| &c.runtime)
+    }
+
+    pub fn k8s(&self) -> Cow<'_, K8sMetadata> {
+        match &self.container {
+            Some(c) => Cow::Borrowed(&c.k8s),
+            None => Cow::Owned(K8sMetadata::default()),
+        }
+    }
+}
+
+impl Serialize for EventCommon {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("EventCommon", 5)?;
+        s.serialize_field("runtime", self.runtime())?;
+        s.serialize_field("k8s", &self.k8s())?;
+        s.serialize_field("timestamp", &self.timestamp)?;
+        s.serialize_field("type", "normal")?;
+        s.serialize_field("mountnsid", &self.mntns)?;
+        s.end()
+    }
+}
+
+/// Gadget events expose their envelope to enrichment and common columns.
+pub trait HasCommon {
+    fn common(&self) -> &EventCommon;
+    fn common_mut(&mut self) -> &mut EventCommon;
+}
+
+/// A column or filter value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    List(&'a [String]),
+}
+
+impl Value<'_> {
+    /// The text shown in columns and matched by string filters.
+    pub fn to_text(&self) -> Cow<'_, str> {
+        match self {
+            Value::Str(s) => Cow::Borrowed(s.as_ref()),
+            Value::Int(i) => Cow::Owned(i.to_string()),
+            Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Value::List(items) => Cow::Owned(items.join(" ")),
+        }
+    }
+}
+
+impl From<u32> for Value<'_> {
+    fn from(v: u32) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl From<i32> for Value<'_> {
+    fn from(v: i32) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl From<u64> for Value<'_> {
+    fn from(v: u64) -> Self {
+        Value::Int(v as i64)
+    }
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Str(Cow::Borrowed(v))
+    }
+}
+
+/// Converts boot-time nanoseconds (what BPF reads cheaply) to wall-clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    boot_to_realtime_ns: i128,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        let real = clock_ns(libc::CLOCK_REALTIME);
+        let boot = clock_ns(libc::CLOCK_BOOTTIME);
+        Self { boot_to_realtime_ns: real - boot }
+    }
+
+    pub fn to_realtime(&self, boot_ns: u64) -> u64 {
+        (boot_ns as i128 + self.boot_to_realtime_ns).max(0) as u64
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-pointer; both clocks exist on every Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}

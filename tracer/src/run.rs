@@ -1,0 +1,226 @@
+//! Running one gadget from start to stop: load and attach, fill the filter
+//! map from the collection, drain events on wake-ups and on a short timer,
+//! enrich and filter them, print them, report losses every second, and stop
+//! on Ctrl-C, SIGTERM or the timeout.
+
+use std::io::{self, BufWriter, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::collection::{ContainerCollection, ContainerSelector};
+use crate::event::{Clock, HasCommon};
+use crate::gadgets::{Column, Gadget};
+use crate::output::columns::{ColumnsPrinter, stdout_terminal_width};
+use crate::output::filter::Filters;
+use crate::output::{MessageEvent, OutputMode, select_columns, write_json};
+use crate::session::{Session, SessionOptions};
+
+/// The reader drains at least this often, even without a wake-up.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(25);
+/// Losses are checked and reported this often.
+const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub output: OutputMode,
+    pub host: bool,
+    pub selector: ContainerSelector,
+    pub filters: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub ring_bytes: u32,
+}
+
+/// How events are printed.
+enum Printer<E> {
+    Columns(ColumnsPrinter<E>),
+    Json { pretty: bool },
+}
+
+struct Sink<G: Gadget> {
+    gadget: G,
+    columns: Vec<Column<G::Event>>,
+    filters: Filters,
+    printer: Printer<G::Event>,
+    clock: Clock,
+    out: BufWriter<io::Stdout>,
+    malformed: u64,
+}
+
+impl<G: Gadget> Sink<G> {
+    fn handle(&mut self, raw: &[u8], collection: &ContainerCollection, host: bool) -> io::Result<()> {
+        let mut event = match self.gadget.decode(raw, &self.clock) {
+            Ok(e) => e,
+            Err(e) => {
+                self.malformed += 1;
+                tracing::debug!("dropping malformed event: {e}");
+                return Ok(());
+            }
+        };
+        let mntns = event.common().mntns;
+        event.common_mut().container = collection.by_mntns(mntns);
+        if event.common().container.is_none() && !host {
+            // The kernel filter let it through, but the container is gone
+            // from the collection: still a container event, shown unlabelled.
+            tracing::debug!(mntns, "event from a container no longer in the collection");
+        }
+        if !self.gadget.wants(&event) || !self.filters.matches(&self.columns, &event) {
+            return Ok(());
+        }
+        match &mut self.printer {
+            Printer::Columns(p) => p.write_row(&mut self.out, &event),
+            Printer::Json { pretty } => write_json(&mut self.out, &event, *pretty),
+        }
+    }
+
+    fn warn(&mut self, message: &str, lost: Option<u64>) -> io::Result<()> {
+        match self.printer {
+            Printer::Columns(_) => {
+                self.out.flush()?;
+                eprintln!("WARN: {message}");
+                Ok(())
+            }
+            Printer::Json { pretty } => {
+                let timestamp = self.clock.to_realtime(boot_ns());
+                let msg = MessageEvent { timestamp, kind: "warn", message, lost_events: lost };
+                write_json(&mut self.out, &msg, pretty)
+            }
+        }
+    }
+}
+
+fn boot_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer; CLOCK_BOOTTIME exists on every supported kernel.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Runs `gadget` until stopped; returns when it has been detached.
+pub async fn run_gadget<G: Gadget>(
+    gadget: G,
+    opts: RunOptions,
+    collection: &ContainerCollection,
+) -> anyhow::Result<()> {
+    let columns = gadget.columns();
+    let filters = Filters::parse(&opts.filters, &columns)?;
+    let printer = match &opts.output {
+        OutputMode::Columns(sel) => {
+            let shown = select_columns(&columns, sel.as_ref())?;
+            Printer::Columns(ColumnsPrinter::new(gadget.columns(), shown, stdout_terminal_width()))
+        }
+        OutputMode::Json => Printer::Json { pretty: false },
+        OutputMode::JsonPretty => Printer::Json { pretty: true },
+    };
+
+    let filter_by_mntns = !opts.host || opts.selector.name.is_some();
+    let session_opts = SessionOptions { filter_by_mntns, ring_bytes: opts.ring_bytes, ..Default::default() };
+    let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
+    if filter_by_mntns {
+        let filter = session.filter();
+        let mut selected = 0;
+        for record in collection.iter().filter(|r| opts.selector.matches(r)) {
+            filter.allow(record.mntns).context("adding a container to the filter map")?;
+            selected += 1;
+        }
+        if selected == 0 {
+            eprintln!(
+                "ig: no container source is available yet, so no container is traced; \
+                 use --host to trace host processes"
+            );
+        }
+    }
+
+    let mut sink = Sink {
+        gadget,
+        columns,
+        filters,
+        printer,
+        clock: Clock::now(),
+        out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+        malformed: 0,
+    };
+    if let Printer::Columns(p) = &sink.printer {
+        p.write_header(&mut sink.out)?;
+        sink.out.flush()?;
+    }
+
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let deadline = async {
+        match opts.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut loss_tick = tokio::time::interval(LOSS_REPORT_INTERVAL);
+    let (mut reported_lost, mut reported_malformed) = (0u64, 0u64);
+
+    let result: io::Result<()> = async {
+        loop {
+            tokio::select! {
+                r = session.readable() => { r?; }
+                _ = drain_tick.tick() => {}
+                _ = loss_tick.tick() => {
+                    report_losses(&session, &mut sink, &mut reported_lost, &mut reported_malformed)?;
+                    continue;
+                }
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = &mut deadline => break,
+            }
+            drain(&mut session, &mut sink, collection, opts.host)?;
+        }
+        drain(&mut session, &mut sink, collection, opts.host)?;
+        report_losses(&session, &mut sink, &mut reported_lost, &mut reported_malformed)?;
+        sink.out.flush()
+    }
+    .await;
+    drop(session); // detaches every program before we return
+    match result {
+        // A closed pipe (`ig ... | head`) is a normal way to stop.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing events"),
+    }
+}
+
+fn drain<G: Gadget>(
+    session: &mut Session,
+    sink: &mut Sink<G>,
+    collection: &ContainerCollection,
+    host: bool,
+) -> io::Result<()> {
+    let mut result = Ok(());
+    session.drain(|raw| {
+        if result.is_ok() {
+            result = sink.handle(raw, collection, host);
+        }
+    });
+    result?;
+    sink.out.flush()
+}
+
+fn report_losses<G: Gadget>(
+    session: &Session,
+    sink: &mut Sink<G>,
+    reported_lost: &mut u64,
+    reported_malformed: &mut u64,
+) -> io::Result<()> {
+    let lost = session.lost();
+    if lost > *reported_lost {
+        let n = lost - *reported_lost;
+        *reported_lost = lost;
+        let msg = format!("lost {n} events: the ring buffer was full (total lost: {lost})");
+        sink.warn(&msg, Some(n))?;
+    }
+    if sink.malformed > *reported_malformed {
+        let n = sink.malformed - *reported_malformed;
+        *reported_malformed = sink.malformed;
+        sink.warn(&format!("dropped {n} malformed events"), Some(n))?;
+    }
+    Ok(())
+}

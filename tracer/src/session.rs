@@ -1,0 +1,216 @@
+//! One gadget run in the kernel: its programs loaded and attached, its ring
+//! buffer, its loss counters and its mount-namespace filter map. Dropping the
+//! session detaches the programs and frees the maps.
+
+use std::sync::{Arc, Mutex};
+
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::TracePoint;
+use aya::{Ebpf, EbpfLoader};
+use ebpf::common::{EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// Default ring buffer: deep enough for ~0.2 s of an open storm at 200k
+/// events/s, small enough to keep the tracer's RSS low (its pages count).
+pub const DEFAULT_RING_BYTES: u32 = 4 * 1024 * 1024;
+/// Pending bytes at which a writer wakes the reader (see ebpf/include/buffer.h).
+pub const DEFAULT_WAKEUP_BYTES: u64 = 256 * 1024;
+
+/// One tracepoint a gadget attaches to.
+#[derive(Clone, Copy, Debug)]
+pub struct Attachment {
+    pub program: &'static str,
+    pub category: &'static str,
+    pub name: &'static str,
+    /// Absent on some architectures or kernels (e.g. `open` on arm64): skipped.
+    pub optional: bool,
+}
+
+/// What a gadget's eBPF side is: its object, its load-time settings and its
+/// attach points.
+pub trait GadgetProgram {
+    fn object(&self) -> &'static [u8];
+    fn attachments(&self) -> &'static [Attachment];
+    /// Gadget-specific `const volatile` settings (bools as u8).
+    fn globals(&self) -> Vec<(&'static str, u8)>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("loading the eBPF object")]
+    Load(#[source] Box<aya::EbpfError>),
+    #[error("eBPF object has no map {0}")]
+    MissingMap(&'static str),
+    #[error("eBPF object has no program {0}")]
+    MissingProgram(&'static str),
+    #[error("opening map {name}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+    #[error("loading program {program}")]
+    Program {
+        program: &'static str,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+    #[error("attaching {program} to tracepoint {category}/{name}")]
+    Attach {
+        program: &'static str,
+        category: &'static str,
+        name: &'static str,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+    #[error("watching the ring buffer")]
+    Poll(#[source] std::io::Error),
+}
+
+/// How to load a session.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Only tasks whose mount namespace is in the filter map are traced.
+    pub filter_by_mntns: bool,
+    /// Ring buffer size: a power of two, at least one page.
+    pub ring_bytes: u32,
+    /// See [`DEFAULT_WAKEUP_BYTES`]; 0 wakes the reader for every event.
+    pub wakeup_bytes: u64,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self { filter_by_mntns: true, ring_bytes: DEFAULT_RING_BYTES, wakeup_bytes: DEFAULT_WAKEUP_BYTES }
+    }
+}
+
+/// The mount-namespace filter map of a session, shared with whatever learns
+/// about containers (it adds a container's mntns before acknowledging it).
+#[derive(Clone)]
+pub struct MntnsFilter {
+    map: Arc<Mutex<BpfHashMap<MapData, u64, u8>>>,
+}
+
+impl MntnsFilter {
+    pub fn allow(&self, mntns: u64) -> Result<(), aya::maps::MapError> {
+        self.map.lock().expect("filter lock").insert(mntns, 1, 0)
+    }
+
+    /// Removes a namespace; removing one that is not there is not an error.
+    pub fn disallow(&self, mntns: u64) -> Result<(), aya::maps::MapError> {
+        match self.map.lock().expect("filter lock").remove(&mntns) {
+            Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+pub struct Session {
+    // Field order matters for drop: the ring buffer and maps go before the
+    // Ebpf that owns the programs (dropping it detaches them).
+    ring: AsyncFd<RingBuf<MapData>>,
+    stats: PerCpuArray<MapData, u64>,
+    filter: MntnsFilter,
+    _bpf: Ebpf,
+}
+
+impl Session {
+    pub fn load(program: &dyn GadgetProgram, opts: &SessionOptions) -> Result<Self, SessionError> {
+        let filter_flag = u8::from(opts.filter_by_mntns);
+        let globals = program.globals();
+        let mut loader = EbpfLoader::new();
+        loader
+            .override_global(FILTER_BY_MNTNS, &filter_flag, true)
+            .override_global(WAKEUP_BYTES, &opts.wakeup_bytes, true)
+            .map_max_entries(EVENTS_MAP, opts.ring_bytes);
+        for (name, value) in &globals {
+            loader.override_global(name, value, true);
+        }
+        let mut bpf = loader.load(program.object()).map_err(|e| SessionError::Load(Box::new(e)))?;
+
+        for a in program.attachments() {
+            let prog: &mut TracePoint = bpf
+                .program_mut(a.program)
+                .ok_or(SessionError::MissingProgram(a.program))?
+                .try_into()
+                .map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
+            if a.optional && !tracepoint_exists(a.category, a.name) {
+                tracing::debug!("tracepoint {}/{} not on this kernel, skipped", a.category, a.name);
+                continue;
+            }
+            prog.load()
+                .map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
+            prog.attach(a.category, a.name).map_err(|source| SessionError::Attach {
+                program: a.program,
+                category: a.category,
+                name: a.name,
+                source: Box::new(source),
+            })?;
+        }
+
+        let ring = RingBuf::try_from(take_map(&mut bpf, EVENTS_MAP)?)
+            .map_err(|source| SessionError::Map { name: EVENTS_MAP, source: Box::new(source) })?;
+        let stats = PerCpuArray::try_from(take_map(&mut bpf, STATS_MAP)?)
+            .map_err(|source| SessionError::Map { name: STATS_MAP, source: Box::new(source) })?;
+        let filter = BpfHashMap::try_from(take_map(&mut bpf, MNTNS_FILTER_MAP)?)
+            .map_err(|source| SessionError::Map { name: MNTNS_FILTER_MAP, source: Box::new(source) })?;
+        // SAFETY: the RingBuf owns its fd, and the AsyncFd owns the RingBuf,
+        // so the fd stays open for as long as it is registered.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| SessionError::Poll(e.into_parts().1))?;
+        Ok(Self { ring, stats, filter: MntnsFilter { map: Arc::new(Mutex::new(filter)) }, _bpf: bpf })
+    }
+
+    pub fn filter(&self) -> MntnsFilter {
+        self.filter.clone()
+    }
+
+    /// Waits until the kernel wakes the reader (a batch is pending).
+    pub async fn readable(&self) -> std::io::Result<()> {
+        let mut guard = self.ring.readable().await?;
+        guard.clear_ready();
+        Ok(())
+    }
+
+    /// Hands every pending event to `f`; returns how many there were.
+    pub fn drain(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        let ring = self.ring.get_mut();
+        let mut n = 0;
+        while let Some(item) = ring.next() {
+            f(&item);
+            n += 1;
+        }
+        n
+    }
+
+    /// Events the kernel could not write since the session started.
+    pub fn lost(&self) -> u64 {
+        self.stat(Stat::Lost)
+    }
+
+    /// Events the kernel wrote since the session started.
+    pub fn submitted(&self) -> u64 {
+        self.stat(Stat::Submitted)
+    }
+
+    fn stat(&self, stat: Stat) -> u64 {
+        match self.stats.get(&(stat as u32), 0) {
+            Ok(values) => values.iter().sum(),
+            Err(e) => {
+                tracing::warn!("reading {STATS_MAP}: {e}");
+                0
+            }
+        }
+    }
+}
+
+fn take_map(bpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, SessionError> {
+    bpf.take_map(name).ok_or(SessionError::MissingMap(name))
+}
+
+fn tracepoint_exists(category: &str, name: &str) -> bool {
+    ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
+        .iter()
+        .any(|root| std::path::Path::new(root).join(category).join(name).exists())
+}
