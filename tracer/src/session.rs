@@ -101,6 +101,10 @@ impl MntnsFilter {
     pub fn disallow(&self, mntns: u64) -> Result<(), aya::maps::MapError> {
         match self.map.lock().expect("filter lock").remove(&mntns) {
             Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            // aya reports a missing key on delete as the raw ENOENT.
+            Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+                Ok(())
+            }
             other => other,
         }
     }

@@ -1,0 +1,126 @@
+//! What users read: JSON keys, columns, escaping, -F filters.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tests::{IgChild, require_root, unique, wait_exec_ready};
+
+#[test]
+fn exec_json_carries_the_documented_keys() {
+    require_root();
+    let ig = IgChild::spawn(&["trace", "exec", "--host", "-o", "json", "--auto-mount-filesystems"]);
+    wait_exec_ready(&ig);
+    let marker = unique("ig-keys");
+    Command::new("/bin/true").arg(&marker).status().unwrap();
+    let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| v["args"][1] == marker.as_str());
+    for key in ["runtime", "k8s", "timestamp", "type", "mountnsid"] {
+        assert!(ev.get(key).is_some(), "missing {key} in {ev}");
+    }
+    for key in ["runtimeName", "containerId", "containerName", "containerImageName"] {
+        assert!(ev["runtime"].get(key).is_some(), "missing runtime.{key}");
+    }
+    for key in ["namespace", "podName", "containerName", "podUID", "podLabels"] {
+        assert!(ev["k8s"].get(key).is_some(), "missing k8s.{key}");
+    }
+    for key in ["pid", "ppid", "comm", "ret", "args", "uid", "gid", "loginuid", "sessionid", "upperlayer"] {
+        assert!(ev.get(key).is_some(), "missing {key} in {ev}");
+    }
+    assert!(ev["args"].is_array());
+    // the timestamp is wall-clock nanoseconds, close to now
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
+    let ts = ev["timestamp"].as_u64().unwrap() as i128;
+    assert!((now - ts).abs() < 60_000_000_000, "timestamp {ts} vs now {now}");
+}
+
+#[test]
+fn open_json_carries_the_documented_keys() {
+    require_root();
+    let ig = IgChild::spawn(&["trace", "open", "--host", "-o", "json", "--auto-mount-filesystems"]);
+    tests::wait_open_ready(&ig);
+    let path = format!("/tmp/{}", unique("ig-keys"));
+    let _ = std::fs::File::open(&path);
+    let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| v["path"] == path.as_str());
+    for key in
+        ["pid", "comm", "fd", "err", "path", "uid", "gid", "ret", "flags", "mode", "mountnsid", "timestamp"]
+    {
+        assert!(ev.get(key).is_some(), "missing {key} in {ev}");
+    }
+}
+
+/// A process named with a terminal escape: columns output shows it escaped,
+/// and no raw control byte reaches the terminal.
+#[test]
+fn control_characters_in_names_are_escaped_in_columns() {
+    require_root();
+    let dir = std::env::temp_dir().join(unique("ig-esc"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let evil = dir.join("x\x1b[31mred");
+    std::os::unix::fs::symlink("/bin/true", &evil).unwrap();
+    let ig = IgChild::spawn(&[
+        "trace",
+        "exec",
+        "--host",
+        "--auto-mount-filesystems",
+        "-o",
+        "columns=comm,args",
+        "-F",
+        "comm:~red",
+    ]);
+    let header = ig.next_line(Duration::from_secs(20)).expect("header");
+    assert_eq!(header.trim_end(), "COMM             ARGS");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        Command::new(&evil).status().unwrap();
+        if let Some(l) = ig.next_line(Duration::from_millis(200)) {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "no event for the escaped name");
+    };
+    assert!(line.starts_with("x\\x1b[31mred"), "{line:?}");
+    assert!(!line.bytes().any(|b| b < 0x20 || b == 0x7f), "raw control byte in {line:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn filters_select_events() {
+    require_root();
+    let marker = unique("ig-filter");
+    let ig = IgChild::spawn(&[
+        "trace",
+        "exec",
+        "--host",
+        "-o",
+        "json",
+        "--auto-mount-filesystems",
+        "-F",
+        &format!("args:~{marker}"),
+        "-F",
+        "comm:!echo",
+    ]);
+    let ev = ig.wait_json(
+        Duration::from_secs(20),
+        || {
+            Command::new("/bin/echo").arg(&marker).stdout(std::process::Stdio::null()).status().unwrap();
+            Command::new("/bin/true").arg(&marker).status().unwrap();
+        },
+        |_| true,
+    );
+    assert_eq!(ev["comm"], "true");
+    let rest = ig.collect_json(Duration::from_millis(300));
+    assert!(rest.iter().all(|v| v["comm"] == "true"), "echo is filtered out");
+}
+
+#[test]
+fn bad_flags_get_clear_errors() {
+    let out = Command::new(tests::binary("ig")).args(["trace", "exec", "-o", "yaml"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown output mode"));
+    require_root();
+    let out = Command::new(tests::binary("ig"))
+        .args(["trace", "exec", "--host", "--auto-mount-filesystems", "-F", "nosuchcol:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nosuchcol") && err.contains("available"), "{err}");
+}
