@@ -1,1 +1,340 @@
-fn main() {}
+//! `bench open|exec|startup|all`: what tracing costs, measured on this machine.
+//!
+//! open: an open+close storm (default 1,000,000 pairs) in a child process;
+//! exec: an exec storm (default 5,000 fork+exec of /bin/true). Each is run
+//! with no tracer, with `ig trace <gadget> --host -o json`, and, when it is
+//! installed, with an equivalent bpftrace one-liner, alternating for
+//! `--rounds` rounds. Prints the median slowdown, events delivered vs
+//! expected, lost events, and each tracer's CPU seconds and peak RSS.
+//! startup: time from starting `ig trace exec` until it traces.
+//!
+//! Run it as root from a release build:
+//! `cargo run --release -p tests --bin bench -- all`
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const OPEN_COMM: &str = "ig-openloop";
+const EXEC_COMM: &str = "ig-execloop";
+const EXEC_ARG: &str = "ig-execloop-arg";
+const READY: &str = "ig-bench-ready";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = flag("--rounds", 5) as usize;
+    match args.first().map(String::as_str) {
+        // workloads, run as children of the bench
+        Some("openloop") => open_loop(flag("--count", 1_000_000)),
+        Some("execloop") => exec_loop(flag("--count", 5_000)),
+        Some("open") => storm(Storm::Open, flag("--count", 1_000_000), rounds),
+        Some("exec") => storm(Storm::Exec, flag("--count", 5_000), rounds),
+        Some("startup") => startup(rounds),
+        Some("all") => {
+            storm(Storm::Open, flag("--open-count", 1_000_000), rounds)?;
+            storm(Storm::Exec, flag("--exec-count", 5_000), rounds)?;
+            startup(rounds)
+        }
+        _ => bail!("usage: bench open|exec|startup|all [--rounds N] [--count N]"),
+    }
+}
+
+fn set_comm(name: &str) {
+    let c = std::ffi::CString::new(name).expect("comm");
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr()) };
+}
+
+fn open_loop(count: u64) -> Result<()> {
+    set_comm(OPEN_COMM);
+    let path = c"/dev/null";
+    for _ in 0..count {
+        // SAFETY: plain syscalls on a static path.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn exec_loop(count: u64) -> Result<()> {
+    set_comm(EXEC_COMM);
+    for _ in 0..count {
+        let status = Command::new("/bin/true").arg(EXEC_ARG).status()?;
+        if !status.success() {
+            bail!("/bin/true failed");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Storm {
+    Open,
+    Exec,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Variant {
+    Baseline,
+    Ig,
+    Bpftrace,
+}
+
+/// A tracer child whose stdout is counted by a thread.
+struct Tracer {
+    child: Child,
+    counted: Arc<AtomicU64>,
+    lost: Arc<AtomicU64>,
+    ready: std::sync::mpsc::Receiver<()>,
+    reader: JoinHandle<()>,
+}
+
+struct Usage {
+    cpu_s: f64,
+    max_rss_kb: i64,
+}
+
+impl Tracer {
+    fn start(variant: Variant, storm: Storm) -> Result<Self> {
+        let mut cmd = match variant {
+            Variant::Ig => {
+                let mut c = Command::new(tests::binary("ig"));
+                let gadget = if storm == Storm::Open { "open" } else { "exec" };
+                c.args(["trace", gadget, "--host", "-o", "json", "--auto-mount-filesystems"]);
+                c
+            }
+            Variant::Bpftrace => {
+                let prog = match storm {
+                    Storm::Open => {
+                        "tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args->filename)); }"
+                    }
+                    Storm::Exec => {
+                        "tracepoint:syscalls:sys_enter_execve { printf(\"%s \", comm); join(args->argv); }"
+                    }
+                };
+                let mut c = Command::new("bpftrace");
+                c.args(["-B", "line", "-e", prog]);
+                c
+            }
+            Variant::Baseline => bail!("no tracer for the baseline"),
+        };
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().context("starting tracer")?;
+        let stdout = child.stdout.take().expect("stdout");
+        let counted = Arc::new(AtomicU64::new(0));
+        let lost = Arc::new(AtomicU64::new(0));
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let needle = if storm == Storm::Open { OPEN_COMM } else { EXEC_ARG };
+        let (c, l) = (counted.clone(), lost.clone());
+        let reader = std::thread::spawn(move || {
+            let mut r = BufReader::with_capacity(1 << 20, stdout);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                if line.contains(needle) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                } else if line.contains(READY) {
+                    let _ = ready_tx.send(());
+                } else if line.contains("\"lostEvents\"") {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                    l.fetch_add(v["lostEvents"].as_u64().unwrap_or(0), Ordering::Relaxed);
+                } else if line.contains("Lost") || line.contains("lost") {
+                    // bpftrace: "Lost N events"
+                    let n = line.split_whitespace().find_map(|w| w.parse::<u64>().ok()).unwrap_or(0);
+                    l.fetch_add(n, Ordering::Relaxed);
+                }
+                line.clear();
+            }
+        });
+        let t = Self { child, counted, lost, ready, reader };
+        t.wait_ready(storm)?;
+        Ok(t)
+    }
+
+    /// Triggers marker events until the tracer shows one.
+    fn wait_ready(&self, storm: Storm) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match storm {
+                Storm::Open => drop(std::fs::File::open(format!("/tmp/{READY}"))),
+                Storm::Exec => drop(Command::new("/bin/true").arg(READY).status()),
+            }
+            if self.ready.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("tracer not ready after 60 s");
+            }
+        }
+    }
+
+    /// Resident set now (VmRSS), in KiB.
+    fn rss_now_kb(&self) -> i64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Stops with SIGINT and returns its resource usage.
+    fn stop(self) -> Result<(u64, u64, Usage)> {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling and reaping our own child.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let mut status = 0;
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::wait4(pid, &mut status, 0, &mut ru) } != pid {
+            bail!("wait4 on the tracer failed");
+        }
+        let _ = self.reader.join();
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        let usage = Usage { cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_kb: ru.ru_maxrss };
+        Ok((self.counted.load(Ordering::Relaxed), self.lost.load(Ordering::Relaxed), usage))
+    }
+}
+
+struct Sample {
+    secs: f64,
+    delivered: u64,
+    lost: u64,
+    cpu_s: f64,
+    rss_kb: i64,
+    /// VmRSS at the end of the storm, before stopping.
+    steady_rss_kb: i64,
+}
+
+fn run_once(variant: Variant, storm: Storm, count: u64) -> Result<Sample> {
+    let tracer = if variant == Variant::Baseline { None } else { Some(Tracer::start(variant, storm)?) };
+    let sub = if storm == Storm::Open { "openloop" } else { "execloop" };
+    let start = Instant::now();
+    let status =
+        Command::new(std::env::current_exe()?).args([sub, "--count", &count.to_string()]).status()?;
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("workload failed");
+    }
+    let Some(tracer) = tracer else {
+        return Ok(Sample { secs, delivered: 0, lost: 0, cpu_s: 0.0, rss_kb: 0, steady_rss_kb: 0 });
+    };
+    // Let the tracer drain what is still in flight before stopping it.
+    std::thread::sleep(Duration::from_millis(500));
+    let steady_rss_kb = tracer.rss_now_kb();
+    let (delivered, lost, usage) = tracer.stop()?;
+    Ok(Sample { secs, delivered, lost, cpu_s: usage.cpu_s, rss_kb: usage.max_rss_kb, steady_rss_kb })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+fn storm(storm: Storm, count: u64, rounds: usize) -> Result<()> {
+    tests::require_root();
+    let mut variants = vec![Variant::Baseline, Variant::Ig];
+    let has_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
+    if has_bpftrace {
+        variants.push(Variant::Bpftrace);
+    }
+    let what = if storm == Storm::Open { "open+close pairs" } else { "fork+exec of /bin/true" };
+    println!("== {what}: {count} per run, {rounds} rounds, variants {variants:?}");
+    let mut samples: Vec<Vec<Sample>> = variants.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (i, v) in variants.iter().enumerate() {
+            let s = run_once(*v, storm, count)?;
+            println!(
+                "round {round} {v:?}: {:.2} s, delivered {}, lost {}, cpu {:.2} s, peak rss {} KiB, rss at end {} KiB",
+                s.secs, s.delivered, s.lost, s.cpu_s, s.rss_kb, s.steady_rss_kb
+            );
+            samples[i].push(s);
+        }
+    }
+    let base = median(samples[0].iter().map(|s| s.secs).collect());
+    println!("baseline: median {base:.2} s");
+    let mut ratios = Vec::new();
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let s = &samples[i];
+        let t = median(s.iter().map(|x| x.secs).collect());
+        let ratio = t / base;
+        ratios.push((*v, ratio));
+        let delivered: u64 = s.iter().map(|x| x.delivered).sum();
+        let lost: u64 = s.iter().map(|x| x.lost).sum();
+        println!(
+            "{v:?}: median {t:.2} s, slowdown {ratio:.2}x, delivered {delivered} of {} expected ({:.2}%), \
+             lost reported {lost}, cpu median {:.2} s, peak rss max {} KiB, rss at end max {} KiB",
+            count * rounds as u64,
+            100.0 * delivered as f64 / (count * rounds as u64) as f64,
+            median(s.iter().map(|x| x.cpu_s).collect()),
+            s.iter().map(|x| x.rss_kb).max().unwrap_or(0),
+            s.iter().map(|x| x.steady_rss_kb).max().unwrap_or(0)
+        );
+    }
+    if let (Some((_, ig)), Some((_, bt))) =
+        (ratios.iter().find(|r| r.0 == Variant::Ig), ratios.iter().find(|r| r.0 == Variant::Bpftrace))
+    {
+        println!("ig/bpftrace slowdown ratio: {:.2}", ig / bt);
+    }
+    Ok(())
+}
+
+/// Time from spawning `ig trace exec` to the first exec it reports.
+fn startup(rounds: usize) -> Result<()> {
+    tests::require_root();
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let spawned = Instant::now();
+        let mut child = Command::new(tests::binary("ig"))
+            .args(["trace", "exec", "--host", "-o", "json", "--auto-mount-filesystems"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(pos) = line.find("ig-start-") {
+                    let n: String = line[pos + 9..].chars().take_while(char::is_ascii_digit).collect();
+                    if let Ok(n) = n.parse() {
+                        let _ = tx.send(n);
+                        return;
+                    }
+                }
+            }
+        });
+        let mut started = Vec::new();
+        let first = loop {
+            started.push(spawned.elapsed());
+            Command::new("/bin/true").arg(format!("ig-start-{}", started.len() - 1)).status()?;
+            if let Ok(n) = rx.try_recv() {
+                break n;
+            }
+            if spawned.elapsed() > Duration::from_secs(30) {
+                bail!("ig did not start tracing within 30 s");
+            }
+        };
+        times.push(started[first].as_secs_f64() * 1000.0);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    println!(
+        "== startup of ig trace exec: ready to trace after median {:.0} ms ({times:.0?})",
+        median(times.clone())
+    );
+    Ok(())
+}

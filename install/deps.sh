@@ -1,0 +1,18 @@
+#!/bin/bash
+# Installs the Debian packages that building and testing ig need on a fresh
+# bookworm machine (root). Idempotent: only missing packages are installed.
+#   clang, llvm (llvm-strip), libbpf-dev: compile the C eBPF programs (build.rs)
+#   libclang-dev: bindgen generates the Rust event structs from the C headers
+#   bpftool: the tests count loaded programs with it
+#   --bench adds bpftrace, which the bench command compares against
+set -euo pipefail
+pkgs=(clang llvm libbpf-dev libclang-dev bpftool)
+[ "${1:-}" = "--bench" ] && pkgs+=(bpftrace)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[deps] installing ${missing[*]}" >&2
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
