@@ -1,6 +1,9 @@
-//! Types every crate uses: the container record and its metadata, and the
-//! event envelope keys shared by every gadget's JSON.
+//! Types every crate uses: the container record and its metadata, the wire
+//! format between container sources and tracers, the spool, and /proc reads.
 
 pub mod container;
+pub mod hookproto;
+pub mod procfs;
+pub mod spool;
 
 pub use container::{ContainerRecord, K8sMetadata, RuntimeMetadata};

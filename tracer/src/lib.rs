@@ -11,3 +11,4 @@ pub mod output;
 pub mod raw;
 pub mod run;
 pub mod session;
+pub mod sources;

@@ -1,9 +1,10 @@
 //! `ig`: parse, set up logging, check the host, dispatch.
 
+use anyhow::Context;
 use clap::Parser;
 use tracer::cli::{Cli, Command};
-use tracer::collection::ContainerCollection;
-use tracer::kernel;
+use tracer::collection::Collection;
+use tracer::{kernel, sources};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -18,16 +19,21 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let root = shared::hookproto::host_root();
+    let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build();
     match cli.command {
         Command::Version => {
             println!("ig {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::ListContainers(args) => runtime()?.block_on(args.run(&root)),
         Command::Trace { gadget } => {
             kernel::check_host(cli.auto_mount_filesystems)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let collection = ContainerCollection::default();
-            runtime.block_on(gadget.run(&collection))
+            let collection = Collection::new();
+            // Sources start before the gadget loads: a container created in
+            // between is in the collection, so the gadget's filter gets it.
+            let _sources = sources::start(&root, &collection).context("starting the container sources")?;
+            runtime()?.block_on(gadget.run(&collection))
         }
     }
 }
@@ -36,5 +42,11 @@ fn init_logging(verbose: bool) {
     let default = if verbose { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("IG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }

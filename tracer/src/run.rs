@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::collection::{ContainerCollection, ContainerSelector};
+use std::sync::Arc;
+
+use crate::collection::{Change, Collection, ContainerSelector};
 use crate::event::{Clock, HasCommon};
 use crate::gadgets::{Column, Gadget};
 use crate::output::columns::{ColumnsPrinter, stdout_terminal_width};
@@ -46,12 +48,16 @@ struct Sink<G: Gadget> {
     clock: Clock,
     out: BufWriter<io::Stdout>,
     malformed: u64,
+    received: u64,
 }
 
 impl<G: Gadget> Sink<G> {
-    fn handle(&mut self, raw: &[u8], collection: &ContainerCollection, host: bool) -> io::Result<()> {
+    fn handle(&mut self, raw: &[u8], collection: &Collection, host: bool) -> io::Result<()> {
         let mut event = match self.gadget.decode(raw, &self.clock) {
-            Ok(e) => e,
+            Ok(e) => {
+                self.received += 1;
+                e
+            }
             Err(e) => {
                 self.malformed += 1;
                 tracing::debug!("dropping malformed event: {e}");
@@ -101,7 +107,7 @@ fn boot_ns() -> u64 {
 pub async fn run_gadget<G: Gadget>(
     gadget: G,
     opts: RunOptions,
-    collection: &ContainerCollection,
+    collection: &Arc<Collection>,
 ) -> anyhow::Result<()> {
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
@@ -117,19 +123,26 @@ pub async fn run_gadget<G: Gadget>(
     let filter_by_mntns = !opts.host || opts.selector.name.is_some();
     let session_opts = SessionOptions { filter_by_mntns, ring_bytes: opts.ring_bytes, ..Default::default() };
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
-    if filter_by_mntns {
+    // Containers already known, and every one that comes or goes from now
+    // on, update the filter map before their source is acknowledged.
+    let _subscription = filter_by_mntns.then(|| {
         let filter = session.filter();
-        let mut selected = 0;
-        for record in collection.iter().filter(|r| opts.selector.matches(r)) {
-            filter.allow(record.mntns).context("adding a container to the filter map")?;
-            selected += 1;
-        }
-        if selected == 0 {
-            eprintln!(
-                "ig: no container source is available yet, so no container is traced; \
-                 use --host to trace host processes"
-            );
-        }
+        let selector = opts.selector.clone();
+        collection.subscribe(move |change| {
+            let result = match change {
+                Change::Added(r) if selector.matches(r) => filter.allow(r.mntns),
+                Change::Added(_) => Ok(()),
+                Change::Removed(r) => filter.disallow(r.mntns),
+            };
+            if let Err(e) = result {
+                tracing::warn!("updating the mount namespace filter: {e}");
+            }
+        })
+    });
+    if filter_by_mntns && !collection.snapshot().iter().any(|r| opts.selector.matches(r)) {
+        eprintln!(
+            "ig: no matching container is running yet; containers are traced as they start (--host adds host processes)"
+        );
     }
 
     let mut sink = Sink {
@@ -140,11 +153,13 @@ pub async fn run_gadget<G: Gadget>(
         clock: Clock::now(),
         out: BufWriter::with_capacity(64 * 1024, io::stdout()),
         malformed: 0,
+        received: 0,
     };
     if let Printer::Columns(p) = &sink.printer {
         p.write_header(&mut sink.out)?;
         sink.out.flush()?;
     }
+    tracing::info!("tracing started");
 
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -180,6 +195,12 @@ pub async fn run_gadget<G: Gadget>(
         sink.out.flush()
     }
     .await;
+    tracing::info!(
+        received = sink.received,
+        lost = session.lost(),
+        malformed = sink.malformed,
+        "tracing stopped"
+    );
     drop(session); // detaches every program before we return
     match result {
         // A closed pipe (`ig ... | head`) is a normal way to stop.
@@ -191,7 +212,7 @@ pub async fn run_gadget<G: Gadget>(
 fn drain<G: Gadget>(
     session: &mut Session,
     sink: &mut Sink<G>,
-    collection: &ContainerCollection,
+    collection: &Collection,
     host: bool,
 ) -> io::Result<()> {
     let mut result = Ok(());

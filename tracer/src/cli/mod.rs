@@ -1,6 +1,7 @@
 //! The `ig` command line: clap definitions only; each subcommand's behaviour
 //! lives in its own module.
 
+pub mod list_containers;
 pub mod trace;
 
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub enum Command {
         #[command(subcommand)]
         gadget: trace::TraceCommand,
     },
+    /// List the containers of this node.
+    ListContainers(list_containers::ListContainersArgs),
     /// Print the version.
     Version,
 }

@@ -3,7 +3,9 @@
 use clap::{Args, Subcommand};
 
 use super::CommonFlags;
-use crate::collection::ContainerCollection;
+use std::sync::Arc;
+
+use crate::collection::Collection;
 use crate::gadgets::trace_exec::TraceExec;
 use crate::gadgets::trace_open::TraceOpen;
 use crate::run::run_gadget;
@@ -49,7 +51,7 @@ pub struct OpenArgs {
 }
 
 impl TraceCommand {
-    pub async fn run(self, collection: &ContainerCollection) -> anyhow::Result<()> {
+    pub async fn run(self, collection: &Arc<Collection>) -> anyhow::Result<()> {
         match self {
             TraceCommand::Exec(a) => {
                 let opts = a.common.run_options();

@@ -1,0 +1,131 @@
+//! The two inputs an OCI hook gets: the runtime state on stdin and the
+//! bundle's config.json. Only the fields the record needs are read, and
+//! unknown fields are ignored: runc, crun and others add their own (crun's
+//! `root`), and a strict full-spec parser would fail a hook over them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Largest state or config.json accepted; a real one is a few KiB.
+pub const MAX_INPUT: u64 = 4 << 20;
+
+/// The runtime-spec State a runtime writes to a hook's stdin.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct State {
+    pub id: String,
+    pub status: String,
+    /// Absent at poststop.
+    pub pid: Option<u32>,
+    pub bundle: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The parts of config.json the record uses.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    pub annotations: BTreeMap<String, String>,
+    pub process: Option<Process>,
+    pub linux: Option<Linux>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Process {
+    pub args: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Linux {
+    pub namespaces: Vec<Namespace>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Namespace {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("the OCI state on stdin is not valid JSON")]
+    State(#[source] serde_json::Error),
+    #[error("the OCI state has no container id")]
+    NoId,
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is larger than {MAX_INPUT} bytes")]
+    TooLarge { path: PathBuf },
+    #[error("{path} is not valid JSON")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+pub fn parse_state(bytes: &[u8]) -> Result<State, OciError> {
+    let state: State = serde_json::from_slice(bytes).map_err(OciError::State)?;
+    if state.id.is_empty() {
+        return Err(OciError::NoId);
+    }
+    Ok(state)
+}
+
+pub fn parse_config(bytes: &[u8], path: &Path) -> Result<Config, OciError> {
+    serde_json::from_slice(bytes).map_err(|source| OciError::Config { path: path.to_path_buf(), source })
+}
+
+/// Reads `<bundle>/config.json`, refusing absurd sizes.
+pub fn read_config(bundle: &Path) -> Result<Config, OciError> {
+    let path = bundle.join("config.json");
+    let read = |source| OciError::Read { path: path.clone(), source };
+    let len = std::fs::metadata(&path).map_err(read)?.len();
+    if len > MAX_INPUT {
+        return Err(OciError::TooLarge { path });
+    }
+    let bytes = std::fs::read(&path).map_err(read)?;
+    parse_config(&bytes, &path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_runc_and_crun_states() {
+        let runc = br#"{"ociVersion":"1.0.2-dev","id":"c1","status":"creating","pid":5607,"bundle":"/b"}"#;
+        let s = parse_state(runc).unwrap();
+        assert_eq!((s.id.as_str(), s.pid, s.bundle.as_str()), ("c1", Some(5607), "/b"));
+        let crun = br#"{"ociVersion":"1.0","id":"c2","status":"created","pid":9,"bundle":"/b","root":"/r","annotations":{"a":"b"}}"#;
+        assert_eq!(parse_state(crun).unwrap().annotations["a"], "b");
+        let stopped = br#"{"ociVersion":"1.0.2-dev","id":"c1","status":"stopped","bundle":"/b"}"#;
+        assert_eq!(parse_state(stopped).unwrap().pid, None);
+    }
+
+    #[test]
+    fn refuses_garbage_and_missing_ids() {
+        assert!(matches!(parse_state(b"\x00\xffnot json"), Err(OciError::State(_))));
+        assert!(matches!(parse_state(br#"{"status":"creating"}"#), Err(OciError::NoId)));
+    }
+
+    #[test]
+    fn parses_the_config_fields_it_needs() {
+        let cfg = br#"{"ociVersion":"1.0.2","process":{"args":["/bin/sh","-c","x"],"cwd":"/"},
+            "annotations":{"io.kubernetes.cri.container-type":"container"},
+            "linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/1/ns/net"}]}}"#;
+        let c = parse_config(cfg, Path::new("config.json")).unwrap();
+        assert_eq!(c.process.unwrap().args, vec!["/bin/sh", "-c", "x"]);
+        assert_eq!(c.linux.unwrap().namespaces[1].path, "/proc/1/ns/net");
+    }
+}

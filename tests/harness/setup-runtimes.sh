@@ -1,0 +1,58 @@
+#!/bin/bash
+# Sets up real container runtimes for the tests, from local files only (no
+# registry): runc with a busybox bundle template, and podman (runc, cgroupfs)
+# with the busybox image. Idempotent; run as root. Writes $HARNESS_DIR/env.sh
+# for the tests (IG_HARNESS_* variables).
+#   HARNESS_DIR  working directory (default /var/tmp/ig-harness)
+#   COMPONENTS   default "runc podman"
+set -euo pipefail
+H=${HARNESS_DIR:-/var/tmp/ig-harness}
+COMPONENTS=${COMPONENTS:-"runc podman"}
+IMG=localhost/ig-busybox:latest
+here=$(cd "$(dirname "$0")" && pwd)
+log() { echo "[harness] $*" >&2; }
+has() { [[ " $COMPONENTS " == *" $1 "* ]]; }
+mkdir -p "$H"
+
+pkgs=(busybox-static runc jq python3)
+has podman && pkgs+=(podman conmon)
+missing=(); for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+[ -s "$H/busybox.tar" ] || python3 "$here/mkimage.py" "$H/busybox.tar" "$IMG"
+
+# runc: a read-only rootfs every test bundle points at.
+ROOTFS=$H/rootfs
+if [ ! -x "$ROOTFS/bin/busybox" ]; then
+  rm -rf "$ROOTFS.tmp" && mkdir -p "$ROOTFS.tmp"
+  layer=$(tar -xOf "$H/busybox.tar" manifest.json | jq -r '.[0].Layers[0]')
+  tar -xOf "$H/busybox.tar" "$layer" | tar -C "$ROOTFS.tmp" -xf -
+  rm -rf "$ROOTFS" && mv "$ROOTFS.tmp" "$ROOTFS"
+fi
+mkdir -p "$H/runc-state"
+
+if has podman; then
+  # This machine has no CAP_SYS_RESOURCE (podman's default ulimits make runc
+  # fail), crun refuses hybrid cgroups, and there is no systemd.
+  conf=/etc/containers/containers.conf
+  if ! grep -q 'ig-harness' "$conf" 2>/dev/null; then
+    [ -e "$conf" ] && cp -n "$conf" "$conf.ig-harness-bak"
+    mkdir -p /etc/containers
+    printf '# ig-harness\n[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' > "$conf"
+  fi
+  podman image exists "$IMG" || podman load -q -i "$H/busybox.tar" >&2
+fi
+
+cat > "$H/env.sh" <<ENV
+export IG_HARNESS_DIR=$H
+export IG_HARNESS_ROOTFS=$ROOTFS
+export IG_HARNESS_RUNC_ROOT=$H/runc-state
+export IG_HARNESS_IMAGE=$IMG
+export IG_HARNESS_COMPONENTS="$COMPONENTS"
+ENV
+log "ready: source $H/env.sh"

@@ -1,0 +1,172 @@
+//! `ig list-containers [-o ...] [-c NAME] [-w]`: the containers this node
+//! runs, as the hooks recorded them; with `-w`, then every creation and
+//! deletion as it happens.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use shared::ContainerRecord;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::collection::{Change, Collection, ContainerSelector};
+use crate::event::Value;
+use crate::gadgets::Column;
+use crate::output::columns::{ColumnsPrinter, stdout_terminal_width};
+use crate::output::{OutputMode, select_columns};
+
+#[derive(Debug, Args)]
+pub struct ListContainersArgs {
+    /// Output: columns, columns=a,b (or =+a,-b), json, jsonpretty.
+    #[arg(short = 'o', long = "output", default_value = "columns", value_parser = OutputMode::parse)]
+    pub output: OutputMode,
+
+    /// Only the container with this name.
+    #[arg(short = 'c', long = "containername")]
+    pub containername: Option<String>,
+
+    /// After listing, show containers as they are created and deleted.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+/// One line of the listing: a container, and in watch mode what happened to it.
+pub struct Row {
+    pub event: &'static str,
+    pub record: Arc<ContainerRecord>,
+}
+
+#[derive(Serialize)]
+struct WatchEvent<'a> {
+    event: &'a str,
+    container: &'a ContainerRecord,
+}
+
+fn columns(watch: bool) -> Vec<Column<Row>> {
+    let mut cols = vec![
+        Column::new("event", 7, |r: &Row| Value::from(r.event)),
+        Column::new("runtime.runtimeName", 10, |r: &Row| Value::from(r.record.runtime.runtime_name.as_str()))
+            .max(12),
+        Column::new("runtime.containerId", 13, |r: &Row| Value::from(r.record.runtime.container_id.as_str()))
+            .max(64),
+        Column::new("runtime.containerName", 20, |r: &Row| {
+            Value::from(r.record.runtime.container_name.as_str())
+        })
+        .max(0),
+        Column::new("runtime.containerImageName", 30, |r: &Row| {
+            Value::from(r.record.runtime.container_image_name.as_str())
+        })
+        .hidden()
+        .max(80),
+        Column::new("k8s.namespace", 16, |r: &Row| Value::from(r.record.k8s.namespace.as_str()))
+            .hidden()
+            .max(40),
+        Column::new("k8s.podName", 20, |r: &Row| Value::from(r.record.k8s.pod_name.as_str()))
+            .hidden()
+            .max(60),
+        Column::new("k8s.containerName", 16, |r: &Row| Value::from(r.record.k8s.container_name.as_str()))
+            .hidden()
+            .max(40),
+        Column::new("k8s.podUID", 36, |r: &Row| Value::from(r.record.k8s.pod_uid.as_str())).hidden(),
+        Column::new("pid", 7, |r: &Row| Value::from(r.record.pid)).hidden(),
+        Column::new("mntns", 10, |r: &Row| Value::from(r.record.mntns)).hidden(),
+        Column::new("netns", 10, |r: &Row| Value::from(r.record.netns)).hidden(),
+        Column::new("cgroupPath", 30, |r: &Row| Value::from(r.record.cgroup_path.as_str())).hidden().max(0),
+    ];
+    cols[0].visible = watch;
+    cols
+}
+
+impl ListContainersArgs {
+    pub async fn run(self, root: &Path) -> anyhow::Result<()> {
+        let collection = Collection::new();
+        let selector = ContainerSelector { name: self.containername.clone() };
+        let mut out = io::BufWriter::new(io::stdout());
+        if !self.watch {
+            crate::sources::spool::load(root, &collection);
+            let rows: Vec<Row> = collection
+                .snapshot()
+                .into_iter()
+                .filter(|r| selector.matches(r))
+                .map(|record| Row { event: "", record })
+                .collect();
+            return print_list(&self.output, rows, &mut out);
+        }
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sources = crate::sources::start(root, &collection).context("starting the container sources")?;
+        let _subscription = collection.subscribe(move |change| {
+            let _ = tx.send(change.clone());
+        });
+        tracing::info!("watching containers");
+        let mut printer = match &self.output {
+            OutputMode::Columns(sel) => {
+                let cols = columns(true);
+                let shown = select_columns(&cols, sel.as_ref())?;
+                let p = ColumnsPrinter::new(cols, shown, stdout_terminal_width());
+                p.write_header(&mut out)?;
+                out.flush()?;
+                Some(p)
+            }
+            _ => None,
+        };
+        let pretty = self.output == OutputMode::JsonPretty;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let result: io::Result<()> = async {
+            loop {
+                let change = tokio::select! {
+                    c = rx.recv() => match c { Some(c) => c, None => break },
+                    _ = sigint.recv() => break,
+                    _ = sigterm.recv() => break,
+                };
+                let (event, record) = match change {
+                    Change::Added(r) => ("CREATED", r),
+                    Change::Removed(r) => ("DELETED", r),
+                };
+                if !selector.matches(&record) {
+                    continue;
+                }
+                match &mut printer {
+                    Some(p) => p.write_row(&mut out, &Row { event, record })?,
+                    None => crate::output::write_json(
+                        &mut out,
+                        &WatchEvent { event, container: &record },
+                        pretty,
+                    )?,
+                }
+                out.flush()?;
+            }
+            Ok(())
+        }
+        .await;
+        drop(sources);
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.context("writing containers"),
+        }
+    }
+}
+
+fn print_list(mode: &OutputMode, rows: Vec<Row>, out: &mut impl Write) -> anyhow::Result<()> {
+    match mode {
+        OutputMode::Columns(sel) => {
+            let cols = columns(false);
+            let shown = select_columns(&cols, sel.as_ref())?;
+            let mut p = ColumnsPrinter::new(cols, shown, stdout_terminal_width());
+            p.write_header(out)?;
+            for row in &rows {
+                p.write_row(out, row)?;
+            }
+        }
+        OutputMode::Json | OutputMode::JsonPretty => {
+            let records: Vec<&ContainerRecord> = rows.iter().map(|r| r.record.as_ref()).collect();
+            crate::output::write_json(out, &records, *mode == OutputMode::JsonPretty)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! Containers that started before this tracer: the records the hooks left
+//! in the spool, kept only if their process still runs in the recorded mount
+//! namespace (a reused pid would be another process).
+
+use std::path::Path;
+
+use crate::collection::Collection;
+
+pub fn load(root: &Path, collection: &Collection) {
+    let (records, errors) = shared::spool::read_all(root);
+    for e in errors {
+        tracing::warn!("skipping a spooled container record: {e}");
+    }
+    for record in records {
+        match shared::procfs::ns_inode(root, record.pid, "mnt") {
+            Ok(mntns) if mntns == record.mntns => {
+                collection.add(record);
+            }
+            _ => {
+                tracing::debug!(
+                    id = record.runtime.container_id,
+                    "spooled container is gone; dropping its record"
+                );
+                let _ = shared::spool::remove(root, &record.runtime.container_id);
+            }
+        }
+    }
+}
