@@ -128,4 +128,25 @@ mod tests {
         assert_eq!(c.process.unwrap().args, vec!["/bin/sh", "-c", "x"]);
         assert_eq!(c.linux.unwrap().namespaces[1].path, "/proc/1/ns/net");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic_the_parsers(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_state(&bytes);
+            let _ = parse_config(&bytes, Path::new("config.json"));
+        }
+
+        #[test]
+        fn random_json_values_never_panic_the_parsers(
+            id in ".{0,20}", pid in proptest::option::of(proptest::num::u32::ANY), status in ".{0,10}",
+            key in ".{0,10}", value in ".{0,10}",
+        ) {
+            let v = serde_json::json!({"id": id, "pid": pid, "status": status, "bundle": key, "annotations": {key.clone(): value}});
+            let bytes = serde_json::to_vec(&v).unwrap();
+            if let Ok(s) = parse_state(&bytes) {
+                proptest::prop_assert_eq!(s.pid, pid);
+            }
+            let _ = parse_config(&bytes, Path::new("config.json"));
+        }
+    }
 }

@@ -35,6 +35,9 @@ if [ ! -x "$ROOTFS/bin/busybox" ]; then
   rm -rf "$ROOTFS" && mv "$ROOTFS.tmp" "$ROOTFS"
 fi
 mkdir -p "$H/runc-state"
+if [ ! -s "$H/config-template.json" ]; then
+  t=$(mktemp -d) && (cd "$t" && runc spec) && mv "$t/config.json" "$H/config-template.json" && rm -rf "$t"
+fi
 
 if has podman; then
   # This machine has no CAP_SYS_RESOURCE (podman's default ulimits make runc

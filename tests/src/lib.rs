@@ -52,19 +52,63 @@ pub struct IgChild {
     pub child: Child,
     lines: Receiver<String>,
     stderr: Receiver<String>,
+    stderr_seen: std::sync::Mutex<String>,
 }
 
 impl IgChild {
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_with_log(args, "warn")
+    }
+
+    /// Spawns with `IG_LOG=<level>` (info logs "tracing started").
+    pub fn spawn_with_log(args: &[&str], level: &str) -> Self {
         let mut child = Command::new(binary("ig"))
             .args(args)
+            .env("IG_LOG", level)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning ig");
         let lines = pipe_lines(child.stdout.take().expect("stdout"));
         let stderr = pipe_lines(child.stderr.take().expect("stderr"));
-        Self { child, lines, stderr }
+        Self { child, lines, stderr, stderr_seen: Default::default() }
+    }
+
+    /// Starts with info logs and waits until the log says `needle` (e.g.
+    /// "tracing started": the gadget is attached).
+    pub fn spawn_ready(args: &[&str], needle: &str) -> Self {
+        let ig = Self::spawn_with_log(args, "info");
+        assert!(
+            ig.wait_stderr(needle, Duration::from_secs(30)),
+            "ig never logged {needle:?}: {}",
+            ig.stderr_text()
+        );
+        ig
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stderr_text().contains(needle) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.stderr.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(l) => {
+                    let mut seen = self.stderr_seen.lock().unwrap();
+                    seen.push_str(&l);
+                    seen.push('\n');
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return self.stderr_text().contains(needle);
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// The next stdout line, or None after `timeout` or at end of output.
@@ -116,7 +160,12 @@ impl IgChild {
 
     /// What ig printed on stderr so far.
     pub fn stderr_text(&self) -> String {
-        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+        let mut seen = self.stderr_seen.lock().unwrap();
+        for l in self.stderr.try_iter() {
+            seen.push_str(&l);
+            seen.push('\n');
+        }
+        seen.clone()
     }
 
     /// Sends SIGINT and waits for the exit status.
@@ -175,4 +224,149 @@ pub fn wait_open_ready(ig: &IgChild) {
 pub fn mntns_of(pid: u32) -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(format!("/proc/{pid}/ns/mnt")).expect("stat ns/mnt").ino()
+}
+
+/// The runtimes set up by tests/harness/setup-runtimes.sh (env.sh).
+pub struct Harness {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub runc_root: PathBuf,
+    pub image: String,
+}
+
+/// Reads the harness settings; fails (never skips) when it was not set up.
+pub fn harness() -> Harness {
+    let dir = std::env::var("IG_HARNESS_DIR").unwrap_or_else(|_| "/var/tmp/ig-harness".into());
+    let env = std::fs::read_to_string(PathBuf::from(&dir).join("env.sh")).unwrap_or_else(|e| {
+        panic!("the runtime harness is not set up ({dir}/env.sh: {e}): run tests/harness/setup-runtimes.sh (tests/run-all.sh does)")
+    });
+    let get = |key: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {key}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_else(|| panic!("{key} missing from {dir}/env.sh"))
+    };
+    Harness {
+        dir: PathBuf::from(get("IG_HARNESS_DIR")),
+        rootfs: PathBuf::from(get("IG_HARNESS_ROOTFS")),
+        runc_root: PathBuf::from(get("IG_HARNESS_RUNC_ROOT")),
+        image: get("IG_HARNESS_IMAGE"),
+    }
+}
+
+/// A runc bundle made for one test container.
+pub struct RuncBundle {
+    pub id: String,
+    pub dir: PathBuf,
+    pub hook_log: PathBuf,
+    runc_root: PathBuf,
+}
+
+impl Harness {
+    /// A bundle running `args` on the shared read-only busybox rootfs, with
+    /// ig-hook as prestart and poststop hook when `hooked`.
+    pub fn runc_bundle(&self, id: &str, args: &[&str], hooked: bool) -> RuncBundle {
+        let dir = self.dir.join("bundles").join(id);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let hook_log = dir.join("hook.log");
+        let template = std::fs::read(self.dir.join("config-template.json")).expect("config template");
+        let mut cfg: Value = serde_json::from_slice(&template).unwrap();
+        cfg["root"] = serde_json::json!({"path": self.rootfs, "readonly": true});
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = serde_json::json!(args);
+        cfg["hostname"] = id.chars().take(60).collect::<String>().into();
+        if hooked {
+            let hook = binary("ig-hook");
+            let log = hook_log.to_str().unwrap();
+            let entry = |stage: &str| serde_json::json!([{"path": hook, "args": ["ig-hook", stage, "--log", log], "timeout": 5}]);
+            cfg["hooks"] = serde_json::json!({"prestart": entry("prestart"), "poststop": entry("poststop")});
+        }
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        RuncBundle { id: id.to_string(), dir, hook_log, runc_root: self.runc_root.clone() }
+    }
+}
+
+impl RuncBundle {
+    fn runc(&self) -> Command {
+        let mut c = Command::new("runc");
+        c.arg("--root").arg(&self.runc_root);
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        c
+    }
+
+    /// `runc run` in the foreground: returns when the container has exited.
+    pub fn run(&self) {
+        let out = self.runc().args(["run", "--bundle"]).arg(&self.dir).arg(&self.id).output().expect("runc");
+        assert!(out.status.success(), "runc run {}: {}", self.id, String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `runc run -d`: returns once the container runs; yields its init pid.
+    pub fn run_detached(&self) -> u32 {
+        // The container inherits runc's stdio: no pipes, or waiting on them
+        // would wait for the container to exit.
+        let err_path = self.dir.join("runc.err");
+        let err = std::fs::File::create(&err_path).expect("runc.err");
+        let status = self
+            .runc()
+            .stderr(err)
+            .args(["run", "-d", "--bundle"])
+            .arg(&self.dir)
+            .arg(&self.id)
+            .status()
+            .expect("runc");
+        let msg = std::fs::read_to_string(&err_path).unwrap_or_default();
+        assert!(status.success(), "runc run -d {}: {msg}", self.id);
+        let state =
+            self.runc().stdout(Stdio::piped()).args(["state", &self.id]).output().expect("runc state");
+        let state: Value = serde_json::from_slice(&state.stdout).expect("runc state JSON");
+        let pid = state["pid"].as_u64().expect("pid") as u32;
+        // pid 0 would make a later kill(2) hit our whole process group.
+        assert!(pid > 1, "runc state of {} has no pid: {state}", self.id);
+        pid
+    }
+
+    /// `runc exec` of a command inside the running container.
+    pub fn exec(&self, args: &[&str]) {
+        let out = self.runc().arg("exec").arg(&self.id).args(args).output().expect("runc exec");
+        assert!(out.status.success(), "runc exec: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Kills and deletes the container (its poststop hook runs).
+    pub fn delete(&self) {
+        let _ = self.runc().args(["kill", &self.id, "KILL"]).output();
+        for _ in 0..50 {
+            let out = self.runc().args(["delete", &self.id]).output().expect("runc delete");
+            if out.status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.runc().args(["delete", "-f", &self.id]).output();
+    }
+
+    pub fn hook_log_text(&self) -> String {
+        std::fs::read_to_string(&self.hook_log).unwrap_or_default()
+    }
+}
+
+impl Drop for RuncBundle {
+    fn drop(&mut self) {
+        let _ = self.runc().args(["delete", "-f", &self.id]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `ig list-containers -o json`, parsed.
+pub fn list_containers() -> Vec<Value> {
+    let out = Command::new(binary("ig"))
+        .args(["list-containers", "-o", "json"])
+        .output()
+        .expect("ig list-containers");
+    assert!(out.status.success(), "ig list-containers: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("a JSON array")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }

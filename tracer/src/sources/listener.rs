@@ -144,4 +144,14 @@ mod tests {
         let v9 = handle(br#"{"kind":"remove","version":9,"containerId":"x"}"#, &c);
         assert!(!v9.ok && v9.error.contains("version 9"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_get_an_error_never_a_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let c = Collection::new();
+            let ack = handle(&bytes, &c);
+            proptest::prop_assert!(!ack.ok);
+            proptest::prop_assert!(c.is_empty());
+        }
+    }
 }

@@ -1,0 +1,165 @@
+//! Containers started by plain runc with ig-hook in the bundle: traced from
+//! their first exec, labelled, listed, watched.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::{IgChild, harness, list_containers, mntns_of, require_root, unique};
+
+fn name_of(v: &Value) -> &str {
+    v["runtime"]["containerName"].as_str().unwrap_or("")
+}
+
+fn trace_exec(extra: &[&str]) -> IgChild {
+    require_root();
+    let mut args = vec!["trace", "exec", "-o", "json", "--auto-mount-filesystems"];
+    args.extend_from_slice(extra);
+    IgChild::spawn_ready(&args, "tracing started")
+}
+
+#[test]
+fn the_entrypoint_of_a_10ms_container_is_traced_and_labelled() {
+    let h = harness();
+    let ig = trace_exec(&[]);
+    let id = unique("igt-short");
+    let bundle = h.runc_bundle(&id, &["/bin/true", "entrypoint-arg"], true);
+    let started = Instant::now();
+    bundle.run();
+    let lived = started.elapsed();
+    let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| name_of(v) == id);
+    assert_eq!(ev["args"], serde_json::json!(["/bin/true", "entrypoint-arg"]));
+    assert_eq!(ev["comm"], "true");
+    assert_eq!(ev["runtime"]["runtimeName"], "runc");
+    assert_eq!(ev["runtime"]["containerId"], id.as_str());
+    assert!(lived < Duration::from_secs(2), "runc run took {lived:?}");
+    // Without --host nothing else than containers comes through.
+    for v in ig.collect_json(Duration::from_millis(300)) {
+        assert!(!name_of(&v).is_empty() || v["type"] != "normal", "host event without --host: {v}");
+    }
+    assert!(bundle.hook_log_text().contains("acknowledged"), "{}", bundle.hook_log_text());
+}
+
+#[test]
+fn fifty_short_lived_containers_in_a_row_are_all_attributed() {
+    let h = harness();
+    let ig = trace_exec(&[]);
+    let ids: Vec<String> = (0..50).map(|i| unique(&format!("igt-50-{i}"))).collect();
+    for id in &ids {
+        h.runc_bundle(id, &["/bin/true"], true).run();
+    }
+    let mut missing: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !missing.is_empty() && Instant::now() < deadline {
+        for v in ig.collect_json(Duration::from_millis(200)) {
+            if v["args"] == serde_json::json!(["/bin/true"]) {
+                missing.remove(name_of(&v));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "first exec not attributed for {} containers: {missing:?}", missing.len());
+}
+
+#[test]
+fn containername_filters_in_the_kernel() {
+    let h = harness();
+    let (a, b) = (unique("igt-a"), unique("igt-b"));
+    let ig = trace_exec(&["-c", &a]);
+    h.runc_bundle(&b, &["/bin/true", "from-b"], true).run();
+    h.runc_bundle(&a, &["/bin/true", "from-a"], true).run();
+    let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| name_of(v) == a);
+    assert_eq!(ev["args"][1], "from-a");
+    let rest = ig.collect_json(Duration::from_millis(500));
+    assert!(rest.iter().all(|v| name_of(v) != b), "container b leaked through -c {a}");
+}
+
+#[test]
+fn list_containers_shows_the_record_with_the_real_mntns() {
+    let h = harness();
+    require_root();
+    let id = unique("igt-list");
+    let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
+    let pid = bundle.run_detached();
+    let list = list_containers();
+    let rec = list.iter().find(|r| r["runtime"]["containerId"] == id.as_str()).expect("listed");
+    assert_eq!(rec["pid"], pid);
+    assert_eq!(rec["mntns"], mntns_of(pid));
+    assert_eq!(rec["runtime"]["runtimeName"], "runc");
+    assert_eq!(rec["runtime"]["containerName"], id.as_str());
+    assert!(rec["netns"].as_u64().unwrap() > 0);
+    assert!(rec["cgroupV2"].as_str().is_some());
+
+    let out = std::process::Command::new(tests::binary("ig")).args(["list-containers"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("RUNTIME.RUNTIMENAME RUNTIME.CONTAINERID"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("runc") && l.ends_with(&id)), "{text}");
+
+    bundle.delete();
+    assert!(
+        list_containers().iter().all(|r| r["runtime"]["containerId"] != id.as_str()),
+        "gone after delete"
+    );
+}
+
+#[test]
+fn watch_shows_created_then_deleted() {
+    let h = harness();
+    require_root();
+    let ig = IgChild::spawn_ready(&["list-containers", "-w", "-o", "json"], "watching containers");
+    let id = unique("igt-watch");
+    h.runc_bundle(&id, &["/bin/true"], true).run();
+    let created = ig.wait_json(
+        Duration::from_secs(10),
+        || {},
+        |v| v["container"]["runtime"]["containerId"] == id.as_str(),
+    );
+    assert_eq!(created["event"], "CREATED");
+    assert!(created["container"]["mntns"].as_u64().unwrap() > 0);
+    let deleted = ig.wait_json(
+        Duration::from_secs(10),
+        || {},
+        |v| v["container"]["runtime"]["containerId"] == id.as_str(),
+    );
+    assert_eq!(deleted["event"], "DELETED");
+}
+
+#[test]
+fn a_container_exit_is_known_at_once_from_its_pidfd() {
+    let h = harness();
+    require_root();
+    let ig = IgChild::spawn_ready(&["list-containers", "-w", "-o", "json"], "watching containers");
+    let id = unique("igt-pidfd");
+    // No poststop hook here: only the pidfd can tell the exit.
+    let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
+    let cfg_path = bundle.dir.join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["hooks"].as_object_mut().unwrap().remove("poststop");
+    std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let pid = bundle.run_detached();
+    ig.wait_json(Duration::from_secs(10), || {}, |v| v["container"]["runtime"]["containerId"] == id.as_str());
+    let killed = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let deleted = ig.wait_json(
+        Duration::from_secs(10),
+        || {},
+        |v| v["container"]["runtime"]["containerId"] == id.as_str(),
+    );
+    assert_eq!(deleted["event"], "DELETED");
+    assert!(killed.elapsed() < Duration::from_secs(1), "DELETED took {:?}", killed.elapsed());
+}
+
+#[test]
+fn a_tracer_started_later_learns_running_containers_from_the_spool() {
+    let h = harness();
+    require_root();
+    let id = unique("igt-spool");
+    let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
+    bundle.run_detached();
+    let ig = trace_exec(&[]);
+    let marker = unique("igt-exec-in");
+    bundle.exec(&["/bin/true", &marker]);
+    let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| v["args"][1] == marker.as_str());
+    assert_eq!(name_of(&ev), id);
+    bundle.delete();
+}
