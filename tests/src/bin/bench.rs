@@ -42,12 +42,14 @@ fn main() -> Result<()> {
         Some("open") => storm(Storm::Open, flag("--count", 1_000_000), rounds),
         Some("exec") => storm(Storm::Exec, flag("--count", 5_000), rounds),
         Some("startup") => startup(rounds),
+        Some("hook") => hook_cost(flag("--count", 50) as usize),
         Some("all") => {
             storm(Storm::Open, flag("--open-count", 1_000_000), rounds)?;
             storm(Storm::Exec, flag("--exec-count", 5_000), rounds)?;
-            startup(rounds)
+            startup(rounds)?;
+            hook_cost(flag("--hook-count", 50) as usize)
         }
-        _ => bail!("usage: bench open|exec|startup|all [--rounds N] [--count N]"),
+        _ => bail!("usage: bench open|exec|startup|hook|all [--rounds N] [--count N]"),
     }
 }
 
@@ -114,9 +116,12 @@ impl Tracer {
     fn start(variant: Variant, storm: Storm) -> Result<Self> {
         let mut cmd = match variant {
             Variant::Ig => {
+                // As users run it: JSON to /dev/null. What it received is
+                // read from its own stop log line (IG_LOG=info).
                 let mut c = Command::new(tests::binary("ig"));
                 let gadget = if storm == Storm::Open { "open" } else { "exec" };
-                c.args(["trace", gadget, "--host", "-o", "json", "--auto-mount-filesystems"]);
+                c.args(["trace", gadget, "--host", "-o", "json", "--auto-mount-filesystems"])
+                    .env("IG_LOG", "info");
                 c
             }
             Variant::Bpftrace => {
@@ -134,9 +139,16 @@ impl Tracer {
             }
             Variant::Baseline => bail!("no tracer for the baseline"),
         };
-        let mut child =
-            cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().context("starting tracer")?;
-        let stdout = child.stdout.take().expect("stdout");
+        let mut child = if variant == Variant::Ig {
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
+        }
+        .context("starting tracer")?;
+        let stdout: Box<dyn std::io::Read + Send> = match variant {
+            Variant::Ig => Box::new(child.stderr.take().expect("stderr")),
+            _ => Box::new(child.stdout.take().expect("stdout")),
+        };
         let counted = Arc::new(AtomicU64::new(0));
         let lost = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready) = std::sync::mpsc::channel();
@@ -146,7 +158,16 @@ impl Tracer {
             let mut r = BufReader::with_capacity(1 << 20, stdout);
             let mut line = String::new();
             while r.read_line(&mut line).unwrap_or(0) > 0 {
-                if line.contains(needle) {
+                if line.contains("tracing started") {
+                    let _ = ready_tx.send(());
+                } else if line.contains("tracing stopped") {
+                    // ig's own totals: received=N lost=N
+                    for (key, counter) in [("received=", &c), ("lost=", &l)] {
+                        if let Some(v) = line.split(key).nth(1).and_then(|v| v.split_whitespace().next()) {
+                            counter.store(v.parse().unwrap_or(0), Ordering::Relaxed);
+                        }
+                    }
+                } else if line.contains(needle) {
                     c.fetch_add(1, Ordering::Relaxed);
                 } else if line.contains(READY) {
                     let _ = ready_tx.send(());
@@ -166,7 +187,7 @@ impl Tracer {
         Ok(t)
     }
 
-    /// Triggers marker events until the tracer shows one.
+    /// Triggers marker events until the tracer shows one (ig says so itself).
     fn wait_ready(&self, storm: Storm) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -276,10 +297,11 @@ fn storm(storm: Storm, count: u64, rounds: usize) -> Result<()> {
         let delivered: u64 = s.iter().map(|x| x.delivered).sum();
         let lost: u64 = s.iter().map(|x| x.lost).sum();
         println!(
-            "{v:?}: median {t:.2} s, slowdown {ratio:.2}x, delivered {delivered} of {} expected ({:.2}%), \
+            "{v:?}: median {t:.2} s, slowdown {ratio:.2}x, delivered {delivered} of {} expected ({:.2}%{}), \
              lost reported {lost}, cpu median {:.2} s, peak rss max {} KiB, rss at end max {} KiB",
             count * rounds as u64,
             100.0 * delivered as f64 / (count * rounds as u64) as f64,
+            if *v == Variant::Ig { ", ig counts every event it received, host noise included" } else { "" },
             median(s.iter().map(|x| x.cpu_s).collect()),
             s.iter().map(|x| x.rss_kb).max().unwrap_or(0),
             s.iter().map(|x| x.steady_rss_kb).max().unwrap_or(0)
@@ -335,6 +357,45 @@ fn startup(rounds: usize) -> Result<()> {
     println!(
         "== startup of ig trace exec: ready to trace after median {:.0} ms ({times:.0?})",
         median(times.clone())
+    );
+    Ok(())
+}
+
+/// Container start time (`runc run` of /bin/true) without the hook, with the
+/// hook and no tracer, and with the hook and `ig trace exec` running;
+/// alternating, `count` runs each.
+fn hook_cost(count: usize) -> Result<()> {
+    tests::require_root();
+    let h = tests::harness();
+    let plain = h.runc_bundle("ig-bench-plain", &["/bin/true"], false);
+    let hooked = h.runc_bundle("ig-bench-hooked", &["/bin/true"], true);
+    let time_run = |b: &tests::RuncBundle| {
+        let t = Instant::now();
+        b.run();
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    let (mut none, mut alone) = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        none.push(time_run(&plain));
+        alone.push(time_run(&hooked));
+    }
+    let ig = tests::IgChild::spawn_ready(
+        &["trace", "exec", "-o", "json", "--auto-mount-filesystems"],
+        "tracing started",
+    );
+    let (mut none2, mut traced) = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        none2.push(time_run(&plain));
+        traced.push(time_run(&hooked));
+    }
+    drop(ig);
+    let (m0, m1, m2, m3) = (median(none), median(alone), median(none2), median(traced));
+    println!("== container start (runc run /bin/true), {count} alternating runs each, medians:");
+    println!("no hook {m0:.1} ms; hook, no tracer {m1:.1} ms: ratio {:.3}, added {:.1} ms", m1 / m0, m1 - m0);
+    println!(
+        "no hook {m2:.1} ms; hook, ig trace exec running {m3:.1} ms: ratio {:.3}, added {:.1} ms",
+        m3 / m2,
+        m3 - m2
     );
     Ok(())
 }
