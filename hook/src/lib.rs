@@ -8,7 +8,6 @@
 
 pub mod identity;
 pub mod log;
-pub mod notify;
 pub mod oci;
 pub mod record;
 
@@ -19,7 +18,7 @@ use shared::hookproto::{Message, VERSION};
 
 use crate::identity::{HostNames, annotations, identify};
 use crate::log::Log;
-use crate::notify::{Outcome, notify_all};
+use shared::notify::{Outcome, notify_all};
 
 /// Default bound on the whole hook run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);

@@ -25,10 +25,7 @@ pub fn build(
 ) -> Result<ContainerRecord, RecordError> {
     let pid =
         state.pid.ok_or_else(|| RecordError::NoPid { id: state.id.clone(), status: state.status.clone() })?;
-    let mntns = procfs::ns_inode(root, pid, "mnt")?;
-    let netns = procfs::ns_inode(root, pid, "net")?;
-    let host_netns = procfs::ns_inode(root, 1, "net").unwrap_or(0);
-    let cgroups = procfs::cgroups(root, pid)?;
+    let info = procfs::process_info(root, pid)?;
     Ok(ContainerRecord {
         runtime: RuntimeMetadata {
             runtime_name: identity.runtime_name,
@@ -38,12 +35,12 @@ pub fn build(
         },
         k8s: K8sMetadata { ..identity.k8s },
         pid,
-        mntns,
-        netns,
-        host_network: netns == host_netns,
-        cgroup_path: cgroups.v2_dir,
-        cgroup_id: cgroups.id,
-        cgroup_v2: cgroups.v2,
+        mntns: info.mntns,
+        netns: info.netns,
+        host_network: info.host_network,
+        cgroup_path: info.cgroups.v2_dir,
+        cgroup_id: info.cgroups.id,
+        cgroup_v2: info.cgroups.v2,
         bundle: state.bundle.clone(),
         annotations,
     })

@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod hookproto;
+pub mod notify;
 pub mod procfs;
 pub mod spool;
 

@@ -59,6 +59,23 @@ pub fn parse_v2_cgroup(text: &str) -> Option<String> {
     text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_string)
 }
 
+/// What a container's record takes from its init process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub mntns: u64,
+    pub netns: u64,
+    /// The process shares the network namespace of pid 1.
+    pub host_network: bool,
+    pub cgroups: Cgroups,
+}
+
+pub fn process_info(root: &Path, pid: u32) -> Result<ProcessInfo, ProcError> {
+    let mntns = ns_inode(root, pid, "mnt")?;
+    let netns = ns_inode(root, pid, "net")?;
+    let host_netns = ns_inode(root, 1, "net").unwrap_or(0);
+    Ok(ProcessInfo { mntns, netns, host_network: netns == host_netns, cgroups: cgroups(root, pid)? })
+}
+
 /// The parent pid and comm of a process (from /proc/<pid>/stat).
 pub fn parent_and_comm(root: &Path, pid: u32) -> Result<(u32, String), ProcError> {
     let path = root.join(format!("proc/{pid}/stat"));

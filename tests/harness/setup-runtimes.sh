@@ -1,13 +1,13 @@
 #!/bin/bash
 # Sets up real container runtimes for the tests, from local files only (no
 # registry): runc with a busybox bundle template, and podman (runc, cgroupfs)
-# with the busybox image. Idempotent; run as root. Writes $HARNESS_DIR/env.sh
+# with the busybox image; containerd 1.7 with CRI and NRI (containerd.sh). Idempotent; run as root. Writes $HARNESS_DIR/env.sh
 # for the tests (IG_HARNESS_* variables).
 #   HARNESS_DIR  working directory (default /var/tmp/ig-harness)
-#   COMPONENTS   default "runc podman"
+#   COMPONENTS   default "runc podman containerd"
 set -euo pipefail
 H=${HARNESS_DIR:-/var/tmp/ig-harness}
-COMPONENTS=${COMPONENTS:-"runc podman"}
+COMPONENTS=${COMPONENTS:-"runc podman containerd"}
 IMG=localhost/ig-busybox:latest
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "[harness] $*" >&2; }
@@ -51,11 +51,18 @@ if has podman; then
   podman image exists "$IMG" || podman load -q -i "$H/busybox.tar" >&2
 fi
 
+if has containerd; then
+  HARNESS_DIR=$H bash "$here/containerd.sh" start
+fi
+
 cat > "$H/env.sh" <<ENV
 export IG_HARNESS_DIR=$H
 export IG_HARNESS_ROOTFS=$ROOTFS
 export IG_HARNESS_RUNC_ROOT=$H/runc-state
 export IG_HARNESS_IMAGE=$IMG
 export IG_HARNESS_COMPONENTS="$COMPONENTS"
+export IG_HARNESS_CONTAINERD_SOCK=$H/containerd/containerd.sock
+export IG_HARNESS_NRI_SOCK=$H/containerd/nri.sock
+export IG_HARNESS_CRI="$H/venv/bin/python $H/cri/cri.py --sock $H/containerd/containerd.sock"
 ENV
 log "ready: source $H/env.sh"

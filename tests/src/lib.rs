@@ -74,6 +74,17 @@ impl IgChild {
         Self { child, lines, stderr, stderr_seen: Default::default() }
     }
 
+    /// Wraps a child whose stdout and/or stderr are piped (e.g. ig-nri).
+    pub fn from_child(mut child: Child) -> Self {
+        let (tx, empty) = channel();
+        drop(tx);
+        let lines = child.stdout.take().map(pipe_lines).unwrap_or(empty);
+        let (tx, empty) = channel();
+        drop(tx);
+        let stderr = child.stderr.take().map(pipe_lines).unwrap_or(empty);
+        Self { child, lines, stderr, stderr_seen: Default::default() }
+    }
+
     /// Starts with info logs and waits until the log says `needle` (e.g.
     /// "tracing started": the gadget is attached).
     pub fn spawn_ready(args: &[&str], needle: &str) -> Self {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use shared::hookproto::{Ack, MAX_LINE, Message, tracers_dir};
+use crate::hookproto::{Ack, MAX_LINE, Message, tracers_dir};
 
 /// What happened with one tracer.
 #[derive(Debug, PartialEq, Eq)]

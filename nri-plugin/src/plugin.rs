@@ -1,0 +1,244 @@
+//! One connection to containerd's NRI socket: serve the Plugin service on
+//! conn 1 (from before registering: containerd may call Configure before we
+//! read its answer to RegisterPlugin), register on conn 2, then answer every
+//! request at once. A container starting is recorded before the answer, so
+//! its first exec is traced; nothing we answer can fail a pod or container.
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prost::Message as _;
+
+use crate::mux::{self, Demux, MuxError, PLUGIN_CONN, RUNTIME_CONN};
+use crate::proto::{self, event};
+use crate::records::{self, Pods, Sink};
+use crate::ttrpc::{self, Parser, TtrpcError};
+
+/// How long containerd has to answer RegisterPlugin.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NriError {
+    #[error("connecting to {path}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("socket I/O")]
+    Io(#[from] std::io::Error),
+    #[error("bad mux frame")]
+    Mux(#[from] MuxError),
+    #[error("bad ttrpc frame")]
+    Ttrpc(#[from] TtrpcError),
+    #[error("containerd refused the registration: {0}")]
+    Refused(String),
+    #[error("no answer to RegisterPlugin within {REGISTER_TIMEOUT:?}")]
+    RegisterTimeout,
+    #[error("containerd closed the connection")]
+    Closed,
+}
+
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    pub socket: PathBuf,
+    pub name: String,
+    /// Two digits, "00"-"99": the plugin's order among NRI plugins.
+    pub idx: String,
+    pub root: PathBuf,
+}
+
+/// Connects, registers and serves until the connection ends; the reason it
+/// ended is the error.
+pub fn serve(cfg: &PluginConfig, sink: &mut dyn Sink) -> NriError {
+    let stream = match UnixStream::connect(&cfg.socket) {
+        Ok(s) => s,
+        Err(source) => return NriError::Connect { path: cfg.socket.clone(), source },
+    };
+    match serve_stream(stream, cfg, sink) {
+        Ok(()) => NriError::Closed,
+        Err(e) => e,
+    }
+}
+
+pub fn serve_stream(stream: UnixStream, cfg: &PluginConfig, sink: &mut dyn Sink) -> Result<(), NriError> {
+    let writer = Arc::new(Mutex::new(stream.try_clone()?));
+    let (registered_tx, registered_rx) = channel();
+    // Register from another thread while this one already serves conn 1.
+    let register_writer = writer.clone();
+    let register =
+        proto::RegisterPluginRequest { plugin_name: cfg.name.clone(), plugin_idx: cfg.idx.clone() };
+    let stream_for_timeout = stream.try_clone()?;
+    std::thread::spawn(move || {
+        let req = proto::Request {
+            service: proto::RUNTIME_SERVICE.into(),
+            method: "RegisterPlugin".into(),
+            payload: register.encode_to_vec(),
+            timeout_nano: REGISTER_TIMEOUT.as_nanos() as i64,
+        };
+        let frame = ttrpc::encode(1, ttrpc::TYPE_REQUEST, &req.encode_to_vec());
+        let sent = mux::write_frames(&mut *register_writer.lock().expect("writer"), RUNTIME_CONN, &frame);
+        if sent.is_err() || registered_rx.recv_timeout(REGISTER_TIMEOUT).is_err() {
+            // Unblock the reader: the connection is useless unregistered.
+            let _ = stream_for_timeout.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    let mut conn =
+        Connection { writer, cfg: cfg.clone(), pods: Pods::default(), registered: Some(registered_tx) };
+    conn.read_loop(stream, sink)
+}
+
+struct Connection {
+    writer: Arc<Mutex<UnixStream>>,
+    cfg: PluginConfig,
+    pods: Pods,
+    registered: Option<Sender<()>>,
+}
+
+impl Connection {
+    fn read_loop(&mut self, mut stream: UnixStream, sink: &mut dyn Sink) -> Result<(), NriError> {
+        let mut demux = Demux::default();
+        let (mut plugin_conn, mut runtime_conn) = (Parser::default(), Parser::default());
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return if self.registered.is_some() { Err(NriError::RegisterTimeout) } else { Ok(()) };
+            }
+            for (conn, payload) in demux.feed(&buf[..n])? {
+                if conn == PLUGIN_CONN {
+                    for msg in plugin_conn.feed(&payload)? {
+                        self.on_request(msg, sink)?;
+                    }
+                } else {
+                    for msg in runtime_conn.feed(&payload)? {
+                        self.on_runtime_response(msg)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// conn 2 carries only the answer to our RegisterPlugin.
+    fn on_runtime_response(&mut self, msg: ttrpc::Message) -> Result<(), NriError> {
+        if msg.kind != ttrpc::TYPE_RESPONSE || msg.stream_id != 1 {
+            tracing::debug!(
+                stream = msg.stream_id,
+                kind = msg.kind,
+                "unexpected message on the runtime connection"
+            );
+            return Ok(());
+        }
+        let resp = proto::Response::decode(msg.data.as_slice()).unwrap_or_default();
+        if let Some(status) = resp.status.filter(|s| s.code != 0) {
+            return Err(NriError::Refused(format!("code {}: {}", status.code, status.message)));
+        }
+        if let Some(tx) = self.registered.take() {
+            let _ = tx.send(());
+            tracing::info!(name = self.cfg.name, idx = self.cfg.idx, "registered with the runtime");
+        }
+        Ok(())
+    }
+
+    fn on_request(&mut self, msg: ttrpc::Message, sink: &mut dyn Sink) -> Result<(), NriError> {
+        if msg.kind != ttrpc::TYPE_REQUEST {
+            return Ok(());
+        }
+        let response = match proto::Request::decode(msg.data.as_slice()) {
+            Ok(req) if req.service == proto::PLUGIN_SERVICE => self.dispatch(&req.method, &req.payload, sink),
+            Ok(req) => unimplemented(&format!("unknown service {}", req.service)),
+            // An undecodable request still gets an OK answer: an error could fail a pod.
+            Err(e) => {
+                tracing::warn!("undecodable ttrpc request: {e}");
+                ok(Vec::new())
+            }
+        };
+        let frame = ttrpc::encode(msg.stream_id, ttrpc::TYPE_RESPONSE, &response.encode_to_vec());
+        mux::write_frames(&mut *self.writer.lock().expect("writer"), PLUGIN_CONN, &frame)?;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, method: &str, payload: &[u8], sink: &mut dyn Sink) -> proto::Response {
+        match method {
+            "Configure" => {
+                let req = proto::ConfigureRequest::decode(payload).unwrap_or_default();
+                tracing::info!(runtime = req.runtime_name, version = req.runtime_version, "configured");
+                ok(proto::ConfigureResponse { events: event::READ_ONLY_MASK }.encode_to_vec())
+            }
+            "Synchronize" => {
+                let req = proto::SynchronizeRequest::decode(payload).unwrap_or_default();
+                self.synchronize(&req, sink);
+                ok(proto::SynchronizeResponse { more: req.more }.encode_to_vec())
+            }
+            "StateChange" => {
+                if let Ok(ev) = proto::StateChangeEvent::decode(payload) {
+                    self.state_change(ev, sink);
+                }
+                ok(Vec::new())
+            }
+            "StopContainer" => {
+                if let Ok(req) = proto::ContainerRequest::decode(payload)
+                    && let Some(c) = req.container
+                {
+                    sink.remove(&c.id);
+                }
+                ok(Vec::new())
+            }
+            // Not subscribed to, but answered harmlessly if they come.
+            "CreateContainer" | "UpdateContainer" | "Shutdown" => ok(Vec::new()),
+            other => unimplemented(&format!("unknown method {other}")),
+        }
+    }
+
+    fn synchronize(&mut self, req: &proto::SynchronizeRequest, sink: &mut dyn Sink) {
+        for pod in &req.pods {
+            self.pods.put(pod);
+        }
+        let mut added = 0;
+        for c in req.containers.iter().filter(|c| c.state == proto::CONTAINER_RUNNING && c.pid > 0) {
+            self.add(c, sink);
+            added += 1;
+        }
+        tracing::info!(pods = req.pods.len(), containers = req.containers.len(), added, "synchronized");
+    }
+
+    fn state_change(&mut self, ev: proto::StateChangeEvent, sink: &mut dyn Sink) {
+        if let Some(pod) = &ev.pod {
+            self.pods.put(pod);
+        }
+        match (ev.event, ev.container) {
+            (event::START_CONTAINER | event::POST_START_CONTAINER, Some(c)) if c.pid > 0 => {
+                self.add(&c, sink)
+            }
+            (event::STOP_CONTAINER | event::REMOVE_CONTAINER, Some(c)) => sink.remove(&c.id),
+            (event::REMOVE_POD_SANDBOX, _) => {
+                if let Some(pod) = ev.pod {
+                    self.pods.forget(&pod.id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn add(&mut self, c: &proto::Container, sink: &mut dyn Sink) {
+        match records::record(&self.cfg.root, self.pods.get(&c.pod_sandbox_id), c) {
+            Ok(r) => sink.add(r),
+            Err(e) => tracing::warn!("{e}: {:?}", std::error::Error::source(&e).map(|s| s.to_string())),
+        }
+    }
+}
+
+fn ok(payload: Vec<u8>) -> proto::Response {
+    proto::Response { status: None, payload }
+}
+
+fn unimplemented(message: &str) -> proto::Response {
+    proto::Response {
+        status: Some(proto::Status { code: proto::UNIMPLEMENTED, message: message.to_string() }),
+        payload: Vec::new(),
+    }
+}

@@ -1,0 +1,167 @@
+//! containerd 1.7 with NRI and real CRI pods: ig-nri learns containers with
+//! their Kubernetes names, at start, from Synchronize, and after containerd
+//! restarts. (Tests here share one containerd: they run one at a time.)
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::{IgChild, binary, harness, list_containers, mntns_of, require_root, unique};
+
+static CONTAINERD: Mutex<()> = Mutex::new(());
+
+fn env_value(key: &str) -> String {
+    let h = harness();
+    let env = std::fs::read_to_string(h.dir.join("env.sh")).unwrap();
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("export {key}=")))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| panic!("{key} missing from env.sh: run tests/harness/setup-runtimes.sh"))
+}
+
+/// The CRI client (tests/harness/cri.py) on the harness containerd.
+fn cri(args: &[&str]) -> String {
+    let cmd = env_value("IG_HARNESS_CRI");
+    let mut parts = cmd.split_whitespace();
+    let out = Command::new(parts.next().unwrap()).args(parts).args(args).output().expect("cri.py");
+    assert!(out.status.success(), "cri.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A pod with one container, removed on drop.
+struct Pod {
+    name: String,
+    ns: String,
+    uid: String,
+    ctr: String,
+    pod_id: String,
+    ctr_id: String,
+    dir: PathBuf,
+}
+
+impl Pod {
+    fn run(command: &[&str]) -> Self {
+        let h = harness();
+        let name = unique("igt-pod");
+        let (ns, uid, ctr) = ("ig-test-ns".to_string(), unique("uid"), unique("igt-ctr"));
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pod = json!({
+            "metadata": {"name": name, "namespace": ns, "uid": uid, "attempt": 0},
+            "logDirectory": dir.join("logs"),
+            "labels": {"app": "ig-test"},
+            "linux": {"cgroupParent": format!("/kubepods/besteffort/pod{uid}"),
+                      "securityContext": {"namespaceOptions": {"network": "NODE", "pid": "POD", "ipc": "POD"}}}
+        });
+        let container = json!({
+            "metadata": {"name": ctr, "attempt": 0}, "image": {"image": h.image},
+            "command": command, "logPath": "ctr.log"
+        });
+        std::fs::write(dir.join("pod.json"), pod.to_string()).unwrap();
+        std::fs::write(dir.join("ctr.json"), container.to_string()).unwrap();
+        let out =
+            cri(&["run", dir.join("pod.json").to_str().unwrap(), dir.join("ctr.json").to_str().unwrap()]);
+        let (pod_id, ctr_id) = out.split_once(' ').expect("pod and container ids");
+        Pod { name, ns, uid, ctr, pod_id: pod_id.into(), ctr_id: ctr_id.into(), dir }
+    }
+
+    fn pid(&self) -> u32 {
+        let v: Value = serde_json::from_str(&cri(&["inspect", &self.ctr_id])).unwrap();
+        v["info"]["info"]["pid"].as_u64().expect("pid") as u32
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        for args in
+            [["stop", &self.ctr_id], ["rm", &self.ctr_id], ["stopp", &self.pod_id], ["rmp", &self.pod_id]]
+        {
+            let cmd = env_value("IG_HARNESS_CRI");
+            let mut parts = cmd.split_whitespace();
+            let _ = Command::new(parts.next().unwrap()).args(parts).args(args).stdout(Stdio::null()).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start_plugin() -> IgChild {
+    let socket = env_value("IG_HARNESS_NRI_SOCK");
+    let child = Command::new(binary("ig-nri"))
+        .args(["--socket", &socket, "--idx", "90"])
+        .env("IG_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ig-nri");
+    let ig = IgChild::from_child(child);
+    assert!(ig.wait_stderr("synchronized", Duration::from_secs(20)), "ig-nri: {}", ig.stderr_text());
+    ig
+}
+
+fn listed(pod: &Pod) -> Option<Value> {
+    list_containers().into_iter().find(|r| r["runtime"]["containerId"] == pod.ctr_id.as_str())
+}
+
+fn assert_k8s(rec: &Value, pod: &Pod) {
+    assert_eq!(rec["runtime"]["runtimeName"], "containerd", "{rec}");
+    assert_eq!(rec["runtime"]["containerName"], pod.ctr.as_str());
+    assert_eq!(rec["k8s"]["namespace"], pod.ns.as_str());
+    assert_eq!(rec["k8s"]["podName"], pod.name.as_str());
+    assert_eq!(rec["k8s"]["containerName"], pod.ctr.as_str());
+    assert_eq!(rec["k8s"]["podUID"], pod.uid.as_str());
+}
+
+#[test]
+fn a_cri_container_is_traced_from_its_first_exec_with_kubernetes_names() {
+    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let _plugin = start_plugin();
+    let ig =
+        IgChild::spawn_ready(&["trace", "exec", "-o", "json", "--auto-mount-filesystems"], "tracing started");
+    let pod = Pod::run(&["/bin/sleep", "61"]);
+    let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| v["k8s"]["podName"] == pod.name.as_str());
+    assert_eq!(ev["args"], json!(["/bin/sleep", "61"]), "the entrypoint is the first exec");
+    assert_k8s(&ev, &pod);
+    assert_eq!(ev["runtime"]["containerImageName"], harness().image.as_str());
+    let rec = listed(&pod).expect("listed");
+    assert_k8s(&rec, &pod);
+    assert_eq!(rec["k8s"]["podLabels"]["app"], "ig-test");
+    assert_eq!(rec["mntns"], mntns_of(pod.pid()));
+    // The pause container is not a container.
+    assert!(list_containers().iter().all(|r| r["runtime"]["containerId"] != pod.pod_id.as_str()));
+}
+
+#[test]
+fn containers_running_before_the_plugin_come_from_synchronize() {
+    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let pod = Pod::run(&["/bin/sleep", "62"]);
+    assert!(listed(&pod).is_none(), "nothing knew the container before the plugin");
+    let _plugin = start_plugin();
+    assert_k8s(&listed(&pod).expect("learnt from Synchronize"), &pod);
+}
+
+#[test]
+fn the_plugin_reconnects_after_containerd_restarts() {
+    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let plugin = start_plugin();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/containerd.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg("restart")
+        .env("HARNESS_DIR", harness().dir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "containerd restart");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while plugin.stderr_text().matches("registered with the runtime").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no re-registration: {}", plugin.stderr_text());
+        plugin.wait_stderr("\u{0}", Duration::from_millis(200));
+    }
+    let pod = Pod::run(&["/bin/sleep", "63"]);
+    assert_k8s(&listed(&pod).expect("seen after the restart"), &pod);
+}
