@@ -104,8 +104,13 @@ impl Connection {
         let mut demux = Demux::default();
         let (mut plugin_conn, mut runtime_conn) = (Parser::default(), Parser::default());
         let mut buf = vec![0u8; 64 * 1024];
+        // IG_NRI_RECORD=FILE keeps what the runtime sent, for replay tests.
+        let mut record = std::env::var_os("IG_NRI_RECORD").and_then(|p| std::fs::File::create(p).ok());
         loop {
             let n = stream.read(&mut buf)?;
+            if let Some(f) = record.as_mut() {
+                let _ = std::io::Write::write_all(f, &buf[..n]);
+            }
             if n == 0 {
                 return if self.registered.is_some() { Err(NriError::RegisterTimeout) } else { Ok(()) };
             }
@@ -240,5 +245,181 @@ fn unimplemented(message: &str) -> proto::Response {
     proto::Response {
         status: Some(proto::Status { code: proto::UNIMPLEMENTED, message: message.to_string() }),
         payload: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use prost::Message as _;
+
+    use super::*;
+
+    /// Records what the plugin hands on.
+    #[derive(Clone, Default)]
+    struct RecordingSink(Arc<Mutex<Vec<String>>>);
+
+    impl Sink for RecordingSink {
+        fn add(&mut self, record: shared::ContainerRecord) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("+{}/{}", record.k8s.pod_name, record.runtime.container_name));
+        }
+        fn remove(&mut self, container_id: &str) {
+            self.0.lock().unwrap().push(format!("-{container_id}"));
+        }
+    }
+
+    fn cfg() -> PluginConfig {
+        PluginConfig { socket: PathBuf::new(), name: "ig".into(), idx: "90".into(), root: PathBuf::from("/") }
+    }
+
+    /// The runtime's side of the socket, scripted by the test (a mock of containerd).
+    struct MockRuntime {
+        stream: UnixStream,
+        demux: Demux,
+        conns: [Parser; 3],
+        next_stream: u32,
+    }
+
+    impl MockRuntime {
+        fn call(&mut self, method: &str, payload: Vec<u8>) -> proto::Response {
+            let req = proto::Request {
+                service: proto::PLUGIN_SERVICE.into(),
+                method: method.into(),
+                payload,
+                timeout_nano: 2_000_000_000,
+            };
+            let id = self.next_stream;
+            self.next_stream += 2;
+            mux::write_frames(
+                &mut self.stream,
+                PLUGIN_CONN,
+                &ttrpc::encode(id, ttrpc::TYPE_REQUEST, &req.encode_to_vec()),
+            )
+            .unwrap();
+            let msg = self.next_message(PLUGIN_CONN);
+            assert_eq!((msg.stream_id, msg.kind), (id, ttrpc::TYPE_RESPONSE));
+            proto::Response::decode(msg.data.as_slice()).unwrap()
+        }
+
+        fn next_message(&mut self, want_conn: u32) -> ttrpc::Message {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = self.stream.read(&mut buf).unwrap();
+                assert!(n > 0, "plugin closed the connection");
+                for (conn, payload) in self.demux.feed(&buf[..n]).unwrap() {
+                    let mut msgs = self.conns[conn as usize].feed(&payload).unwrap();
+                    if conn == want_conn && !msgs.is_empty() {
+                        return msgs.remove(0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_scripted_runtime_session() {
+        let (plugin_end, runtime_end) = UnixStream::pair().unwrap();
+        let sink = RecordingSink::default();
+        let mut plugin_sink = sink.clone();
+        let plugin = std::thread::spawn(move || serve_stream(plugin_end, &cfg(), &mut plugin_sink));
+        let mut rt = MockRuntime {
+            stream: runtime_end,
+            demux: Demux::default(),
+            conns: Default::default(),
+            next_stream: 1,
+        };
+
+        // The plugin registers first, on conn 2.
+        let reg = rt.next_message(RUNTIME_CONN);
+        let req = proto::Request::decode(reg.data.as_slice()).unwrap();
+        assert_eq!((req.service.as_str(), req.method.as_str()), (proto::RUNTIME_SERVICE, "RegisterPlugin"));
+        let r = proto::RegisterPluginRequest::decode(req.payload.as_slice()).unwrap();
+        assert_eq!((r.plugin_name.as_str(), r.plugin_idx.as_str()), ("ig", "90"));
+
+        // Configure may come before the registration answer: it is served anyway.
+        let conf = rt.call("Configure", proto::ConfigureRequest::default().encode_to_vec());
+        let events = proto::ConfigureResponse::decode(conf.payload.as_slice()).unwrap().events;
+        assert_eq!(events, 0x677);
+        let ok = proto::Response::default().encode_to_vec();
+        mux::write_frames(&mut rt.stream, RUNTIME_CONN, &ttrpc::encode(1, ttrpc::TYPE_RESPONSE, &ok))
+            .unwrap();
+
+        let pod = proto::PodSandbox { id: "p1".into(), name: "web-0".into(), ..Default::default() };
+        let running = proto::Container {
+            id: "c1".into(),
+            pod_sandbox_id: "p1".into(),
+            name: "app".into(),
+            state: proto::CONTAINER_RUNNING,
+            pid: std::process::id(),
+            ..Default::default()
+        };
+        let sync =
+            proto::SynchronizeRequest { pods: vec![pod.clone()], containers: vec![running], more: true };
+        let resp = rt.call("Synchronize", sync.encode_to_vec());
+        assert!(proto::SynchronizeResponse::decode(resp.payload.as_slice()).unwrap().more, "more is echoed");
+
+        let started = proto::Container {
+            id: "c2".into(),
+            pod_sandbox_id: "p1".into(),
+            name: "side".into(),
+            pid: std::process::id(),
+            ..Default::default()
+        };
+        let ev = proto::StateChangeEvent {
+            event: event::START_CONTAINER,
+            pod: Some(pod),
+            container: Some(started),
+        };
+        assert_eq!(rt.call("StateChange", ev.encode_to_vec()).status, None);
+        let stop = proto::ContainerRequest {
+            pod: None,
+            container: Some(proto::Container { id: "c1".into(), ..Default::default() }),
+        };
+        assert_eq!(rt.call("StopContainer", stop.encode_to_vec()).status, None);
+
+        let unknown = rt.call("NoSuchMethod", Vec::new());
+        assert_eq!(unknown.status.unwrap().code, proto::UNIMPLEMENTED);
+        let garbage_payload = rt.call("StateChange", vec![0xff, 0xff, 0xff]);
+        assert_eq!(garbage_payload.status, None, "an undecodable event still gets OK");
+
+        drop(rt);
+        let end = plugin.join().unwrap();
+        assert!(end.is_ok(), "{end:?}");
+        assert_eq!(*sink.0.lock().unwrap(), vec!["+web-0/app", "+web-0/side", "-c1"]);
+    }
+
+    fn serve_bytes(bytes: &[u8]) -> Result<(), NriError> {
+        let (plugin_end, mut runtime_end) = UnixStream::pair().unwrap();
+        let mut sink = RecordingSink::default();
+        let plugin = std::thread::spawn(move || serve_stream(plugin_end, &cfg(), &mut sink));
+        runtime_end.write_all(bytes).unwrap();
+        drop(runtime_end);
+        plugin.join().unwrap()
+    }
+
+    #[test]
+    fn garbage_and_truncated_frames_end_the_connection_cleanly() {
+        let started = std::time::Instant::now();
+        assert!(matches!(serve_bytes(&[0, 0, 0, 9, 0, 0, 0, 1, 0]), Err(NriError::Mux(_))));
+        assert!(matches!(serve_bytes(&[0, 0, 0, 1, 0xff, 0, 0, 0]), Err(NriError::Mux(_))));
+        // a ttrpc header announcing 4 GiB
+        let mut huge = vec![0, 0, 0, 1, 0, 0, 0, 10];
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 1, 0]);
+        assert!(matches!(serve_bytes(&huge), Err(NriError::Ttrpc(_))));
+        // half a frame, then the runtime goes away
+        assert!(matches!(serve_bytes(&[0, 0, 0, 1, 0, 0, 0, 50, 1, 2, 3]), Err(NriError::RegisterTimeout)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "no hang");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic_or_hang(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = serve_bytes(&bytes);
+        }
     }
 }
