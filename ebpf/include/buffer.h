@@ -50,8 +50,6 @@ static __always_inline void gadget_output(void *data, __u64 size)
 	}
 	if (bpf_ringbuf_output(&gadget_events, data, size, flags))
 		gadget_count(IG_STAT_LOST);
-	else
-		gadget_count(IG_STAT_SUBMITTED);
 }
 
 #endif

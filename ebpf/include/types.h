@@ -18,11 +18,14 @@
 /* Dentries walked when rebuilding a full path from the kernel's view. */
 #define IG_PATH_MAX_DEPTH 64 /* a power of two: used as a mask */
 
-/* Indexes in the per-cpu statistics array every program updates. */
+/*
+ * Indexes in the per-cpu statistics array. Only losses are counted: a
+ * counter per delivered event would cost a map lookup on every event, and
+ * userspace counts what it receives.
+ */
 enum ig_stat {
-	IG_STAT_SUBMITTED = 0,
-	IG_STAT_LOST = 1,
-	IG_STAT_MAX = 2,
+	IG_STAT_LOST = 0,
+	IG_STAT_MAX = 1,
 };
 
 #endif

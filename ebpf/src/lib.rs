@@ -44,7 +44,6 @@ pub mod common {
     #[derive(Clone, Copy, Debug)]
     #[repr(u32)]
     pub enum Stat {
-        Submitted = 0,
-        Lost = 1,
+        Lost = 0,
     }
 }

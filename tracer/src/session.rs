@@ -193,11 +193,6 @@ impl Session {
         self.stat(Stat::Lost)
     }
 
-    /// Events the kernel wrote since the session started.
-    pub fn submitted(&self) -> u64 {
-        self.stat(Stat::Submitted)
-    }
-
     fn stat(&self, stat: Stat) -> u64 {
         match self.stats.get(&(stat as u32), 0) {
             Ok(values) => values.iter().sum(),

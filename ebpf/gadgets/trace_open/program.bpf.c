@@ -24,6 +24,7 @@ const volatile bool gadget_ignore_errors = false;
 
 struct open_start {
 	const char *filename;
+	__u64 mntns_id; /* read once at enter, reused at exit */
 	__s32 dfd;
 	__u32 flags;
 	__u32 mode;
@@ -48,12 +49,13 @@ static __always_inline int open_enter(const char *filename, __s32 dfd, __u32 fla
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct open_start start = {
 		.filename = filename,
+		.mntns_id = gadget_get_mntns_id(),
 		.dfd = dfd,
 		.flags = flags,
 		.mode = mode,
 	};
 
-	if (gadget_should_discard_mntns_id(gadget_get_mntns_id()))
+	if (gadget_should_discard_mntns_id(start.mntns_id))
 		return 0;
 	bpf_map_update_elem(&open_starts, &tid, &start, BPF_ANY);
 	return 0;
@@ -165,7 +167,7 @@ static __always_inline int open_exit(long ret)
 	pid_tgid = bpf_get_current_pid_tgid();
 	uid_gid = bpf_get_current_uid_gid();
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->mntns_id = gadget_get_mntns_id();
+	e->mntns_id = s.mntns_id;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
