@@ -131,7 +131,9 @@ impl Session {
         for (name, value) in &globals {
             loader.override_global(name, value, true);
         }
+        let started = std::time::Instant::now();
         let mut bpf = loader.load(program.object()).map_err(|e| SessionError::Load(Box::new(e)))?;
+        tracing::debug!(took = ?started.elapsed(), "object parsed and relocated");
 
         for a in program.attachments() {
             let prog: &mut TracePoint = bpf
@@ -153,6 +155,7 @@ impl Session {
             })?;
         }
 
+        tracing::debug!(took = ?started.elapsed(), "programs loaded and attached");
         let ring = RingBuf::try_from(take_map(&mut bpf, EVENTS_MAP)?)
             .map_err(|source| SessionError::Map { name: EVENTS_MAP, source: Box::new(source) })?;
         let stats = PerCpuArray::try_from(take_map(&mut bpf, STATS_MAP)?)

@@ -403,7 +403,7 @@ fn hook_cost(count: usize) -> Result<()> {
 }
 
 /// CRI CreateContainer+StartContainer time on the harness containerd with
-/// ig-nri connected vs not, in alternating blocks of 5, `count` runs each;
+/// ig-nri connected vs not, alternating run by run, `count` runs each;
 /// `ig trace exec` runs throughout, so the plugin's records reach a tracer.
 fn nri_cost(count: usize) -> Result<()> {
     tests::require_root();
@@ -446,7 +446,7 @@ fn nri_cost(count: usize) -> Result<()> {
     );
     let (mut without, mut with) = (Vec::new(), Vec::new());
     while without.len() < count {
-        without.extend(block(5)?);
+        without.extend(block(1)?);
         let plugin = Command::new(tests::binary("ig-nri"))
             .args(["--socket", &nri_sock])
             .env("IG_LOG", "info")
@@ -457,11 +457,11 @@ fn nri_cost(count: usize) -> Result<()> {
         if !plugin.wait_stderr("synchronized", Duration::from_secs(20)) {
             bail!("ig-nri did not connect: {}", plugin.stderr_text());
         }
-        with.extend(block(5)?);
+        with.extend(block(1)?);
         drop(plugin);
     }
     let (m0, m1) = (median(without), median(with));
-    println!("== CRI create+start, {count} runs each, alternating blocks of 5, medians:");
+    println!("== CRI create+start, {count} runs each, alternating, medians:");
     println!(
         "without ig-nri {m0:.1} ms; with ig-nri {m1:.1} ms: added {:.1} ms (ratio {:.3})",
         m1 - m0,
