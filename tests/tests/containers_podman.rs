@@ -87,3 +87,23 @@ fn a_running_podman_container_is_listed_and_its_removal_watched() {
     assert!(removed.elapsed() < Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&hooks);
 }
+
+#[test]
+fn upperlayer_tells_a_binary_written_in_the_container() {
+    let h = harness();
+    require_root();
+    let hooks = hooks_dir();
+    let ig =
+        IgChild::spawn_ready(&["trace", "exec", "-o", "json", "--auto-mount-filesystems"], "tracing started");
+    let name = unique("igt-upper");
+    // /bin/busybox comes from the image (lower layer); the copy is written in
+    // the container, so it lives in the overlay's upper layer.
+    // (busybox picks its applet from argv[0], hence the name of the copy.)
+    let script = "cp /bin/busybox /tmp/true && /tmp/true upper-copy && /bin/true lower-original";
+    podman(&hooks, &["run", "--rm", "--network", "none", "--name", &name, &h.image, "/bin/sh", "-c", script]);
+    let upper = ig.wait_json(Duration::from_secs(20), || {}, |v| v["args"][1] == "upper-copy");
+    assert_eq!(upper["upperlayer"], true, "{upper}");
+    let lower = ig.wait_json(Duration::from_secs(20), || {}, |v| v["args"][1] == "lower-original");
+    assert_eq!(lower["upperlayer"], false, "{lower}");
+    let _ = std::fs::remove_dir_all(&hooks);
+}

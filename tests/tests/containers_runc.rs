@@ -163,3 +163,22 @@ fn a_tracer_started_later_learns_running_containers_from_the_spool() {
     assert_eq!(name_of(&ev), id);
     bundle.delete();
 }
+
+#[test]
+fn every_running_tracer_gets_the_container() {
+    let h = harness();
+    let (first, second) = (trace_exec(&[]), trace_exec(&[]));
+    let id = unique("igt-two");
+    let bundle = h.runc_bundle(&id, &["/bin/true", "two-tracers"], true);
+    bundle.run();
+    for ig in [&first, &second] {
+        let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| name_of(v) == id);
+        assert_eq!(ev["args"][1], "two-tracers");
+    }
+    let log = bundle.hook_log_text();
+    let line = log.lines().find(|l| l.contains("prestart") && l.contains("acknowledged")).expect("hook log");
+    // "... Create: N of M tracers acknowledged in ..."
+    let acked: usize =
+        line.split("Create: ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(acked >= 2, "both tracers acknowledged: {line}");
+}

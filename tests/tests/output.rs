@@ -124,3 +124,27 @@ fn bad_flags_get_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nosuchcol") && err.contains("available"), "{err}");
 }
+
+#[test]
+fn an_unprivileged_user_gets_a_clear_error() {
+    require_root();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--inh-caps",
+            "-all",
+            "--bounding-set",
+            "-all",
+        ])
+        .arg(tests::binary("ig"))
+        .args(["trace", "exec", "--host"])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing privileges") && err.contains("CAP_BPF"), "{err}");
+}
