@@ -32,8 +32,16 @@ pub struct Attachment {
 pub trait GadgetProgram {
     fn object(&self) -> &'static [u8];
     fn attachments(&self) -> &'static [Attachment];
-    /// Gadget-specific `const volatile` settings (bools as u8).
-    fn globals(&self) -> Vec<(&'static str, u8)>;
+    /// Gadget-specific `const volatile` settings.
+    fn globals(&self) -> Vec<(&'static str, Global)>;
+}
+
+/// The value of a `const volatile` setting, typed as in the C program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Global {
+    Bool(bool),
+    U32(u32),
+    I32(i32),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +136,24 @@ impl Session {
             .override_global(FILTER_BY_MNTNS, &filter_flag, true)
             .override_global(WAKEUP_BYTES, &opts.wakeup_bytes, true)
             .map_max_entries(EVENTS_MAP, opts.ring_bytes);
-        for (name, value) in &globals {
+        // Keep the bytes alive for as long as the loader borrows them.
+        let bools: Vec<(&str, u8)> = globals
+            .iter()
+            .filter_map(|(n, g)| if let Global::Bool(b) = g { Some((*n, u8::from(*b))) } else { None })
+            .collect();
+        for (name, value) in &bools {
             loader.override_global(name, value, true);
+        }
+        for (name, value) in &globals {
+            match value {
+                Global::Bool(_) => {}
+                Global::U32(v) => {
+                    loader.override_global(name, v, true);
+                }
+                Global::I32(v) => {
+                    loader.override_global(name, v, true);
+                }
+            }
         }
         let started = std::time::Instant::now();
         let mut bpf = loader.load(program.object()).map_err(|e| SessionError::Load(Box::new(e)))?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::collection::Collection;
 use crate::gadgets::trace_exec::TraceExec;
 use crate::gadgets::trace_open::TraceOpen;
+use crate::gadgets::trace_signal::{TraceSignal, parse_signal};
 use crate::run::run_gadget;
 
 #[derive(Debug, Subcommand)]
@@ -16,6 +17,30 @@ pub enum TraceCommand {
     Exec(ExecArgs),
     /// Trace open files (open, openat, openat2).
     Open(OpenArgs),
+    /// Trace signals sent with kill, tkill and tgkill.
+    Signal(SignalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Only signals sent by this process.
+    #[arg(long)]
+    pub pid: Option<u32>,
+
+    /// Only this signal (name or number: SIGKILL, KILL, 9).
+    #[arg(long, value_parser = parse_signal)]
+    pub signal: Option<i32>,
+
+    /// Only signals that could not be sent.
+    #[arg(short = 'f', long)]
+    pub failed_only: bool,
+
+    /// Only SIGKILL.
+    #[arg(short = 'k', long)]
+    pub kill_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +88,16 @@ impl TraceCommand {
                     full_path: a.full_path,
                     ignore_errors: a.ignore_errors,
                     prefixes: a.prefixes,
+                };
+                run_gadget(gadget, opts, collection).await
+            }
+            TraceCommand::Signal(a) => {
+                let opts = a.common.run_options();
+                let gadget = TraceSignal {
+                    sender_pid: a.pid,
+                    signal: a.signal,
+                    failed_only: a.failed_only,
+                    kill_only: a.kill_only,
                 };
                 run_gadget(gadget, opts, collection).await
             }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::event::{Clock, EventCommon, HasCommon, Value};
 use crate::raw::{DecodeError, Raw, split_args};
-use crate::session::{Attachment, GadgetProgram};
+use crate::session::{Attachment, GadgetProgram, Global};
 
 #[derive(Clone, Debug, Default)]
 pub struct TraceExec {
@@ -84,8 +84,11 @@ impl GadgetProgram for TraceExec {
         ATTACHMENTS
     }
 
-    fn globals(&self) -> Vec<(&'static str, u8)> {
-        vec![("gadget_collect_cwd", self.cwd.into()), ("gadget_ignore_errors", self.ignore_errors.into())]
+    fn globals(&self) -> Vec<(&'static str, Global)> {
+        vec![
+            ("gadget_collect_cwd", Global::Bool(self.cwd)),
+            ("gadget_ignore_errors", Global::Bool(self.ignore_errors)),
+        ]
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::event::{Clock, EventCommon, HasCommon, Value};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram};
+use crate::session::{Attachment, GadgetProgram, Global};
 
 #[derive(Clone, Debug, Default)]
 pub struct TraceOpen {
@@ -83,8 +83,11 @@ impl GadgetProgram for TraceOpen {
         ATTACHMENTS
     }
 
-    fn globals(&self) -> Vec<(&'static str, u8)> {
-        vec![("gadget_full_path", self.full_path.into()), ("gadget_ignore_errors", self.ignore_errors.into())]
+    fn globals(&self) -> Vec<(&'static str, Global)> {
+        vec![
+            ("gadget_full_path", Global::Bool(self.full_path)),
+            ("gadget_ignore_errors", Global::Bool(self.ignore_errors)),
+        ]
     }
 }
 
