@@ -25,6 +25,14 @@ pub mod trace_open {
     pub static OBJECT: &[u8] = embed_object!("trace_open");
 }
 
+/// `trace mount`: the mount and umount syscall tracepoints.
+pub mod trace_mount {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_mount_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_mount");
+}
+
 /// `trace signal`: the kill, tkill and tgkill syscall tracepoints.
 pub mod trace_signal {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]

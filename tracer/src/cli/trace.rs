@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::collection::Collection;
 use crate::gadgets::trace_exec::TraceExec;
+use crate::gadgets::trace_mount::TraceMount;
 use crate::gadgets::trace_open::TraceOpen;
 use crate::gadgets::trace_signal::{TraceSignal, parse_signal};
 use crate::run::run_gadget;
@@ -19,6 +20,14 @@ pub enum TraceCommand {
     Open(OpenArgs),
     /// Trace signals sent with kill, tkill and tgkill.
     Signal(SignalArgs),
+    /// Trace mount and umount calls.
+    Mount(MountArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +110,7 @@ impl TraceCommand {
                 };
                 run_gadget(gadget, opts, collection).await
             }
+            TraceCommand::Mount(a) => run_gadget(TraceMount, a.common.run_options(), collection).await,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and names its eBPF object and attach points.
 
 pub mod trace_exec;
+pub mod trace_mount;
 pub mod trace_open;
 pub mod trace_signal;
 
