@@ -33,6 +33,14 @@ pub mod trace_mount {
     pub static OBJECT: &[u8] = embed_object!("trace_mount");
 }
 
+/// `trace oomkill`: the oom/mark_victim tracepoint.
+pub mod trace_oomkill {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_oomkill_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_oomkill");
+}
+
 /// `trace signal`: the kill, tkill and tgkill syscall tracepoints.
 pub mod trace_signal {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]

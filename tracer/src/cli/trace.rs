@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::collection::Collection;
 use crate::gadgets::trace_exec::TraceExec;
 use crate::gadgets::trace_mount::TraceMount;
+use crate::gadgets::trace_oomkill::TraceOomkill;
 use crate::gadgets::trace_open::TraceOpen;
 use crate::gadgets::trace_signal::{TraceSignal, parse_signal};
 use crate::run::run_gadget;
@@ -21,11 +22,14 @@ pub enum TraceCommand {
     /// Trace signals sent with kill, tkill and tgkill.
     Signal(SignalArgs),
     /// Trace mount and umount calls.
-    Mount(MountArgs),
+    Mount(CommonOnly),
+    /// Trace processes killed by the OOM killer.
+    Oomkill(CommonOnly),
 }
 
+/// Gadgets with only the common flags.
 #[derive(Debug, Args)]
-pub struct MountArgs {
+pub struct CommonOnly {
     #[command(flatten)]
     pub common: CommonFlags,
 }
@@ -111,6 +115,7 @@ impl TraceCommand {
                 run_gadget(gadget, opts, collection).await
             }
             TraceCommand::Mount(a) => run_gadget(TraceMount, a.common.run_options(), collection).await,
+            TraceCommand::Oomkill(a) => run_gadget(TraceOomkill, a.common.run_options(), collection).await,
         }
     }
 }

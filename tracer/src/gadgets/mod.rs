@@ -3,6 +3,7 @@
 
 pub mod trace_exec;
 pub mod trace_mount;
+pub mod trace_oomkill;
 pub mod trace_open;
 pub mod trace_signal;
 
