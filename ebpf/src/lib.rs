@@ -9,6 +9,14 @@ macro_rules! embed_object {
     };
 }
 
+/// `snapshot process`: a task iterator (iter/task).
+pub mod snapshot_process {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/snapshot_process_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("snapshot_process");
+}
+
 /// `trace exec`: sched_process_exec plus the execve/execveat syscall tracepoints.
 pub mod trace_exec {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]

@@ -27,6 +27,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ListContainers(args) => runtime()?.block_on(args.run(&root)),
+        Command::Snapshot { gadget } => {
+            kernel::check_host(cli.auto_mount_filesystems)?;
+            gadget.run(&root)
+        }
         Command::Trace { gadget } => {
             kernel::check_host(cli.auto_mount_filesystems)?;
             let collection = Collection::new();

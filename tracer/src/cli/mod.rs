@@ -2,6 +2,7 @@
 //! lives in its own module.
 
 pub mod list_containers;
+pub mod snapshot;
 pub mod trace;
 
 use std::time::Duration;
@@ -35,6 +36,11 @@ pub enum Command {
     Trace {
         #[command(subcommand)]
         gadget: trace::TraceCommand,
+    },
+    /// Take a one-shot table of what runs now.
+    Snapshot {
+        #[command(subcommand)]
+        gadget: snapshot::SnapshotCommand,
     },
     /// List the containers of this node.
     ListContainers(list_containers::ListContainersArgs),

@@ -1,6 +1,7 @@
 //! The gadgets: each module owns its event type, its columns and its JSON,
 //! and names its eBPF object and attach points.
 
+pub mod snapshot_process;
 pub mod trace_exec;
 pub mod trace_mount;
 pub mod trace_oomkill;

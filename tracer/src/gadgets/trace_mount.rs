@@ -171,8 +171,12 @@ const MOUNT_FLAGS: &[(u64, &str)] = &[
 const UMOUNT_FLAGS: &[(u64, &str)] =
     &[(1, "MNT_FORCE"), (2, "MNT_DETACH"), (4, "MNT_EXPIRE"), (8, "UMOUNT_NOFOLLOW")];
 
-/// Names of the mount(2) flags set; the 0xC0ED magic in the high bits is ignored.
+/// Names of the mount(2) flags set. Old callers put the magic 0xC0ED in the
+/// high 16 bits; the kernel drops it, and so do we.
 pub fn mount_flag_names(flags: u64) -> Vec<&'static str> {
+    const MS_MGC_MSK: u64 = 0xffff_0000;
+    const MS_MGC_VAL: u64 = 0xc0ed_0000;
+    let flags = if flags & MS_MGC_MSK == MS_MGC_VAL { flags & !MS_MGC_MSK } else { flags };
     MOUNT_FLAGS.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, n)| *n).collect()
 }
 
