@@ -12,6 +12,9 @@ use tracer::gadgets::Gadget;
 use tracer::gadgets::trace_oomkill::{OomkillEvent, TraceOomkill};
 use tracer::session::{Session, SessionOptions};
 
+/// Debian's interpreter, not whatever a version manager puts first in PATH.
+const PYTHON: &str = "/usr/bin/python3";
+
 /// A memory cgroup limited to 32 MiB (v1 where mounted, else v2); removed on drop.
 struct SmallCgroup(PathBuf);
 
@@ -32,7 +35,7 @@ impl SmallCgroup {
     /// A process that joins the cgroup and allocates until it is killed.
     fn hog(&self) -> Command {
         let procs = self.0.join("cgroup.procs");
-        let mut cmd = Command::new("python3");
+        let mut cmd = Command::new(PYTHON);
         cmd.args(["-c", "a = b'x' * (200 << 20)"]);
         // SAFETY: only raw syscalls between fork and exec.
         unsafe {
@@ -61,7 +64,7 @@ fn an_oom_kill_in_a_memory_cgroup_is_reported() {
         "tracing started",
     );
     let cg = SmallCgroup::new();
-    let mut child = cg.hog().spawn().expect("python3");
+    let mut child = cg.hog().spawn().expect("/usr/bin/python3 (apt: python3)");
     let pid = child.id();
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "the OOM killer killed it: {status:?}");
@@ -86,8 +89,8 @@ async fn only_allowed_mount_namespaces_are_traced() {
     host.wait().unwrap();
     // Killed in its own namespace, allowed once it exists.
     let mut cmd = Command::new("/bin/sh");
-    cmd.args(["-c", "read go; exec python3 -c \"a = b'x' * (200 << 20)\""])
-        .stdin(std::process::Stdio::piped());
+    let script = format!("read go; exec {PYTHON} -c \"a = b'x' * (200 << 20)\"");
+    cmd.args(["-c", &script]).stdin(std::process::Stdio::piped());
     let procs = cg.0.join("cgroup.procs");
     unsafe {
         cmd.pre_exec(move || {
