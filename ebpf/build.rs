@@ -10,8 +10,15 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GADGETS: &[&str] =
-    &["snapshot_process", "trace_exec", "trace_mount", "trace_oomkill", "trace_open", "trace_signal"];
+const GADGETS: &[&str] = &[
+    "snapshot_process",
+    "trace_bind",
+    "trace_exec",
+    "trace_mount",
+    "trace_oomkill",
+    "trace_open",
+    "trace_signal",
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));

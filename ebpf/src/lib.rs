@@ -17,6 +17,14 @@ pub mod snapshot_process {
     pub static OBJECT: &[u8] = embed_object!("snapshot_process");
 }
 
+/// `trace bind`: the bind syscall tracepoints.
+pub mod trace_bind {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_bind_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_bind");
+}
+
 /// `trace exec`: sched_process_exec plus the execve/execveat syscall tracepoints.
 pub mod trace_exec {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]

@@ -13,6 +13,7 @@
 #include "filter.h"
 #include "buffer.h"
 #include "paths.h"
+#include "files.h"
 #include "program.h"
 
 const volatile bool gadget_full_path = false;
@@ -82,20 +83,6 @@ int ig_openat2_enter(struct trace_event_raw_sys_enter *ctx)
 	return open_enter((const char *)ctx->args[1], ctx->args[0], how.flags, how.mode);
 }
 
-/* The struct file behind descriptor fd of the current task, or NULL. */
-static __always_inline struct file *current_file(__s32 fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
-
-	if (fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	return file;
-}
-
 static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -104,7 +91,7 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 	__u32 off;
 
 	if (ret >= 0) {
-		file = current_file(ret);
+		file = gadget_current_file(ret);
 		if (!file)
 			return;
 		base = BPF_CORE_READ(file, f_path);
@@ -119,7 +106,7 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 	if (dfd == AT_FDCWD) {
 		base = BPF_CORE_READ(task, fs, pwd);
 	} else {
-		file = current_file(dfd);
+		file = gadget_current_file(dfd);
 		if (!file)
 			return;
 		base = BPF_CORE_READ(file, f_path);

@@ -6,6 +6,7 @@ use super::CommonFlags;
 use std::sync::Arc;
 
 use crate::collection::Collection;
+use crate::gadgets::trace_bind::TraceBind;
 use crate::gadgets::trace_exec::TraceExec;
 use crate::gadgets::trace_mount::TraceMount;
 use crate::gadgets::trace_oomkill::TraceOomkill;
@@ -15,6 +16,8 @@ use crate::run::run_gadget;
 
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
+    /// Trace sockets bound to an address and port.
+    Bind(BindArgs),
     /// Trace new processes (exec), failed ones too.
     Exec(ExecArgs),
     /// Trace open files (open, openat, openat2).
@@ -25,6 +28,24 @@ pub enum TraceCommand {
     Mount(CommonOnly),
     /// Trace processes killed by the OOM killer.
     Oomkill(CommonOnly),
+}
+
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Only binds by this process.
+    #[arg(long)]
+    pub pid: Option<u32>,
+
+    /// Only these ports (comma-separated).
+    #[arg(short = 'P', long, value_delimiter = ',')]
+    pub ports: Vec<u16>,
+
+    /// Leave out failed binds (`-i false` shows them).
+    #[arg(short = 'i', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ignore_errors: bool,
 }
 
 /// Gadgets with only the common flags.
@@ -91,6 +112,10 @@ pub struct OpenArgs {
 impl TraceCommand {
     pub async fn run(self, collection: &Arc<Collection>) -> anyhow::Result<()> {
         match self {
+            TraceCommand::Bind(a) => {
+                let gadget = TraceBind { pid: a.pid, ports: a.ports, ignore_errors: a.ignore_errors };
+                run_gadget(gadget, a.common.run_options(), collection).await
+            }
             TraceCommand::Exec(a) => {
                 let opts = a.common.run_options();
                 run_gadget(TraceExec { cwd: a.cwd, ignore_errors: a.ignore_errors }, opts, collection).await
