@@ -18,6 +18,7 @@ const GADGETS: &[&str] = &[
     "trace_oomkill",
     "trace_open",
     "trace_signal",
+    "trace_tcp",
 ];
 
 fn main() {

@@ -65,6 +65,14 @@ pub mod trace_signal {
     pub static OBJECT: &[u8] = embed_object!("trace_signal");
 }
 
+/// `trace tcp`: connect, accept and close syscall tracepoints.
+pub mod trace_tcp {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_tcp_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_tcp");
+}
+
 /// Names shared by every gadget object (see ebpf/include/).
 pub mod common {
     /// The ring buffer every program writes events to.

@@ -12,6 +12,7 @@ use crate::gadgets::trace_mount::TraceMount;
 use crate::gadgets::trace_oomkill::TraceOomkill;
 use crate::gadgets::trace_open::TraceOpen;
 use crate::gadgets::trace_signal::{TraceSignal, parse_signal};
+use crate::gadgets::trace_tcp::TraceTcp;
 use crate::run::run_gadget;
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +29,8 @@ pub enum TraceCommand {
     Mount(CommonOnly),
     /// Trace processes killed by the OOM killer.
     Oomkill(CommonOnly),
+    /// Trace TCP connections: connect (C), accept (A), close (X).
+    Tcp(CommonOnly),
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +144,7 @@ impl TraceCommand {
             }
             TraceCommand::Mount(a) => run_gadget(TraceMount, a.common.run_options(), collection).await,
             TraceCommand::Oomkill(a) => run_gadget(TraceOomkill, a.common.run_options(), collection).await,
+            TraceCommand::Tcp(a) => run_gadget(TraceTcp, a.common.run_options(), collection).await,
         }
     }
 }

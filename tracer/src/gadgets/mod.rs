@@ -8,6 +8,7 @@ pub mod trace_mount;
 pub mod trace_oomkill;
 pub mod trace_open;
 pub mod trace_signal;
+pub mod trace_tcp;
 
 use serde::Serialize;
 

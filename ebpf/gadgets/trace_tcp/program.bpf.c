@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trace tcp: TCP connections connected (C), accepted (A) and closed (X).
+ *
+ * Facilities: tracepoints syscalls/sys_{enter,exit}_connect,
+ * sys_exit_{accept,accept4} and sys_enter_close, all in the process's own
+ * context (so the pid and its container are the right ones; sock tracepoints
+ * can fire in softirq). Addresses come from the socket behind the
+ * descriptor: SRC is the local end, DST the remote one. A close is reported
+ * for established connections only.
+ */
+#include "common.h"
+#include "filter.h"
+#include "buffer.h"
+#include "files.h"
+#include "program.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define TCP_ESTABLISHED 1
+#define EINPROGRESS 115
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, __s32);
+} connect_fds SEC(".maps");
+
+/* The TCP socket behind fd, or NULL for anything else. */
+static __always_inline struct sock *tcp_sock_of(__s32 fd)
+{
+	struct file *file = gadget_current_file(fd);
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!file)
+		return NULL;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void emit(struct sock *sk, __u32 op, __u64 mntns_id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct ig_tcp_event e = {};
+
+	e.timestamp_ns = bpf_ktime_get_boot_ns();
+	e.mntns_id = mntns_id;
+	e.netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e.pid = pid_tgid >> 32;
+	e.tid = (__u32)pid_tgid;
+	e.uid = (__u32)uid_gid;
+	e.gid = uid_gid >> 32;
+	e.op = op;
+	e.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e.family == AF_INET) {
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(e.saddr, &s, 4);
+		__builtin_memcpy(e.daddr, &d, 4);
+	} else {
+		BPF_CORE_READ_INTO(&e.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e.daddr, sk, __sk_common.skc_v6_daddr);
+	}
+	bpf_get_current_comm(e.comm, sizeof(e.comm));
+	gadget_output(&e, sizeof(e));
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int ig_connect_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__s32 fd = ctx->args[0];
+
+	if (gadget_should_discard_mntns_id(gadget_get_mntns_id()))
+		return 0;
+	bpf_map_update_elem(&connect_fds, &tid, &fd, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int ig_connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__s32 *fdp = bpf_map_lookup_elem(&connect_fds, &tid);
+	struct sock *sk;
+	__s32 fd;
+
+	if (!fdp)
+		return 0;
+	fd = *fdp;
+	bpf_map_delete_elem(&connect_fds, &tid);
+	/* a non-blocking connect is under way too */
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	sk = tcp_sock_of(fd);
+	if (sk)
+		emit(sk, IG_TCP_CONNECT, gadget_get_mntns_id());
+	return 0;
+}
+
+static __always_inline int accept_exit(long ret)
+{
+	__u64 mntns_id;
+	struct sock *sk;
+
+	if (ret < 0)
+		return 0;
+	mntns_id = gadget_get_mntns_id();
+	if (gadget_should_discard_mntns_id(mntns_id))
+		return 0;
+	sk = tcp_sock_of(ret);
+	if (sk)
+		emit(sk, IG_TCP_ACCEPT, mntns_id);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int ig_accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int ig_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int ig_close_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 mntns_id = gadget_get_mntns_id();
+	struct sock *sk;
+
+	if (gadget_should_discard_mntns_id(mntns_id))
+		return 0;
+	sk = tcp_sock_of(ctx->args[0]);
+	if (sk && BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_ESTABLISHED)
+		emit(sk, IG_TCP_CLOSE, mntns_id);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
