@@ -14,6 +14,7 @@ pub mod record;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use shared::error_chain as chain;
 use shared::hookproto::{Message, VERSION};
 
 use crate::identity::{HostNames, annotations, identify};
@@ -144,16 +145,4 @@ pub fn run(opts: &Options, input: Result<Vec<u8>, String>, started: Instant, log
         started.elapsed()
     ));
     all_acked || !opts.fail_closed
-}
-
-/// An error with its causes, `a: b: c`.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

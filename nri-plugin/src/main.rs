@@ -50,19 +50,8 @@ fn main() -> anyhow::Result<()> {
         if started.elapsed() > Duration::from_secs(10) {
             backoff = Duration::from_millis(100);
         }
-        tracing::warn!("NRI connection ended: {}; reconnecting in {backoff:?}", chain(&reason));
+        tracing::warn!("NRI connection ended: {}; reconnecting in {backoff:?}", shared::error_chain(&reason));
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -89,33 +89,22 @@ pub fn record(root: &Path, pod: Option<&PodSandbox>, c: &Container) -> Result<Co
         .map_err(|source| RecordError::Proc { id: c.id.clone(), source })?;
     let empty = PodSandbox::default();
     let pod = pod.unwrap_or(&empty);
+    let runtime = RuntimeMetadata {
+        runtime_name: "containerd".into(),
+        container_id: c.id.clone(),
+        container_name: c.name.clone(),
+        container_image_name: c.annotations.get("io.kubernetes.cri.image-name").cloned().unwrap_or_default(),
+    };
+    let k8s = K8sMetadata {
+        namespace: pod.namespace.clone(),
+        pod_name: pod.name.clone(),
+        container_name: c.name.clone(),
+        pod_uid: pod.uid.clone(),
+        pod_labels: pod.labels.clone(),
+    };
     Ok(ContainerRecord {
-        runtime: RuntimeMetadata {
-            runtime_name: "containerd".into(),
-            container_id: c.id.clone(),
-            container_name: c.name.clone(),
-            container_image_name: c
-                .annotations
-                .get("io.kubernetes.cri.image-name")
-                .cloned()
-                .unwrap_or_default(),
-        },
-        k8s: K8sMetadata {
-            namespace: pod.namespace.clone(),
-            pod_name: pod.name.clone(),
-            container_name: c.name.clone(),
-            pod_uid: pod.uid.clone(),
-            pod_labels: pod.labels.clone(),
-        },
-        pid: c.pid,
-        mntns: info.mntns,
-        netns: info.netns,
-        host_network: info.host_network,
-        cgroup_path: info.cgroups.v2_dir,
-        cgroup_id: info.cgroups.id,
-        cgroup_v2: info.cgroups.v2,
-        bundle: String::new(),
         annotations: c.annotations.clone(),
+        ..ContainerRecord::new(runtime, k8s, c.pid, info)
     })
 }
 

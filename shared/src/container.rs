@@ -53,3 +53,28 @@ pub struct ContainerRecord {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
+
+impl ContainerRecord {
+    /// A record for a container whose init process is `pid`, with what
+    /// /proc told about that process.
+    pub fn new(
+        runtime: RuntimeMetadata,
+        k8s: K8sMetadata,
+        pid: u32,
+        info: crate::procfs::ProcessInfo,
+    ) -> Self {
+        Self {
+            runtime,
+            k8s,
+            pid,
+            mntns: info.mntns,
+            netns: info.netns,
+            host_network: info.host_network,
+            cgroup_path: info.cgroups.v2_dir,
+            cgroup_id: info.cgroups.id,
+            cgroup_v2: info.cgroups.v2,
+            bundle: String::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}

@@ -8,3 +8,15 @@ pub mod procfs;
 pub mod spool;
 
 pub use container::{ContainerRecord, K8sMetadata, RuntimeMetadata};
+
+/// An error with its causes, `a: b: c`, for logs and messages.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -57,6 +57,22 @@ pub trait HasCommon {
     fn common_mut(&mut self) -> &mut EventCommon;
 }
 
+/// Implements [`HasCommon`] for event structs whose envelope is `common`.
+#[macro_export]
+macro_rules! impl_has_common {
+    ($($t:ty),+ $(,)?) => {$(
+        impl $crate::event::HasCommon for $t {
+            fn common(&self) -> &$crate::event::EventCommon {
+                &self.common
+            }
+
+            fn common_mut(&mut self) -> &mut $crate::event::EventCommon {
+                &mut self.common
+            }
+        }
+    )+};
+}
+
 /// A column or filter value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value<'a> {

@@ -13,7 +13,7 @@ use ebpf::snapshot_process::{OBJECT, ig_process_entry as E};
 use serde::Serialize;
 
 use super::{Column, container_columns};
-use crate::event::{EventCommon, HasCommon};
+use crate::event::EventCommon;
 use crate::raw::Raw;
 
 #[derive(Clone, Debug, Default)]
@@ -34,15 +34,7 @@ pub struct ProcessEntry {
     pub gid: u32,
 }
 
-impl HasCommon for ProcessEntry {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(ProcessEntry);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

@@ -12,7 +12,7 @@ use ebpf::trace_bind::{
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
-use crate::event::{Clock, EventCommon, HasCommon};
+use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
@@ -52,15 +52,7 @@ pub struct BindEvent {
     pub gid: u32,
 }
 
-impl HasCommon for BindEvent {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(BindEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment { program: "ig_bind_enter", category: "syscalls", name: "sys_enter_bind", optional: false },

@@ -8,7 +8,7 @@ use ebpf::trace_exec::{IG_EXEC_ARGS_TRUNCATED, IG_EXEC_UPPER_LAYER, OBJECT, ig_e
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
-use crate::event::{Clock, EventCommon, HasCommon, Value};
+use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw, split_args};
 use crate::session::{Attachment, GadgetProgram, Global};
 
@@ -42,15 +42,7 @@ pub struct ExecEvent {
     pub cwd: String,
 }
 
-impl HasCommon for ExecEvent {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(ExecEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment {

@@ -8,7 +8,7 @@ use ebpf::trace_mount::{IG_MOUNT_FS, IG_MOUNT_STR, IG_MOUNT_UMOUNT, OBJECT, ig_m
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
-use crate::event::{Clock, EventCommon, HasCommon};
+use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
@@ -38,15 +38,7 @@ pub struct MountEvent {
     pub flags_raw: u64,
 }
 
-impl HasCommon for MountEvent {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(MountEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment { program: "ig_mount_enter", category: "syscalls", name: "sys_enter_mount", optional: false },

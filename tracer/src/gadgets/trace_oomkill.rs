@@ -10,7 +10,7 @@ use ebpf::trace_oomkill::{OBJECT, ig_oomkill_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
-use crate::event::{Clock, EventCommon, HasCommon};
+use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
@@ -31,15 +31,7 @@ pub struct OomkillEvent {
     pub oom_score_adj: i32,
 }
 
-impl HasCommon for OomkillEvent {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(OomkillEvent);
 
 const ATTACHMENTS: &[Attachment] =
     &[Attachment { program: "ig_mark_victim", category: "oom", name: "mark_victim", optional: false }];

@@ -7,7 +7,7 @@ use ebpf::trace_open::{OBJECT, ig_open_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
-use crate::event::{Clock, EventCommon, HasCommon, Value};
+use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
@@ -45,15 +45,7 @@ pub struct OpenEvent {
     pub full_path: String,
 }
 
-impl HasCommon for OpenEvent {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(OpenEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment { program: "ig_open_enter", category: "syscalls", name: "sys_enter_open", optional: true },

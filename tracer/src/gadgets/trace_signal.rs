@@ -8,7 +8,7 @@ use ebpf::trace_signal::{IG_SIGNAL_KILL, IG_SIGNAL_TGKILL, IG_SIGNAL_TKILL, OBJE
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
-use crate::event::{Clock, EventCommon, HasCommon};
+use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
@@ -41,15 +41,7 @@ pub struct SignalEvent {
     pub call: &'static str,
 }
 
-impl HasCommon for SignalEvent {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(SignalEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment { program: "ig_kill_enter", category: "syscalls", name: "sys_enter_kill", optional: false },

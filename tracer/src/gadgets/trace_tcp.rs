@@ -9,7 +9,7 @@ use ebpf::trace_tcp::{IG_TCP_ACCEPT, IG_TCP_CLOSE, OBJECT, ig_tcp_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
-use crate::event::{Clock, EventCommon, HasCommon, Value};
+use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
@@ -45,15 +45,7 @@ impl TcpEvent {
     }
 }
 
-impl HasCommon for TcpEvent {
-    fn common(&self) -> &EventCommon {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut EventCommon {
-        &mut self.common
-    }
-}
+crate::impl_has_common!(TcpEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment {
