@@ -27,13 +27,32 @@ pub struct Attachment {
     pub optional: bool,
 }
 
+impl Attachment {
+    /// A tracepoint of the `syscalls` category (`sys_enter_*`, `sys_exit_*`).
+    pub const fn syscall(program: &'static str, name: &'static str) -> Self {
+        Self { program, category: "syscalls", name, optional: false }
+    }
+
+    pub const fn tracepoint(program: &'static str, category: &'static str, name: &'static str) -> Self {
+        Self { program, category, name, optional: false }
+    }
+
+    /// Skipped when the kernel does not have it.
+    pub const fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+}
+
 /// What a gadget's eBPF side is: its object, its load-time settings and its
 /// attach points.
 pub trait GadgetProgram {
     fn object(&self) -> &'static [u8];
     fn attachments(&self) -> &'static [Attachment];
-    /// Gadget-specific `const volatile` settings.
-    fn globals(&self) -> Vec<(&'static str, Global)>;
+    /// Gadget-specific `const volatile` settings; none by default.
+    fn globals(&self) -> Vec<(&'static str, Global)> {
+        Vec::new()
+    }
 }
 
 /// The value of a `const volatile` setting, typed as in the C program.

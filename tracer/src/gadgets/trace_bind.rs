@@ -55,8 +55,8 @@ pub struct BindEvent {
 crate::impl_has_common!(BindEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment { program: "ig_bind_enter", category: "syscalls", name: "sys_enter_bind", optional: false },
-    Attachment { program: "ig_bind_exit", category: "syscalls", name: "sys_exit_bind", optional: false },
+    Attachment::syscall("ig_bind_enter", "sys_enter_bind"),
+    Attachment::syscall("ig_bind_exit", "sys_exit_bind"),
 ];
 
 impl GadgetProgram for TraceBind {

@@ -45,26 +45,11 @@ pub struct ExecEvent {
 crate::impl_has_common!(ExecEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment {
-        program: "ig_execve_enter",
-        category: "syscalls",
-        name: "sys_enter_execve",
-        optional: false,
-    },
-    Attachment { program: "ig_execve_exit", category: "syscalls", name: "sys_exit_execve", optional: false },
-    Attachment {
-        program: "ig_execveat_enter",
-        category: "syscalls",
-        name: "sys_enter_execveat",
-        optional: true,
-    },
-    Attachment {
-        program: "ig_execveat_exit",
-        category: "syscalls",
-        name: "sys_exit_execveat",
-        optional: true,
-    },
-    Attachment { program: "ig_sched_exec", category: "sched", name: "sched_process_exec", optional: false },
+    Attachment::syscall("ig_execve_enter", "sys_enter_execve"),
+    Attachment::syscall("ig_execve_exit", "sys_exit_execve"),
+    Attachment::syscall("ig_execveat_enter", "sys_enter_execveat").optional(),
+    Attachment::syscall("ig_execveat_exit", "sys_exit_execveat").optional(),
+    Attachment::tracepoint("ig_sched_exec", "sched", "sched_process_exec"),
 ];
 
 impl GadgetProgram for TraceExec {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram, Global};
+use crate::session::{Attachment, GadgetProgram};
 
 #[derive(Clone, Debug, Default)]
 pub struct TraceMount;
@@ -41,15 +41,10 @@ pub struct MountEvent {
 crate::impl_has_common!(MountEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment { program: "ig_mount_enter", category: "syscalls", name: "sys_enter_mount", optional: false },
-    Attachment { program: "ig_mount_exit", category: "syscalls", name: "sys_exit_mount", optional: false },
-    Attachment {
-        program: "ig_umount_enter",
-        category: "syscalls",
-        name: "sys_enter_umount",
-        optional: false,
-    },
-    Attachment { program: "ig_umount_exit", category: "syscalls", name: "sys_exit_umount", optional: false },
+    Attachment::syscall("ig_mount_enter", "sys_enter_mount"),
+    Attachment::syscall("ig_mount_exit", "sys_exit_mount"),
+    Attachment::syscall("ig_umount_enter", "sys_enter_umount"),
+    Attachment::syscall("ig_umount_exit", "sys_exit_umount"),
 ];
 
 impl GadgetProgram for TraceMount {
@@ -59,10 +54,6 @@ impl GadgetProgram for TraceMount {
 
     fn attachments(&self) -> &'static [Attachment] {
         ATTACHMENTS
-    }
-
-    fn globals(&self) -> Vec<(&'static str, Global)> {
-        Vec::new()
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram, Global};
+use crate::session::{Attachment, GadgetProgram};
 
 #[derive(Clone, Debug, Default)]
 pub struct TraceOomkill;
@@ -33,8 +33,7 @@ pub struct OomkillEvent {
 
 crate::impl_has_common!(OomkillEvent);
 
-const ATTACHMENTS: &[Attachment] =
-    &[Attachment { program: "ig_mark_victim", category: "oom", name: "mark_victim", optional: false }];
+const ATTACHMENTS: &[Attachment] = &[Attachment::tracepoint("ig_mark_victim", "oom", "mark_victim")];
 
 impl GadgetProgram for TraceOomkill {
     fn object(&self) -> &'static [u8] {
@@ -43,10 +42,6 @@ impl GadgetProgram for TraceOomkill {
 
     fn attachments(&self) -> &'static [Attachment] {
         ATTACHMENTS
-    }
-
-    fn globals(&self) -> Vec<(&'static str, Global)> {
-        Vec::new()
     }
 }
 

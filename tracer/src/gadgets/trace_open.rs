@@ -48,22 +48,12 @@ pub struct OpenEvent {
 crate::impl_has_common!(OpenEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment { program: "ig_open_enter", category: "syscalls", name: "sys_enter_open", optional: true },
-    Attachment { program: "ig_open_exit", category: "syscalls", name: "sys_exit_open", optional: true },
-    Attachment {
-        program: "ig_openat_enter",
-        category: "syscalls",
-        name: "sys_enter_openat",
-        optional: false,
-    },
-    Attachment { program: "ig_openat_exit", category: "syscalls", name: "sys_exit_openat", optional: false },
-    Attachment {
-        program: "ig_openat2_enter",
-        category: "syscalls",
-        name: "sys_enter_openat2",
-        optional: true,
-    },
-    Attachment { program: "ig_openat2_exit", category: "syscalls", name: "sys_exit_openat2", optional: true },
+    Attachment::syscall("ig_open_enter", "sys_enter_open").optional(),
+    Attachment::syscall("ig_open_exit", "sys_exit_open").optional(),
+    Attachment::syscall("ig_openat_enter", "sys_enter_openat"),
+    Attachment::syscall("ig_openat_exit", "sys_exit_openat"),
+    Attachment::syscall("ig_openat2_enter", "sys_enter_openat2").optional(),
+    Attachment::syscall("ig_openat2_exit", "sys_exit_openat2").optional(),
 ];
 
 impl GadgetProgram for TraceOpen {

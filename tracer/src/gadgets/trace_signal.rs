@@ -44,17 +44,12 @@ pub struct SignalEvent {
 crate::impl_has_common!(SignalEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment { program: "ig_kill_enter", category: "syscalls", name: "sys_enter_kill", optional: false },
-    Attachment { program: "ig_kill_exit", category: "syscalls", name: "sys_exit_kill", optional: false },
-    Attachment { program: "ig_tkill_enter", category: "syscalls", name: "sys_enter_tkill", optional: false },
-    Attachment { program: "ig_tkill_exit", category: "syscalls", name: "sys_exit_tkill", optional: false },
-    Attachment {
-        program: "ig_tgkill_enter",
-        category: "syscalls",
-        name: "sys_enter_tgkill",
-        optional: false,
-    },
-    Attachment { program: "ig_tgkill_exit", category: "syscalls", name: "sys_exit_tgkill", optional: false },
+    Attachment::syscall("ig_kill_enter", "sys_enter_kill"),
+    Attachment::syscall("ig_kill_exit", "sys_exit_kill"),
+    Attachment::syscall("ig_tkill_enter", "sys_enter_tkill"),
+    Attachment::syscall("ig_tkill_exit", "sys_exit_tkill"),
+    Attachment::syscall("ig_tgkill_enter", "sys_enter_tgkill"),
+    Attachment::syscall("ig_tgkill_exit", "sys_exit_tgkill"),
 ];
 
 impl GadgetProgram for TraceSignal {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram, Global};
+use crate::session::{Attachment, GadgetProgram};
 
 #[derive(Clone, Debug, Default)]
 pub struct TraceTcp;
@@ -48,26 +48,11 @@ impl TcpEvent {
 crate::impl_has_common!(TcpEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment {
-        program: "ig_connect_enter",
-        category: "syscalls",
-        name: "sys_enter_connect",
-        optional: false,
-    },
-    Attachment {
-        program: "ig_connect_exit",
-        category: "syscalls",
-        name: "sys_exit_connect",
-        optional: false,
-    },
-    Attachment { program: "ig_accept_exit", category: "syscalls", name: "sys_exit_accept", optional: true },
-    Attachment {
-        program: "ig_accept4_exit",
-        category: "syscalls",
-        name: "sys_exit_accept4",
-        optional: false,
-    },
-    Attachment { program: "ig_close_enter", category: "syscalls", name: "sys_enter_close", optional: false },
+    Attachment::syscall("ig_connect_enter", "sys_enter_connect"),
+    Attachment::syscall("ig_connect_exit", "sys_exit_connect"),
+    Attachment::syscall("ig_accept_exit", "sys_exit_accept").optional(),
+    Attachment::syscall("ig_accept4_exit", "sys_exit_accept4"),
+    Attachment::syscall("ig_close_enter", "sys_enter_close"),
 ];
 
 impl GadgetProgram for TraceTcp {
@@ -77,10 +62,6 @@ impl GadgetProgram for TraceTcp {
 
     fn attachments(&self) -> &'static [Attachment] {
         ATTACHMENTS
-    }
-
-    fn globals(&self) -> Vec<(&'static str, Global)> {
-        Vec::new()
     }
 }
 
