@@ -8,15 +8,30 @@ use clap::{Args, Subcommand};
 use super::CommonFlags;
 use crate::collection::Collection;
 use crate::event::HasCommon;
+use crate::gadgets::Column;
 use crate::gadgets::snapshot_process::SnapshotProcess;
+use crate::gadgets::snapshot_socket::{self, Protocols};
 use crate::output::columns::{ColumnsPrinter, stdout_terminal_width};
 use crate::output::filter::Filters;
 use crate::output::{OutputMode, select_columns, write_json};
+use serde::Serialize;
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
     /// List the processes running now.
     Process(ProcessArgs),
+    /// List the TCP and UDP sockets that exist now.
+    Socket(SocketArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SocketArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Which sockets: all, tcp or udp.
+    #[arg(long, default_value = "all")]
+    pub proto: Protocols,
 }
 
 #[derive(Debug, Args)]
@@ -31,41 +46,85 @@ pub struct ProcessArgs {
 
 impl SnapshotCommand {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
-        let SnapshotCommand::Process(a) = self;
-        let opts = a.common.run_options();
-        let gadget = SnapshotProcess { threads: a.threads };
-        let columns = gadget.columns();
-        let filters = Filters::parse(&opts.filters, &columns)?;
-        // The containers running now: those the hooks and plugins recorded.
-        let collection = Collection::new();
-        crate::sources::spool::load(root, &collection);
-        let selected: Vec<u64> =
-            collection.snapshot().iter().filter(|r| opts.selector.matches(r)).map(|r| r.mntns).collect();
-        let filter_by_mntns = !opts.host || opts.selector.name.is_some();
-        let mut entries = gadget.take(filter_by_mntns.then_some(selected.as_slice()))?;
-        for e in &mut entries {
-            let mntns = e.common.mntns;
-            e.common_mut().container = collection.by_mntns(mntns);
-        }
-        entries.retain(|e| filters.matches(&columns, e));
-
-        let mut out = io::BufWriter::new(io::stdout());
-        match &opts.output {
-            OutputMode::Columns(sel) => {
-                let shown = select_columns(&columns, sel.as_ref())?;
-                let mut p = ColumnsPrinter::new(gadget.columns(), shown, stdout_terminal_width());
-                p.write_header(&mut out)?;
-                for e in &entries {
-                    p.write_row(&mut out, e)?;
-                }
-            }
-            OutputMode::Json | OutputMode::JsonPretty => {
-                write_json(&mut out, &entries, opts.output == OutputMode::JsonPretty)?;
-            }
-        }
-        match out.flush() {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            other => Ok(other?),
+        match self {
+            SnapshotCommand::Process(a) => process(a, root),
+            SnapshotCommand::Socket(a) => socket(a, root),
         }
     }
+}
+
+fn socket(a: SocketArgs, root: &Path) -> anyhow::Result<()> {
+    let opts = a.common.run_options();
+    let columns = snapshot_socket::columns();
+    let filters = Filters::parse(&opts.filters, &columns)?;
+    let collection = Collection::new();
+    crate::sources::spool::load(root, &collection);
+    // One process per network namespace: each selected container's init,
+    // and ig itself for the host's namespace.
+    let mut namespaces: Vec<(String, u64)> = Vec::new();
+    for r in collection.snapshot().iter().filter(|r| opts.selector.matches(r)) {
+        if !namespaces.iter().any(|(_, n)| *n == r.netns) {
+            namespaces.push((r.pid.to_string(), r.netns));
+        }
+    }
+    if opts.host && opts.selector.name.is_none() {
+        let host = shared::procfs::ns_inode(root, std::process::id(), "net")?;
+        if !namespaces.iter().any(|(_, n)| *n == host) {
+            namespaces.push(("self".into(), host));
+        }
+    }
+    let mut entries = Vec::new();
+    for (pid, netns) in &namespaces {
+        for mut e in snapshot_socket::sockets_of(root, pid, *netns, a.proto)? {
+            e.common.container = collection.by_netns(*netns).into_iter().next();
+            entries.push(e);
+        }
+    }
+    entries.retain(|e| filters.matches(&columns, e));
+    print_table(&opts.output, columns, &entries)
+}
+
+fn print_table<E: Serialize>(
+    output: &OutputMode,
+    columns: Vec<Column<E>>,
+    entries: &[E],
+) -> anyhow::Result<()> {
+    let mut out = io::BufWriter::new(io::stdout());
+    match output {
+        OutputMode::Columns(sel) => {
+            let shown = select_columns(&columns, sel.as_ref())?;
+            let mut p = ColumnsPrinter::new(columns, shown, stdout_terminal_width());
+            p.write_header(&mut out)?;
+            for e in entries {
+                p.write_row(&mut out, e)?;
+            }
+        }
+        OutputMode::Json | OutputMode::JsonPretty => {
+            write_json(&mut out, &entries, *output == OutputMode::JsonPretty)?
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn process(a: ProcessArgs, root: &Path) -> anyhow::Result<()> {
+    let opts = a.common.run_options();
+    let gadget = SnapshotProcess { threads: a.threads };
+    let columns = gadget.columns();
+    let filters = Filters::parse(&opts.filters, &columns)?;
+    // The containers running now: those the hooks and plugins recorded.
+    let collection = Collection::new();
+    crate::sources::spool::load(root, &collection);
+    let selected: Vec<u64> =
+        collection.snapshot().iter().filter(|r| opts.selector.matches(r)).map(|r| r.mntns).collect();
+    let filter_by_mntns = !opts.host || opts.selector.name.is_some();
+    let mut entries = gadget.take(filter_by_mntns.then_some(selected.as_slice()))?;
+    for e in &mut entries {
+        let mntns = e.common.mntns;
+        e.common_mut().container = collection.by_mntns(mntns);
+    }
+    entries.retain(|e| filters.matches(&columns, e));
+    print_table(&opts.output, gadget.columns(), &entries)
 }

@@ -2,6 +2,7 @@
 //! and names its eBPF object and attach points.
 
 pub mod snapshot_process;
+pub mod snapshot_socket;
 pub mod trace_bind;
 pub mod trace_exec;
 pub mod trace_mount;
