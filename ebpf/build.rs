@@ -19,6 +19,7 @@ const GADGETS: &[&str] = &[
     "trace_open",
     "trace_signal",
     "trace_tcp",
+    "trace_tcpconnect",
 ];
 
 fn main() {

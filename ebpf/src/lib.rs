@@ -73,6 +73,14 @@ pub mod trace_tcp {
     pub static OBJECT: &[u8] = embed_object!("trace_tcp");
 }
 
+/// `trace tcpconnect`: connect tracepoints and sock/inet_sock_set_state.
+pub mod trace_tcpconnect {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_tcpconnect_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_tcpconnect");
+}
+
 /// Names shared by every gadget object (see ebpf/include/).
 pub mod common {
     /// The ring buffer every program writes events to.

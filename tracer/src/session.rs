@@ -61,6 +61,7 @@ pub enum Global {
     Bool(bool),
     U32(u32),
     I32(i32),
+    U64(u64),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +171,9 @@ impl Session {
                     loader.override_global(name, v, true);
                 }
                 Global::I32(v) => {
+                    loader.override_global(name, v, true);
+                }
+                Global::U64(v) => {
                     loader.override_global(name, v, true);
                 }
             }

@@ -13,6 +13,7 @@ use crate::gadgets::trace_oomkill::TraceOomkill;
 use crate::gadgets::trace_open::TraceOpen;
 use crate::gadgets::trace_signal::{TraceSignal, parse_signal};
 use crate::gadgets::trace_tcp::TraceTcp;
+use crate::gadgets::trace_tcpconnect::{TraceTcpconnect, parse_min};
 use crate::run::run_gadget;
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +32,8 @@ pub enum TraceCommand {
     Oomkill(CommonOnly),
     /// Trace TCP connections: connect (C), accept (A), close (X).
     Tcp(CommonOnly),
+    /// Trace outgoing TCP connections, optionally with their latency.
+    Tcpconnect(TcpconnectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +52,20 @@ pub struct BindArgs {
     /// Leave out failed binds (`-i false` shows them).
     #[arg(short = 'i', long, default_value_t = true, action = clap::ArgAction::Set)]
     pub ignore_errors: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TcpconnectArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Show the time from connect() to ESTABLISHED (LATENCY column).
+    #[arg(long)]
+    pub latency: bool,
+
+    /// Only connections that took at least this long (e.g. 5, 5ms, 250us); implies --latency.
+    #[arg(long, value_parser = parse_min)]
+    pub min: Option<std::time::Duration>,
 }
 
 /// Gadgets with only the common flags.
@@ -145,6 +162,10 @@ impl TraceCommand {
             TraceCommand::Mount(a) => run_gadget(TraceMount, a.common.run_options(), collection).await,
             TraceCommand::Oomkill(a) => run_gadget(TraceOomkill, a.common.run_options(), collection).await,
             TraceCommand::Tcp(a) => run_gadget(TraceTcp, a.common.run_options(), collection).await,
+            TraceCommand::Tcpconnect(a) => {
+                let gadget = TraceTcpconnect { latency: a.latency, min: a.min };
+                run_gadget(gadget, a.common.run_options(), collection).await
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod trace_oomkill;
 pub mod trace_open;
 pub mod trace_signal;
 pub mod trace_tcp;
+pub mod trace_tcpconnect;
 
 use serde::Serialize;
 
