@@ -153,6 +153,8 @@ impl Session {
         let globals = program.globals();
         let mut loader = EbpfLoader::new();
         loader
+            // Task-local storage has no userspace API in aya 0.14, and needs none.
+            .allow_unsupported_maps()
             .override_global(FILTER_BY_MNTNS, &filter_flag, true)
             .override_global(WAKEUP_BYTES, &opts.wakeup_bytes, true)
             .map_max_entries(EVENTS_MAP, opts.ring_bytes);

@@ -31,10 +31,15 @@ struct open_start {
 	__u32 mode;
 };
 
+/*
+ * What sys_enter saw, kept on the task itself (task-local storage): cheaper
+ * than a hash map keyed by tid, and it goes away with the task. An entry
+ * with a NULL filename is empty.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct open_start);
 } open_starts SEC(".maps");
 
@@ -47,18 +52,20 @@ struct {
 
 static __always_inline int open_enter(const char *filename, __s32 dfd, __u32 flags, __u32 mode)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct open_start start = {
-		.filename = filename,
-		.mntns_id = gadget_get_mntns_id(),
-		.dfd = dfd,
-		.flags = flags,
-		.mode = mode,
-	};
+	__u64 mntns_id = gadget_get_mntns_id();
+	struct open_start *start;
 
-	if (gadget_should_discard_mntns_id(start.mntns_id))
+	if (gadget_should_discard_mntns_id(mntns_id))
 		return 0;
-	bpf_map_update_elem(&open_starts, &tid, &start, BPF_ANY);
+	start = bpf_task_storage_get(&open_starts, bpf_get_current_task_btf(), 0,
+				     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!start)
+		return 0;
+	start->filename = filename;
+	start->mntns_id = mntns_id;
+	start->dfd = dfd;
+	start->flags = flags;
+	start->mode = mode;
 	return 0;
 }
 
@@ -133,18 +140,17 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 
 static __always_inline int open_exit(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct open_start *start = bpf_map_lookup_elem(&open_starts, &tid);
+	struct open_start *start = bpf_task_storage_get(&open_starts, bpf_get_current_task_btf(), 0, 0);
 	struct open_start s;
 	struct ig_open_event *e;
 	__u32 zero = 0;
 	__u64 pid_tgid, uid_gid, size;
 	long n;
 
-	if (!start)
+	if (!start || !start->filename)
 		return 0;
 	s = *start;
-	bpf_map_delete_elem(&open_starts, &tid);
+	start->filename = NULL;
 	if (ret < 0 && gadget_ignore_errors)
 		return 0;
 
