@@ -47,6 +47,29 @@ impl<'a> Raw<'a> {
     }
 }
 
+/// An IP address as the kernel stores it (16 bytes; IPv4 in the first 4).
+pub fn ip_string(bytes: &[u8], v6: bool) -> String {
+    let mut b = [0u8; 16];
+    let n = bytes.len().min(16);
+    b[..n].copy_from_slice(&bytes[..n]);
+    if v6 {
+        std::net::Ipv6Addr::from(b).to_string()
+    } else {
+        std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string()
+    }
+}
+
+/// `addr:port`, with IPv6 addresses in brackets.
+pub fn endpoint(addr: &str, port: u16, v6: bool) -> String {
+    if v6 { format!("[{addr}]:{port}") } else { format!("{addr}:{port}") }
+}
+
+impl Raw<'_> {
+    pub fn u16(&self, off: usize) -> u16 {
+        u16::from_ne_bytes(self.0[off..off + 2].try_into().expect("2 bytes"))
+    }
+}
+
 /// Splits a NUL-separated argument block (as in /proc/pid/cmdline).
 pub fn split_args(block: &[u8]) -> Vec<String> {
     let block = block.strip_suffix(&[0]).unwrap_or(block);
@@ -65,6 +88,16 @@ mod tests {
         assert_eq!(split_args(b"/bin/ls\0-l\0\0x\0"), vec!["/bin/ls", "-l", "", "x"]);
         assert_eq!(split_args(b""), Vec::<String>::new());
         assert_eq!(split_args(b"cut-without-nul"), vec!["cut-without-nul"]);
+    }
+
+    #[test]
+    fn formats_addresses() {
+        assert_eq!(ip_string(&[127, 0, 0, 1, 9, 9], false), "127.0.0.1");
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(ip_string(&v6, true), "::1");
+        assert_eq!(endpoint("::1", 80, true), "[::1]:80");
+        assert_eq!(endpoint("10.0.0.1", 53, false), "10.0.0.1:53");
     }
 
     #[test]

@@ -13,15 +13,11 @@
 #include "filter.h"
 #include "buffer.h"
 #include "files.h"
+#include "sockets.h"
 #include "program.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 #define TCP_ESTABLISHED 1
 #define EINPROGRESS 115
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -29,28 +25,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __s32);
 } connect_fds SEC(".maps");
-
-/* The TCP socket behind fd, or NULL for anything else. */
-static __always_inline struct sock *tcp_sock_of(__s32 fd)
-{
-	struct file *file = gadget_current_file(fd);
-	struct socket *sock;
-	struct sock *sk;
-	__u16 family;
-
-	if (!file)
-		return NULL;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return NULL;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
-		return NULL;
-	return sk;
-}
 
 static __always_inline void emit(struct sock *sk, __u32 op, __u64 mntns_id)
 {
@@ -66,19 +40,7 @@ static __always_inline void emit(struct sock *sk, __u32 op, __u64 mntns_id)
 	e.uid = (__u32)uid_gid;
 	e.gid = uid_gid >> 32;
 	e.op = op;
-	e.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (e.family == AF_INET) {
-		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-
-		__builtin_memcpy(e.saddr, &s, 4);
-		__builtin_memcpy(e.daddr, &d, 4);
-	} else {
-		BPF_CORE_READ_INTO(&e.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&e.daddr, sk, __sk_common.skc_v6_daddr);
-	}
+	gadget_sock_ends(sk, &e.family, &e.sport, &e.dport, e.saddr, e.daddr);
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	gadget_output(&e, sizeof(e));
 }
@@ -110,7 +72,7 @@ int ig_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	/* a non-blocking connect is under way too */
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
-	sk = tcp_sock_of(fd);
+	sk = gadget_tcp_sock_of(fd);
 	if (sk)
 		emit(sk, IG_TCP_CONNECT, gadget_get_mntns_id());
 	return 0;
@@ -126,7 +88,7 @@ static __always_inline int accept_exit(long ret)
 	mntns_id = gadget_get_mntns_id();
 	if (gadget_should_discard_mntns_id(mntns_id))
 		return 0;
-	sk = tcp_sock_of(ret);
+	sk = gadget_tcp_sock_of(ret);
 	if (sk)
 		emit(sk, IG_TCP_ACCEPT, mntns_id);
 	return 0;
@@ -152,7 +114,7 @@ int ig_close_enter(struct trace_event_raw_sys_enter *ctx)
 
 	if (gadget_should_discard_mntns_id(mntns_id))
 		return 0;
-	sk = tcp_sock_of(ctx->args[0]);
+	sk = gadget_tcp_sock_of(ctx->args[0]);
 	if (sk && BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_ESTABLISHED)
 		emit(sk, IG_TCP_CLOSE, mntns_id);
 	return 0;

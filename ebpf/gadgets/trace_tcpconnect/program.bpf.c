@@ -13,20 +13,16 @@
 #include "filter.h"
 #include "buffer.h"
 #include "files.h"
+#include "sockets.h"
 #include "program.h"
 
 const volatile bool gadget_latency = false;
 /* --min: only connections that took at least this long (with --latency) */
 const volatile __u64 gadget_min_latency_ns = 0;
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
 #define TCP_ESTABLISHED 1
 #define TCP_CLOSE 7
 #define EINPROGRESS 115
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 
 struct connect_start {
 	__u64 started_ns;
@@ -49,23 +45,6 @@ struct {
 	__type(value, struct ig_tcpconnect_event);
 } pending SEC(".maps");
 
-static __always_inline struct sock *tcp_sock_of(__s32 fd)
-{
-	struct file *file = gadget_current_file(fd);
-	struct socket *sock;
-	struct sock *sk;
-	__u16 family;
-
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return NULL;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	return family == AF_INET || family == AF_INET6 ? sk : NULL;
-}
-
 static __always_inline void fill(struct ig_tcpconnect_event *e, struct sock *sk, __u64 mntns_id)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -77,19 +56,7 @@ static __always_inline void fill(struct ig_tcpconnect_event *e, struct sock *sk,
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (e->family == AF_INET) {
-		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-
-		__builtin_memcpy(e->saddr, &s, 4);
-		__builtin_memcpy(e->daddr, &d, 4);
-	} else {
-		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&e->daddr, sk, __sk_common.skc_v6_daddr);
-	}
+	gadget_sock_ends(sk, &e->family, &e->sport, &e->dport, e->saddr, e->daddr);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
@@ -130,7 +97,7 @@ int ig_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	bpf_map_delete_elem(&connect_starts, &tid);
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
-	sk = tcp_sock_of(s.fd);
+	sk = gadget_tcp_sock_of(s.fd);
 	if (!sk)
 		return 0;
 	now = bpf_ktime_get_boot_ns();
@@ -165,7 +132,7 @@ int ig_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	struct ig_tcpconnect_event *found, e;
 	__u64 now;
 
-	if (!gadget_latency || ctx->protocol != IPPROTO_TCP)
+	if (!gadget_latency || ctx->protocol != IG_IPPROTO_TCP)
 		return 0;
 	if (ctx->newstate != TCP_ESTABLISHED && ctx->newstate != TCP_CLOSE)
 		return 0;

@@ -3,7 +3,6 @@
 //! ebpf/gadgets/trace_bind (syscall tracepoints).
 
 use std::mem::offset_of;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ebpf::trace_bind::{
     IG_BIND_FREEBIND, IG_BIND_NO_PORT, IG_BIND_REUSEADDR, IG_BIND_REUSEPORT, IG_BIND_TRANSPARENT, OBJECT,
@@ -13,7 +12,7 @@ use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
 use crate::event::{Clock, EventCommon};
-use crate::raw::{DecodeError, Raw};
+use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Global};
 
 #[derive(Clone, Debug)]
@@ -103,15 +102,9 @@ impl Gadget for TraceBind {
 
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<BindEvent, DecodeError> {
         let r = Raw::new(bytes, size_of::<E>())?;
-        let family = u16::from_ne_bytes(r.bytes(offset_of!(E, family), 2).try_into().expect("2 bytes"));
-        let raw_addr = r.bytes(offset_of!(E, addr), 16);
-        let addr = if family == libc::AF_INET as u16 {
-            Ipv4Addr::from(<[u8; 4]>::try_from(&raw_addr[..4]).expect("4 bytes")).to_string()
-        } else {
-            Ipv6Addr::from(<[u8; 16]>::try_from(raw_addr).expect("16 bytes")).to_string()
-        };
-        let u16_at = |off: usize| u16::from_ne_bytes(r.bytes(off, 2).try_into().expect("2 bytes"));
-        let opts = u32::from(u16_at(offset_of!(E, opts)));
+        let v6 = r.u16(offset_of!(E, family)) != libc::AF_INET as u16;
+        let addr = ip_string(r.bytes(offset_of!(E, addr), 16), v6);
+        let opts = u32::from(r.u16(offset_of!(E, opts)));
         let flag = |bit: u32, c: char| if opts & bit != 0 { c } else { '.' };
         Ok(BindEvent {
             common: EventCommon {
@@ -122,13 +115,13 @@ impl Gadget for TraceBind {
             pid: r.u32(offset_of!(E, pid)),
             tid: r.u32(offset_of!(E, tid)),
             comm: r.cstr(offset_of!(E, comm), 16),
-            proto: match u16_at(offset_of!(E, protocol)) {
+            proto: match r.u16(offset_of!(E, protocol)) {
                 6 => "TCP".into(),
                 17 => "UDP".into(),
                 p => p.to_string(),
             },
             addr,
-            port: u16_at(offset_of!(E, port)),
+            port: r.u16(offset_of!(E, port)),
             opts: [
                 flag(IG_BIND_FREEBIND, 'F'),
                 flag(IG_BIND_TRANSPARENT, 'T'),

@@ -3,14 +3,13 @@
 //! ebpf/gadgets/trace_tcp (connect/accept/close syscall tracepoints).
 
 use std::mem::offset_of;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ebpf::trace_tcp::{IG_TCP_ACCEPT, IG_TCP_CLOSE, OBJECT, ig_tcp_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
 use crate::event::{Clock, EventCommon, Value};
-use crate::raw::{DecodeError, Raw};
+use crate::raw::{DecodeError, Raw, endpoint, ip_string};
 use crate::session::{Attachment, GadgetProgram};
 
 #[derive(Clone, Debug, Default)]
@@ -65,10 +64,6 @@ impl GadgetProgram for TraceTcp {
     }
 }
 
-fn endpoint(addr: &str, port: u16, v6: bool) -> String {
-    if v6 { format!("[{addr}]:{port}") } else { format!("{addr}:{port}") }
-}
-
 impl Gadget for TraceTcp {
     type Event = TcpEvent;
 
@@ -96,16 +91,8 @@ impl Gadget for TraceTcp {
 
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<TcpEvent, DecodeError> {
         let r = Raw::new(bytes, size_of::<E>())?;
-        let u16_at = |off: usize| u16::from_ne_bytes(r.bytes(off, 2).try_into().expect("2 bytes"));
-        let v6 = u16_at(offset_of!(E, family)) == libc::AF_INET6 as u16;
-        let addr = |off: usize| {
-            let b = r.bytes(off, 16);
-            if v6 {
-                Ipv6Addr::from(<[u8; 16]>::try_from(b).expect("16 bytes")).to_string()
-            } else {
-                Ipv4Addr::from(<[u8; 4]>::try_from(&b[..4]).expect("4 bytes")).to_string()
-            }
-        };
+        let v6 = r.u16(offset_of!(E, family)) == libc::AF_INET6 as u16;
+        let addr = |off: usize| ip_string(r.bytes(off, 16), v6);
         Ok(TcpEvent {
             common: EventCommon {
                 container: None,
@@ -123,9 +110,9 @@ impl Gadget for TraceTcp {
             comm: r.cstr(offset_of!(E, comm), 16),
             ipversion: if v6 { 6 } else { 4 },
             saddr: addr(offset_of!(E, saddr)),
-            sport: u16_at(offset_of!(E, sport)),
+            sport: r.u16(offset_of!(E, sport)),
             daddr: addr(offset_of!(E, daddr)),
-            dport: u16_at(offset_of!(E, dport)),
+            dport: r.u16(offset_of!(E, dport)),
             uid: r.u32(offset_of!(E, uid)),
             gid: r.u32(offset_of!(E, gid)),
         })
