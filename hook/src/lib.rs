@@ -6,10 +6,7 @@
 //! container is gone. It always exits 0 within its deadline unless told to
 //! fail closed: a broken tracer must never break a container.
 
-pub mod identity;
 pub mod log;
-pub mod oci;
-pub mod record;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,9 +14,10 @@ use std::time::{Duration, Instant};
 use shared::error_chain as chain;
 use shared::hookproto::{Message, VERSION};
 
-use crate::identity::{HostNames, annotations, identify};
 use crate::log::Log;
+use shared::identity::{HostNames, annotations, identify};
 use shared::notify::{Outcome, notify_all};
+use shared::{oci, record};
 
 /// Default bound on the whole hook run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -107,7 +105,11 @@ pub fn run(opts: &Options, input: Result<Vec<u8>, String>, started: Instant, log
                 }
             };
             let annotations = annotations(&state, &config);
-            let identity = identify(&state, &annotations, &HostNames { root: &opts.root });
+            let identity = identify(
+                &state,
+                &annotations,
+                &HostNames { root: &opts.root, start_pid: std::os::unix::process::parent_id() },
+            );
             if identity.sandbox {
                 log.line("pod sandbox container: not tracked");
                 return true;

@@ -6,8 +6,8 @@ use std::sync::mpsc::channel;
 use std::time::Instant;
 
 use ig_hook::log::Log;
-use ig_hook::oci::MAX_INPUT;
 use ig_hook::{USAGE, parse_args, run};
+use shared::oci::MAX_INPUT;
 
 fn main() -> std::process::ExitCode {
     let started = Instant::now();

@@ -1,10 +1,15 @@
 //! Types every crate uses: the container record and its metadata, the wire
-//! format between container sources and tracers, the spool, and /proc reads.
+//! format between container sources and tracers, the spool, /proc reads, and
+//! what a container source learns from an OCI bundle (state, config.json,
+//! who manages the container and its names).
 
 pub mod container;
 pub mod hookproto;
+pub mod identity;
 pub mod notify;
+pub mod oci;
 pub mod procfs;
+pub mod record;
 pub mod spool;
 
 pub use container::{ContainerRecord, K8sMetadata, RuntimeMetadata};

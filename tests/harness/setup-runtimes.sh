@@ -1,13 +1,14 @@
 #!/bin/bash
 # Sets up real container runtimes for the tests, from local files only (no
 # registry): runc with a busybox bundle template, and podman (runc, cgroupfs)
-# with the busybox image; containerd 1.7 with CRI and NRI (containerd.sh). Idempotent; run as root. Writes $HARNESS_DIR/env.sh
+# with the busybox image; containerd 1.7 with CRI and NRI (containerd.sh);
+# dockerd and podman's API service (docker.sh). Idempotent; run as root. Writes $HARNESS_DIR/env.sh
 # for the tests (IG_HARNESS_* variables).
 #   HARNESS_DIR  working directory (default /var/tmp/ig-harness)
-#   COMPONENTS   default "runc podman containerd"
+#   COMPONENTS   default "runc podman containerd docker"
 set -euo pipefail
 H=${HARNESS_DIR:-/var/tmp/ig-harness}
-COMPONENTS=${COMPONENTS:-"runc podman containerd"}
+COMPONENTS=${COMPONENTS:-"runc podman containerd docker"}
 IMG=localhost/ig-busybox:latest
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "[harness] $*" >&2; }
@@ -16,6 +17,7 @@ mkdir -p "$H"
 
 pkgs=(busybox-static runc jq python3)
 has podman && pkgs+=(podman conmon)
+has docker && pkgs+=(docker.io)
 missing=(); for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
@@ -54,6 +56,9 @@ fi
 if has containerd; then
   HARNESS_DIR=$H bash "$here/containerd.sh" start
 fi
+if has docker; then
+  HARNESS_DIR=$H bash "$here/docker.sh" start
+fi
 
 cat > "$H/env.sh" <<ENV
 export IG_HARNESS_DIR=$H
@@ -63,6 +68,9 @@ export IG_HARNESS_IMAGE=$IMG
 export IG_HARNESS_COMPONENTS="$COMPONENTS"
 export IG_HARNESS_CONTAINERD_SOCK=$H/containerd/containerd.sock
 export IG_HARNESS_NRI_SOCK=$H/containerd/nri.sock
+export IG_HARNESS_DOCKER_SOCK=$H/docker/docker.sock
+export IG_HARNESS_PODMAN_SOCK=$H/podman/podman.sock
+export IG_HARNESS_CTR="$H/opt/ctd17/usr/bin/ctr --address $H/containerd/containerd.sock"
 export IG_HARNESS_CRI="$H/venv/bin/python $H/cri/cri.py --sock $H/containerd/containerd.sock"
 ENV
 log "ready: source $H/env.sh"

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use shared::ContainerRecord;
-use shared::RuntimeMetadata;
-use shared::procfs::{self, ProcError};
+use crate::ContainerRecord;
+use crate::RuntimeMetadata;
+use crate::procfs::{self, ProcError};
 
 use crate::identity::Identity;
 use crate::oci::State;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use shared::K8sMetadata;
+use crate::K8sMetadata;
 
 use crate::oci::{Config, State};
 
@@ -93,6 +93,9 @@ pub fn identify(state: &State, annotations: &BTreeMap<String, String>, names: &d
 /// Names from the host: containers storage and the process tree.
 pub struct HostNames<'a> {
     pub root: &'a Path,
+    /// Where the search for conmon starts: the hook's parent (runc), or the
+    /// caller of a runtime exec the fanotify watcher saw.
+    pub start_pid: u32,
 }
 
 impl NameSource for HostNames<'_> {
@@ -106,11 +109,11 @@ impl NameSource for HostNames<'_> {
 
     fn conmon_name(&self) -> Option<String> {
         // hook <- runc <- conmon: look a few levels up.
-        let mut pid = std::os::unix::process::parent_id();
+        let mut pid = self.start_pid;
         for _ in 0..4 {
-            let (ppid, comm) = shared::procfs::parent_and_comm(self.root, pid).ok()?;
+            let (ppid, comm) = crate::procfs::parent_and_comm(self.root, pid).ok()?;
             if comm == "conmon" {
-                return conmon_name_arg(&shared::procfs::cmdline(self.root, pid).ok()?);
+                return conmon_name_arg(&crate::procfs::cmdline(self.root, pid).ok()?);
             }
             pid = ppid;
         }
