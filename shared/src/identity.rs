@@ -85,9 +85,20 @@ pub fn identify(state: &State, annotations: &BTreeMap<String, String>, names: &d
             ..Default::default()
         };
     }
-    // dockerd's containerd keeps its bundles in the "moby" namespace.
-    let runtime = if state.bundle.contains("/moby/") { "docker" } else { "runc" };
+    // containerd keeps task bundles in <state>/io.containerd.runtime.v2.task/<namespace>/<id>;
+    // dockerd's containerd uses the namespace "moby".
+    let runtime = match containerd_namespace(&state.bundle) {
+        Some("moby") => "docker",
+        Some(_) => "containerd",
+        None => "runc",
+    };
     Identity { runtime_name: runtime.into(), container_name: state.id.clone(), ..Default::default() }
+}
+
+/// The containerd namespace of a task bundle path, if it is one.
+pub fn containerd_namespace(bundle: &str) -> Option<&str> {
+    let (_, rest) = bundle.split_once("/io.containerd.runtime.v2.task/")?;
+    rest.split('/').next().filter(|ns| !ns.is_empty())
 }
 
 /// Names from the host: containers storage and the process tree.
@@ -234,6 +245,12 @@ mod tests {
             &NoNames,
         );
         assert_eq!(d.runtime_name, "docker");
+        let c = identify(
+            &state("c1", "/var/run/containerd/io.containerd.runtime.v2.task/default/c1"),
+            &BTreeMap::new(),
+            &NoNames,
+        );
+        assert_eq!((c.runtime_name.as_str(), c.container_name.as_str()), ("containerd", "c1"));
     }
 
     #[test]

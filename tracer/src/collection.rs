@@ -72,12 +72,18 @@ impl Collection {
             let old = old.clone();
             inner.unindex(&old);
         }
-        let record = Arc::new(record);
-        inner.removed.remove(&record.mntns);
-        inner.by_id.insert(record.runtime.container_id.clone(), record.clone());
-        inner.by_mntns.insert(record.mntns, record.clone());
-        inner.by_netns.entry(record.netns).or_default().push(record.clone());
-        inner.notify(&Change::Added(record));
+        inner.insert(record);
+        true
+    }
+
+    /// Adds a container unless one with its id is already there: a fallback
+    /// source must not replace what a richer one (a hook, NRI) said.
+    pub fn add_if_absent(&self, record: ContainerRecord) -> bool {
+        let mut inner = self.lock();
+        if inner.by_id.contains_key(&record.runtime.container_id) {
+            return false;
+        }
+        inner.insert(record);
         true
     }
 
@@ -146,6 +152,15 @@ impl Collection {
 }
 
 impl Inner {
+    fn insert(&mut self, record: ContainerRecord) {
+        let record = Arc::new(record);
+        self.removed.remove(&record.mntns);
+        self.by_id.insert(record.runtime.container_id.clone(), record.clone());
+        self.by_mntns.insert(record.mntns, record.clone());
+        self.by_netns.entry(record.netns).or_default().push(record.clone());
+        self.notify(&Change::Added(record));
+    }
+
     fn unindex(&mut self, record: &Arc<ContainerRecord>) {
         self.by_id.remove(&record.runtime.container_id);
         if self.by_mntns.get(&record.mntns).is_some_and(|r| Arc::ptr_eq(r, record)) {

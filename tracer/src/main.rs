@@ -20,23 +20,24 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let root = shared::hookproto::host_root();
+    let source_opts = sources::SourceOptions::new(&root, cli.runtimes.clone());
     let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build();
     match cli.command {
         Command::Version => {
             println!("ig {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::ListContainers(args) => runtime()?.block_on(args.run(&root)),
+        Command::ListContainers(args) => runtime()?.block_on(args.run(&source_opts)),
         Command::Snapshot { gadget } => {
             kernel::check_host(cli.auto_mount_filesystems)?;
-            gadget.run(&root)
+            gadget.run(&source_opts)
         }
         Command::Trace { gadget } => {
             kernel::check_host(cli.auto_mount_filesystems)?;
             let collection = Collection::new();
             // Sources start before the gadget loads: a container created in
             // between is in the collection, so the gadget's filter gets it.
-            let _sources = sources::start(&root, &collection).context("starting the container sources")?;
+            let _sources = sources::start(&source_opts, &collection).context("starting the container sources")?;
             runtime()?.block_on(gadget.run(&collection))
         }
     }

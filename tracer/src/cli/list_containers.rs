@@ -3,7 +3,7 @@
 //! deletion as it happens.
 
 use std::io::{self, Write};
-use std::path::Path;
+use crate::sources::SourceOptions;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -81,12 +81,11 @@ fn columns(watch: bool) -> Vec<Column<Row>> {
 }
 
 impl ListContainersArgs {
-    pub async fn run(self, root: &Path) -> anyhow::Result<()> {
-        let collection = Collection::new();
+    pub async fn run(self, sources: &SourceOptions) -> anyhow::Result<()> {
         let selector = ContainerSelector { name: self.containername.clone() };
         let mut out = io::BufWriter::new(io::stdout());
         if !self.watch {
-            crate::sources::spool::load(root, &collection);
+            let collection = crate::sources::running_now(sources);
             let rows: Vec<Row> = collection
                 .snapshot()
                 .into_iter()
@@ -97,7 +96,8 @@ impl ListContainersArgs {
         }
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let sources = crate::sources::start(root, &collection).context("starting the container sources")?;
+        let collection = Collection::new();
+        let sources = crate::sources::start(sources, &collection).context("starting the container sources")?;
         let _subscription = collection.subscribe(move |change| {
             let _ = tx.send(change.clone());
         });

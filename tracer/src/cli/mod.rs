@@ -26,6 +26,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub auto_mount_filesystems: bool,
 
+    #[command(flatten)]
+    pub runtimes: crate::sources::runtimes::RuntimeOptions,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,12 +1,11 @@
 //! `ig snapshot <gadget>`: one-shot tables.
 
 use std::io::{self, Write};
-use std::path::Path;
+use crate::sources::SourceOptions;
 
 use clap::{Args, Subcommand};
 
 use super::CommonFlags;
-use crate::collection::Collection;
 use crate::event::HasCommon;
 use crate::gadgets::Column;
 use crate::gadgets::snapshot_process::SnapshotProcess;
@@ -45,20 +44,20 @@ pub struct ProcessArgs {
 }
 
 impl SnapshotCommand {
-    pub fn run(self, root: &Path) -> anyhow::Result<()> {
+    pub fn run(self, sources: &SourceOptions) -> anyhow::Result<()> {
         match self {
-            SnapshotCommand::Process(a) => process(a, root),
-            SnapshotCommand::Socket(a) => socket(a, root),
+            SnapshotCommand::Process(a) => process(a, sources),
+            SnapshotCommand::Socket(a) => socket(a, sources),
         }
     }
 }
 
-fn socket(a: SocketArgs, root: &Path) -> anyhow::Result<()> {
+fn socket(a: SocketArgs, sources: &SourceOptions) -> anyhow::Result<()> {
+    let root = sources.root.as_path();
     let opts = a.common.run_options();
     let columns = snapshot_socket::columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
-    let collection = Collection::new();
-    crate::sources::spool::load(root, &collection);
+    let collection = crate::sources::running_now(sources);
     // One process per network namespace: each selected container's init,
     // and ig itself for the host's namespace.
     let mut namespaces: Vec<(String, u64)> = Vec::new();
@@ -109,14 +108,12 @@ fn print_table<E: Serialize>(
     }
 }
 
-fn process(a: ProcessArgs, root: &Path) -> anyhow::Result<()> {
+fn process(a: ProcessArgs, sources: &SourceOptions) -> anyhow::Result<()> {
     let opts = a.common.run_options();
     let gadget = SnapshotProcess { threads: a.threads };
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
-    // The containers running now: those the hooks and plugins recorded.
-    let collection = Collection::new();
-    crate::sources::spool::load(root, &collection);
+    let collection = crate::sources::running_now(sources);
     let selected: Vec<u64> =
         collection.snapshot().iter().filter(|r| opts.selector.matches(r)).map(|r| r.mntns).collect();
     let filter_by_mntns = !opts.host || opts.selector.name.is_some();

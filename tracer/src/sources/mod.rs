@@ -1,19 +1,32 @@
-//! Where containers come from, push-style: the hook/NRI socket, the spool
-//! left by earlier hooks, and each container's exit (pidfd). Never polling.
+//! Where containers come from: the hook/NRI socket, the spool left by
+//! earlier hooks, the fanotify watcher on the runtime binaries (docker,
+//! `ctr run`), each container's exit (pidfd), and, once at start-up, the
+//! runtime APIs for what already runs. Never polling.
 
 pub mod exits;
+pub mod fanotify;
 pub mod listener;
+pub mod runtimes;
 pub mod spool;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::collection::{Collection, Subscription};
+use runtimes::RuntimeOptions;
 
 /// The running sources of one tracer process; dropping it stops them.
 pub struct Sources {
     _listener: listener::Listener,
     _exits: Subscription,
+    fanotify: Option<fanotify::Watcher>,
+}
+
+impl Sources {
+    /// The runtime binaries the fanotify watcher marks (none if it is off).
+    pub fn watched_runtimes(&self) -> &[PathBuf] {
+        self.fanotify.as_ref().map_or(&[], |w| w.marked())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +41,81 @@ pub enum SourceError {
     Exits(#[source] std::io::Error),
 }
 
-/// Starts listening first, then loads the spool, so that no container falls
-/// between the two: one that arrives twice is deduplicated by id.
-pub fn start(root: &Path, collection: &Arc<Collection>) -> Result<Sources, SourceError> {
+#[derive(Clone, Debug, Default)]
+pub struct SourceOptions {
+    pub root: PathBuf,
+    pub runtimes: RuntimeOptions,
+    /// `RUNTIME_PATH`: the runtime binaries to watch instead of the known list.
+    pub runtime_path: Option<String>,
+}
+
+impl SourceOptions {
+    pub fn new(root: &Path, runtimes: RuntimeOptions) -> Self {
+        Self { root: root.to_path_buf(), runtimes, runtime_path: std::env::var("RUNTIME_PATH").ok() }
+    }
+}
+
+/// Starts listening and watching first, then loads the spool and asks the
+/// runtimes, so that no container falls between them: one learnt twice is
+/// deduplicated by id, and a fallback never replaces a richer record.
+pub fn start(opts: &SourceOptions, collection: &Arc<Collection>) -> Result<Sources, SourceError> {
+    let root = &opts.root;
     let listener = listener::Listener::start(root, collection.clone())?;
     let exits = exits::watch(root, collection).map_err(SourceError::Exits)?;
+    let docker_root: Arc<OnceLock<PathBuf>> = Arc::new(OnceLock::new());
+    let fanotify = start_fanotify(opts, collection, docker_root.clone());
     spool::load(root, collection);
-    Ok(Sources { _listener: listener, _exits: exits })
+    load_running(opts, collection, Some(&docker_root));
+    Ok(Sources { _listener: listener, _exits: exits, fanotify })
+}
+
+/// The containers running now, for one-shot commands: the spool left by the
+/// hooks and plugins, and what the runtime APIs report.
+pub fn running_now(opts: &SourceOptions) -> Arc<Collection> {
+    let collection = Collection::new();
+    spool::load(&opts.root, &collection);
+    load_running(opts, &collection, None);
+    collection
+}
+
+/// Adds the containers the runtime APIs report as running.
+pub fn load_running(opts: &SourceOptions, collection: &Collection, docker_root: Option<&OnceLock<PathBuf>>) {
+    let found = runtimes::enumerate(&opts.root, &opts.runtimes);
+    if let (Some(cell), Some(dir)) = (docker_root, found.docker_root) {
+        let _ = cell.set(dir);
+    }
+    for record in found.records {
+        collection.add_if_absent(record);
+    }
+}
+
+fn start_fanotify(
+    opts: &SourceOptions,
+    collection: &Arc<Collection>,
+    docker_root: Arc<OnceLock<PathBuf>>,
+) -> Option<fanotify::Watcher> {
+    let default_docker_root = opts.root.join("var/lib/docker");
+    let enrich: fanotify::Enricher = Arc::new(move |record| {
+        if record.runtime.runtime_name != "docker" {
+            return;
+        }
+        let data_root = docker_root.get().unwrap_or(&default_docker_root);
+        if let Some((name, image)) = runtimes::docker::name_on_disk(data_root, &record.runtime.container_id) {
+            record.runtime.container_name = name;
+            record.runtime.container_image_name = image;
+        }
+    });
+    let fopts = fanotify::Options {
+        root: opts.root.clone(),
+        runtime_path: opts.runtime_path.clone(),
+        bound: fanotify::DEFAULT_BOUND,
+        enrich,
+    };
+    match fanotify::start(fopts, collection.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("not watching runtime binaries: {}", shared::error_chain(&e));
+            None
+        }
+    }
 }

@@ -1,0 +1,140 @@
+//! The containers already running when ig starts, asked once from each
+//! runtime's API (`-r/--runtimes`). A runtime whose socket is absent is
+//! skipped quietly; one that answers with an error is reported once. New
+//! containers never come from here: they arrive push-style (hook, NRI,
+//! fanotify).
+
+pub mod docker;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use shared::ContainerRecord;
+
+/// How long start-up enumeration may take in all.
+const ENUMERATION_BOUND: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    Docker,
+    Containerd,
+    #[value(name = "cri-o")]
+    CriO,
+    Podman,
+}
+
+/// The runtime flags every command that keeps a container collection takes.
+#[derive(Clone, Debug, Args)]
+pub struct RuntimeOptions {
+    /// Container runtimes to ask for the containers already running.
+    #[arg(short = 'r', long = "runtimes", global = true, value_delimiter = ',',
+          default_value = "docker,containerd,cri-o,podman")]
+    pub runtimes: Vec<Runtime>,
+    #[arg(long = "docker-socketpath", global = true, default_value = "/run/docker.sock")]
+    pub docker_socket: PathBuf,
+    #[arg(long = "containerd-socketpath", global = true, default_value = "/run/containerd/containerd.sock")]
+    pub containerd_socket: PathBuf,
+    #[arg(long = "containerd-namespace", global = true, default_value = "k8s.io")]
+    pub containerd_namespace: String,
+    #[arg(long = "crio-socketpath", global = true, default_value = "/run/crio/crio.sock")]
+    pub crio_socket: PathBuf,
+    #[arg(long = "podman-socketpath", global = true, default_value = "/run/podman/podman.sock")]
+    pub podman_socket: PathBuf,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            runtimes: vec![Runtime::Docker, Runtime::Containerd, Runtime::CriO, Runtime::Podman],
+            docker_socket: "/run/docker.sock".into(),
+            containerd_socket: "/run/containerd/containerd.sock".into(),
+            containerd_namespace: "k8s.io".into(),
+            crio_socket: "/run/crio/crio.sock".into(),
+            podman_socket: "/run/podman/podman.sock".into(),
+        }
+    }
+}
+
+/// What start-up enumeration learnt.
+#[derive(Debug, Default)]
+pub struct Enumerated {
+    pub records: Vec<ContainerRecord>,
+    /// dockerd's data root, where each container's name is on disk.
+    pub docker_root: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("connecting to {0}")]
+    Docker(String, #[source] bollard::errors::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A socket path on the host.
+pub fn host_socket(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// Asks every selected runtime whose socket exists, concurrently, within
+/// [`ENUMERATION_BOUND`]. On a thread of its own, so that it works from
+/// inside an async caller too.
+pub fn enumerate(root: &Path, opts: &RuntimeOptions) -> Enumerated {
+    std::thread::scope(|s| s.spawn(|| enumerate_here(root, opts)).join().unwrap_or_default())
+}
+
+fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!("asking the runtimes for running containers: {e}");
+            return Enumerated::default();
+        }
+    };
+    rt.block_on(async {
+        let mut out = Enumerated::default();
+        let want = |r| opts.runtimes.contains(&r);
+        let socket = |p: &PathBuf| {
+            let s = host_socket(root, p);
+            if s.exists() {
+                Some(s)
+            } else {
+                tracing::debug!(socket = %s.display(), "runtime socket absent: skipped");
+                None
+            }
+        };
+        let docker_sock = want(Runtime::Docker).then(|| socket(&opts.docker_socket)).flatten();
+        let podman_sock = want(Runtime::Podman).then(|| socket(&opts.podman_socket)).flatten();
+        let docker = async {
+            match &docker_sock {
+                Some(s) => Some(docker::enumerate(root, s, "docker").await),
+                None => None,
+            }
+        };
+        let podman = async {
+            match &podman_sock {
+                Some(s) => Some(docker::enumerate(root, s, "podman").await),
+                None => None,
+            }
+        };
+        let all = async { tokio::join!(docker, podman) };
+        let Ok((docker, podman)) = tokio::time::timeout(ENUMERATION_BOUND, all).await else {
+            tracing::warn!("the runtimes did not answer within {ENUMERATION_BOUND:?}");
+            return out;
+        };
+        for (name, result) in [("docker", docker), ("podman", podman)] {
+            match result {
+                Some(Ok(found)) => {
+                    if name == "docker" {
+                        out.docker_root = found.data_root;
+                    }
+                    out.records.extend(found.records);
+                }
+                Some(Err(e)) => tracing::warn!("{name}: {}", shared::error_chain(&e)),
+                None => {}
+            }
+        }
+        out
+    })
+}
