@@ -243,6 +243,12 @@ pub struct Harness {
     pub rootfs: PathBuf,
     pub runc_root: PathBuf,
     pub image: String,
+    /// dockerd's socket (tests/harness/docker.sh).
+    pub docker_sock: PathBuf,
+    /// podman's API service socket.
+    pub podman_sock: PathBuf,
+    /// `ctr --address <containerd 1.7>`: program and arguments.
+    pub ctr: Vec<String>,
 }
 
 /// Reads the harness settings; fails (never skips) when it was not set up.
@@ -262,7 +268,44 @@ pub fn harness() -> Harness {
         rootfs: PathBuf::from(get("IG_HARNESS_ROOTFS")),
         runc_root: PathBuf::from(get("IG_HARNESS_RUNC_ROOT")),
         image: get("IG_HARNESS_IMAGE"),
+        docker_sock: PathBuf::from(get("IG_HARNESS_DOCKER_SOCK")),
+        podman_sock: PathBuf::from(get("IG_HARNESS_PODMAN_SOCK")),
+        ctr: get("IG_HARNESS_CTR").split_whitespace().map(String::from).collect(),
     }
+}
+
+impl Harness {
+    /// `docker` against the harness's dockerd.
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.docker_sock.display()))
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// `ctr` against the harness's containerd 1.7.
+    pub fn ctr(&self) -> Command {
+        let mut c = Command::new(&self.ctr[0]);
+        c.args(&self.ctr[1..]).stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// The ig flags that point at the harness's runtime sockets.
+    pub fn runtime_flags(&self) -> Vec<String> {
+        vec![
+            "--docker-socketpath".into(),
+            self.docker_sock.display().to_string(),
+            "--podman-socketpath".into(),
+            self.podman_sock.display().to_string(),
+        ]
+    }
+}
+
+/// Runs a command, panicking with its stderr when it fails.
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
 }
 
 /// A runc bundle made for one test container.

@@ -37,7 +37,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let collection = Collection::new();
             // Sources start before the gadget loads: a container created in
             // between is in the collection, so the gadget's filter gets it.
-            let _sources = sources::start(&source_opts, &collection).context("starting the container sources")?;
+            let _sources =
+                sources::start(&source_opts, &collection).context("starting the container sources")?;
             runtime()?.block_on(gadget.run(&collection))
         }
     }

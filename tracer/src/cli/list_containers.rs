@@ -2,8 +2,8 @@
 //! runs, as the hooks recorded them; with `-w`, then every creation and
 //! deletion as it happens.
 
-use std::io::{self, Write};
 use crate::sources::SourceOptions;
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -97,7 +97,8 @@ impl ListContainersArgs {
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let collection = Collection::new();
-        let sources = crate::sources::start(sources, &collection).context("starting the container sources")?;
+        let sources =
+            crate::sources::start(sources, &collection).context("starting the container sources")?;
         let _subscription = collection.subscribe(move |change| {
             let _ = tx.send(change.clone());
         });

@@ -1,7 +1,7 @@
 //! `ig snapshot <gadget>`: one-shot tables.
 
-use std::io::{self, Write};
 use crate::sources::SourceOptions;
+use std::io::{self, Write};
 
 use clap::{Args, Subcommand};
 

@@ -123,8 +123,10 @@ mod tests {
     fn reads_this_process_argv_array_through_its_own_mem() {
         // Build a C argv array in our own memory and read it back through
         // /proc/self/mem, the way the watcher reads a blocked caller's.
-        let strings: Vec<std::ffi::CString> =
-            ["runc", "create", "--bundle", "/b", "x"].iter().map(|s| std::ffi::CString::new(*s).unwrap()).collect();
+        let strings: Vec<std::ffi::CString> = ["runc", "create", "--bundle", "/b", "x"]
+            .iter()
+            .map(|s| std::ffi::CString::new(*s).unwrap())
+            .collect();
         let mut ptrs: Vec<u64> = strings.iter().map(|s| s.as_ptr() as u64).collect();
         ptrs.push(0);
         let mem = File::open("/proc/self/mem").unwrap();

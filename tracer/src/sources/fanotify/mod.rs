@@ -108,7 +108,12 @@ pub fn start(opts: Options, collection: Arc<Collection>) -> Result<Option<Watche
     let mut marked = Vec::new();
     for host_path in binaries::candidates(opts.runtime_path.as_deref()) {
         let Some(path) = binaries::resolve(&opts.root, &host_path) else { continue };
-        match fan.mark(MarkFlags::FAN_MARK_ADD, MaskFlags::FAN_OPEN_EXEC_PERM, nix::fcntl::AT_FDCWD, Some(&path)) {
+        match fan.mark(
+            MarkFlags::FAN_MARK_ADD,
+            MaskFlags::FAN_OPEN_EXEC_PERM,
+            nix::fcntl::AT_FDCWD,
+            Some(&path),
+        ) {
             Ok(()) if !marked.contains(&path) => marked.push(path),
             Ok(()) => {}
             Err(Errno::EINVAL) => {
@@ -126,13 +131,16 @@ pub fn start(opts: Options, collection: Arc<Collection>) -> Result<Option<Watche
         return Ok(None);
     }
     tracing::debug!(binaries = ?marked, "watching runtime execs");
-    let wake = Arc::new(EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-        .map_err(|e| FanotifyError::Setup(e.into()))?);
+    let wake = Arc::new(
+        EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| FanotifyError::Setup(e.into()))?,
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let delay = std::env::var(TEST_DELAY_ENV).ok().and_then(|v| v.parse().ok()).map(Duration::from_millis);
     let (job_tx, job_rx) = channel::<Job>();
     let (done_tx, done_rx) = channel::<u64>();
-    let worker = Worker { root: opts.root.clone(), collection: collection.clone(), enrich: opts.enrich, delay };
+    let worker =
+        Worker { root: opts.root.clone(), collection: collection.clone(), enrich: opts.enrich, delay };
     let wake_w = wake.clone();
     std::thread::Builder::new()
         .name("ig-fanotify-worker".into())
@@ -198,8 +206,11 @@ impl Loop {
             let now = Instant::now();
             let next = self.held.values().map(|h| h.deadline).min();
             let wait = next.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now));
-            let timeout = PollTimeout::try_from(wait.as_millis().min(1000) as u16).unwrap_or(PollTimeout::MAX);
-            let mut fds = [PollFd::new(self.fan.as_fd(), PollFlags::POLLIN), PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::from(wait.as_millis().min(1000) as u16);
+            let mut fds = [
+                PollFd::new(self.fan.as_fd(), PollFlags::POLLIN),
+                PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+            ];
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -217,7 +228,10 @@ impl Loop {
             self.expire();
         }
         for (_, h) in self.held.drain() {
-            let _ = self.fan.write_response(FanotifyResponse::new(h.event.fd().expect("perm event fd"), Response::FAN_ALLOW));
+            let _ = self.fan.write_response(FanotifyResponse::new(
+                h.event.fd().expect("perm event fd"),
+                Response::FAN_ALLOW,
+            ));
         }
     }
 
@@ -257,7 +271,8 @@ impl Loop {
                 return;
             }
         };
-        let cwd = std::fs::read_link(self.root.join(format!("proc/{tid}/cwd"))).unwrap_or_else(|_| "/".into());
+        let cwd =
+            std::fs::read_link(self.root.join(format!("proc/{tid}/cwd"))).unwrap_or_else(|_| "/".into());
         match runtime_call::parse(&argv, &cwd) {
             RuntimeCall::Create { id, bundle, pid_file } => {
                 tracing::debug!(id, bundle = %bundle.display(), "runtime create");
@@ -270,7 +285,8 @@ impl Loop {
                     Some(create) if self.collection.by_id(&id).is_none() => {
                         let seq = self.next_seq;
                         self.next_seq += 1;
-                        let caller_mntns = shared::procfs::ns_inode(&self.root, tid as u32, "mnt").unwrap_or(0);
+                        let caller_mntns =
+                            shared::procfs::ns_inode(&self.root, tid as u32, "mnt").unwrap_or(0);
                         let job = Job { seq, id: id.clone(), create, caller: tid, caller_mntns };
                         if self.jobs.send(job).is_err() {
                             self.allow(ev);
@@ -345,7 +361,9 @@ impl Worker {
                     }
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(id = job.id, "no record for this container: {}", shared::error_chain(&e)),
+                Err(e) => {
+                    tracing::warn!(id = job.id, "no record for this container: {}", shared::error_chain(&e))
+                }
             }
             if done.send(job.seq).is_err() {
                 return;
@@ -370,7 +388,8 @@ impl Worker {
             annotations: Default::default(),
         };
         let annotations = annotations(&state, &config);
-        let identity = identify(&state, &annotations, &HostNames { root: &self.root, start_pid: job.caller as u32 });
+        let identity =
+            identify(&state, &annotations, &HostNames { root: &self.root, start_pid: job.caller as u32 });
         if identity.sandbox {
             return Ok(None);
         }

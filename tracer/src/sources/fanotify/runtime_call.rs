@@ -17,7 +17,8 @@ pub enum RuntimeCall {
 }
 
 /// Global flags of runc and crun that take a value.
-const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--log", "--log-format", "--criu", "--rootless", "--cgroup-manager"];
+const GLOBAL_WITH_VALUE: &[&str] =
+    &["--root", "--log", "--log-format", "--criu", "--rootless", "--cgroup-manager"];
 /// `create` flags that take a value (the others are switches).
 const CREATE_WITH_VALUE: &[&str] =
     &["--bundle", "-b", "--pid-file", "--console-socket", "--preserve-fds", "--pidfd-socket"];
@@ -127,10 +128,15 @@ mod tests {
 
     #[test]
     fn conmon_create_with_short_and_inline_flags() {
-        let a = args("/usr/bin/runc --log-format=json --log /u/oci-log create -b /u --pid-file=/u/pidfile cid");
+        let a =
+            args("/usr/bin/runc --log-format=json --log /u/oci-log create -b /u --pid-file=/u/pidfile cid");
         assert_eq!(
             parse(&a, Path::new("/")),
-            RuntimeCall::Create { id: "cid".into(), bundle: "/u".into(), pid_file: Some("/u/pidfile".into()) }
+            RuntimeCall::Create {
+                id: "cid".into(),
+                bundle: "/u".into(),
+                pid_file: Some("/u/pidfile".into())
+            }
         );
     }
 
@@ -138,7 +144,11 @@ mod tests {
     fn relative_paths_and_the_default_bundle_follow_the_cwd() {
         assert_eq!(
             parse(&args("runc create --pid-file p.pid x"), Path::new("/work")),
-            RuntimeCall::Create { id: "x".into(), bundle: "/work".into(), pid_file: Some("/work/p.pid".into()) }
+            RuntimeCall::Create {
+                id: "x".into(),
+                bundle: "/work".into(),
+                pid_file: Some("/work/p.pid".into())
+            }
         );
     }
 
@@ -148,7 +158,9 @@ mod tests {
             parse(&args("runc --root /r start abc"), Path::new("/")),
             RuntimeCall::Start { id: "abc".into() }
         );
-        for other in ["runc init", "runc --root /r delete abc", "runc run --bundle /b x", "runc", "runc create"] {
+        for other in
+            ["runc init", "runc --root /r delete abc", "runc run --bundle /b x", "runc", "runc create"]
+        {
             assert_eq!(parse(&args(other), Path::new("/")), RuntimeCall::Other, "{other}");
         }
     }

@@ -104,7 +104,8 @@ mod tests {
         let root = std::env::temp_dir().join(format!("ig-docker-root-{}", std::process::id()));
         let dir = root.join("containers/abc");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.v2.json"), r#"{"Name":"/web","Config":{"Image":"busybox:1"}}"#).unwrap();
+        std::fs::write(dir.join("config.v2.json"), r#"{"Name":"/web","Config":{"Image":"busybox:1"}}"#)
+            .unwrap();
         assert_eq!(name_on_disk(&root, "abc"), Some(("web".into(), "busybox:1".into())));
         assert_eq!(name_on_disk(&root, "none"), None);
         assert_eq!(name_on_disk(&root, "../containers/abc"), None);

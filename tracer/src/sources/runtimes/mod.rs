@@ -28,8 +28,13 @@ pub enum Runtime {
 #[derive(Clone, Debug, Args)]
 pub struct RuntimeOptions {
     /// Container runtimes to ask for the containers already running.
-    #[arg(short = 'r', long = "runtimes", global = true, value_delimiter = ',',
-          default_value = "docker,containerd,cri-o,podman")]
+    #[arg(
+        short = 'r',
+        long = "runtimes",
+        global = true,
+        value_delimiter = ',',
+        default_value = "docker,containerd,cri-o,podman"
+    )]
     pub runtimes: Vec<Runtime>,
     #[arg(long = "docker-socketpath", global = true, default_value = "/run/docker.sock")]
     pub docker_socket: PathBuf,

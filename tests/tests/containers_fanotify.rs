@@ -1,0 +1,190 @@
+//! Containers whose manager runs no hook and no NRI: dockerd and `ctr run`
+//! on containerd, seen through the fanotify watcher on runc; and the runtime
+//! APIs asked at start-up for what already runs (docker, podman).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::{Harness, IgChild, binary, harness, mntns_of, require_root, run_ok, unique};
+
+fn trace_exec(h: &Harness, env: &[(&str, &str)]) -> IgChild {
+    let mut args: Vec<String> =
+        ["trace", "exec", "-o", "json", "--auto-mount-filesystems"].iter().map(|s| s.to_string()).collect();
+    args.extend(h.runtime_flags());
+    let child = Command::new(binary("ig"))
+        .args(&args)
+        .env("IG_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning ig");
+    let ig = IgChild::from_child(child);
+    assert!(ig.wait_stderr("tracing started", Duration::from_secs(30)), "ig: {}", ig.stderr_text());
+    ig
+}
+
+fn has_arg(v: &Value, marker: &str) -> bool {
+    v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker))
+}
+
+/// `ctr -n k8s.io run --rm IMAGE ID /bin/echo MARKER` (the images live in k8s.io).
+fn ctr_run(h: &Harness, id: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = h.ctr();
+    cmd.args(["-n", "k8s.io", "run", "--rm", &h.image, id]).args(args);
+    run_ok(&mut cmd)
+}
+
+#[test]
+fn a_docker_containers_first_exec_carries_its_name() {
+    let h = harness();
+    require_root();
+    let ig = trace_exec(&h, &[]);
+    let name = unique("igt-docker");
+    let marker = unique("docker-first");
+    // A container that lives a few milliseconds: its entrypoint is its only exec.
+    run_ok(h.docker().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        &h.image,
+        "/bin/echo",
+        &marker,
+    ]));
+    let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
+    assert_eq!(ev["runtime"]["containerName"], name.as_str(), "{ev}");
+    assert_eq!(ev["runtime"]["runtimeName"], "docker");
+    assert_eq!(ev["runtime"]["containerImageName"], h.image.as_str());
+    assert_eq!(ev["runtime"]["containerId"].as_str().unwrap().len(), 64);
+    assert_eq!(ev["comm"], "echo");
+}
+
+#[test]
+fn a_ctr_run_container_is_seen_through_fanotify() {
+    let h = harness();
+    require_root();
+    let ig = trace_exec(&h, &[]);
+    let id = unique("igt-ctr");
+    let marker = unique("ctr-first");
+    ctr_run(&h, &id, &["/bin/echo", &marker]);
+    let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
+    assert_eq!(ev["runtime"]["runtimeName"], "containerd", "{ev}");
+    assert_eq!(ev["runtime"]["containerId"], id.as_str());
+    assert_eq!(ev["runtime"]["containerName"], id.as_str());
+}
+
+#[test]
+fn containers_running_before_ig_are_listed_from_the_docker_and_podman_apis() {
+    let h = harness();
+    require_root();
+    let dname = unique("igt-docker-pre");
+    let pname = unique("igt-podman-pre");
+    run_ok(h.docker().args([
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &dname,
+        &h.image,
+        "/bin/sleep",
+        "60",
+    ]));
+    // No hooks dir: podman's container is known only through its API.
+    run_ok(Command::new("podman").args([
+        "--hooks-dir",
+        "/nonexistent",
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &pname,
+        &h.image,
+        "/bin/sleep",
+        "60",
+    ]));
+    let out =
+        run_ok(Command::new(binary("ig")).args(["list-containers", "-o", "json"]).args(h.runtime_flags()));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON array");
+    let find = |n: &str| list.iter().find(|r| r["runtime"]["containerName"] == n).cloned();
+    let d = find(&dname).unwrap_or_else(|| panic!("{dname} not listed: {list:?}"));
+    let p = find(&pname).unwrap_or_else(|| panic!("{pname} not listed: {list:?}"));
+    assert_eq!(d["runtime"]["runtimeName"], "docker");
+    assert_eq!(d["runtime"]["containerImageName"], h.image.as_str());
+    assert_eq!(p["runtime"]["runtimeName"], "podman");
+    for r in [&d, &p] {
+        assert_eq!(r["mntns"], mntns_of(r["pid"].as_u64().unwrap() as u32), "{r}");
+    }
+    let _ = h.docker().args(["rm", "-f", &dname]).output();
+    let _ = Command::new("podman").args(["rm", "-f", "-t", "0", &pname]).output();
+}
+
+#[test]
+fn a_stalled_watcher_holds_a_container_start_only_for_its_bound() {
+    let h = harness();
+    require_root();
+    // The record builder sleeps 30 s; the start is released after the 1 s bound.
+    let ig = trace_exec(&h, &[("IG_TEST_FANOTIFY_DELAY_MS", "30000")]);
+    let started = Instant::now();
+    let id = unique("igt-stalled");
+    let marker = unique("stalled");
+    let out = ctr_run(&h, &id, &["/bin/echo", &marker]);
+    let took = started.elapsed();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), marker, "the container ran");
+    assert!(took < Duration::from_secs(15), "the container took {took:?} with the watcher stalled for 30 s");
+    assert!(
+        ig.wait_stderr("not ready within", Duration::from_secs(5)),
+        "ig says it let the start go without the record: {}",
+        ig.stderr_text()
+    );
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn a_hundred_containers_in_a_row_leak_no_fds_and_each_first_exec_is_seen() {
+    let h = harness();
+    require_root();
+    let ig = trace_exec(&h, &[]);
+    let pid = ig.child.id();
+    let tag = unique("igt-100");
+    // One container first, so whatever ig opens lazily is open before counting.
+    ctr_run(&h, &format!("{tag}-warm"), &["/bin/echo", &format!("{tag}-warm")]);
+    ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &format!("{tag}-warm")));
+    std::thread::sleep(Duration::from_millis(500));
+    let before = fd_count(pid);
+
+    let n = 100;
+    for i in 0..n {
+        ctr_run(&h, &format!("{tag}-{i}"), &["/bin/echo", &format!("{tag}-m{i}")]);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < n && Instant::now() < deadline {
+        for v in ig.collect_json(Duration::from_millis(200)) {
+            if let Some(arg) = v["args"][1].as_str()
+                && let Some(i) = arg.strip_prefix(&format!("{tag}-m"))
+            {
+                assert_eq!(v["runtime"]["containerName"], format!("{tag}-{i}"), "{v}");
+                seen.insert(i.to_string());
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..n).filter(|i| !seen.contains(&i.to_string())).collect();
+    assert!(missing.is_empty(), "first execs not seen: {missing:?}; stderr: {}", ig.stderr_text());
+    // Exits are noticed by pidfd; give the last ones a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut after = fd_count(pid);
+    while after > before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        after = fd_count(pid);
+    }
+    assert!(after <= before, "ig had {before} fds before {n} containers and {after} after");
+}
