@@ -165,3 +165,28 @@ fn the_plugin_reconnects_after_containerd_restarts() {
     let pod = Pod::run(&["/bin/sleep", "63"]);
     assert_k8s(&listed(&pod).expect("seen after the restart"), &pod);
 }
+
+#[test]
+fn cri_containers_running_before_ig_are_listed_from_the_cri_api() {
+    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    // No plugin and no hook: only containerd's CRI service knows this container.
+    let pod = Pod::run(&["/bin/sleep", "63"]);
+    assert!(listed(&pod).is_none(), "nothing else knew the container");
+    let sock = env_value("IG_HARNESS_CONTAINERD_SOCK");
+    let out = Command::new(binary("ig"))
+        .args(["list-containers", "-o", "json", "--containerd-socketpath", &sock])
+        .output()
+        .expect("ig list-containers");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON array");
+    let rec = list
+        .iter()
+        .find(|r| r["runtime"]["containerId"] == pod.ctr_id.as_str())
+        .unwrap_or_else(|| panic!("not listed from CRI: {list:?}"));
+    assert_k8s(rec, &pod);
+    assert_eq!(rec["runtime"]["containerImageName"], harness().image.as_str());
+    assert_eq!(rec["k8s"]["podLabels"]["app"], "ig-test");
+    assert_eq!(rec["mntns"], mntns_of(pod.pid()));
+    assert!(list.iter().all(|r| r["runtime"]["containerId"] != pod.pod_id.as_str()), "no pause container");
+}

@@ -4,6 +4,7 @@
 //! containers never come from here: they arrive push-style (hook, NRI,
 //! fanotify).
 
+pub mod cri;
 pub mod docker;
 
 use std::path::{Path, PathBuf};
@@ -73,8 +74,8 @@ pub struct Enumerated {
 pub enum RuntimeError {
     #[error("connecting to {0}")]
     Docker(String, #[source] bollard::errors::Error),
-    #[error("{0}")]
-    Other(String),
+    #[error("asking the CRI service on {0}: {1}")]
+    Cri(String, String),
 }
 
 /// A socket path on the host.
@@ -123,11 +124,39 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
                 None => None,
             }
         };
-        let all = async { tokio::join!(docker, podman) };
-        let Ok((docker, podman)) = tokio::time::timeout(ENUMERATION_BOUND, all).await else {
+        // containerd answers CRI for its "k8s.io" namespace, CRI-O for all of its containers.
+        let containerd_sock = want(Runtime::Containerd).then(|| socket(&opts.containerd_socket)).flatten();
+        let crio_sock = want(Runtime::CriO).then(|| socket(&opts.crio_socket)).flatten();
+        if containerd_sock.is_some() && opts.containerd_namespace != "k8s.io" {
+            tracing::warn!(
+                namespace = opts.containerd_namespace,
+                "only containerd's CRI namespace k8s.io is asked at start-up; new containers of any namespace are seen as they start"
+            );
+        }
+        let containerd = async {
+            match &containerd_sock {
+                Some(s) => Some(cri::enumerate(root, s, "containerd").await),
+                None => None,
+            }
+        };
+        let crio = async {
+            match &crio_sock {
+                Some(s) => Some(cri::enumerate(root, s, "cri-o").await),
+                None => None,
+            }
+        };
+        let all = async { tokio::join!(docker, podman, containerd, crio) };
+        let Ok((docker, podman, containerd, crio)) = tokio::time::timeout(ENUMERATION_BOUND, all).await else {
             tracing::warn!("the runtimes did not answer within {ENUMERATION_BOUND:?}");
             return out;
         };
+        for (name, result) in [("containerd", containerd), ("cri-o", crio)] {
+            match result {
+                Some(Ok(records)) => out.records.extend(records),
+                Some(Err(e)) => tracing::warn!("{name}: {}", shared::error_chain(&e)),
+                None => {}
+            }
+        }
         for (name, result) in [("docker", docker), ("podman", podman)] {
             match result {
                 Some(Ok(found)) => {
