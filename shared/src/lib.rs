@@ -4,6 +4,7 @@
 //! who manages the container and its names).
 
 pub mod container;
+pub mod daemonproto;
 pub mod hookproto;
 pub mod identity;
 pub mod notify;

@@ -3,10 +3,14 @@
 //! the same library.
 
 pub mod cli;
+pub mod client;
 pub mod collection;
+pub mod daemon;
 pub mod event;
 pub mod gadgets;
+pub mod io;
 pub mod kernel;
+pub mod logging;
 pub mod output;
 pub mod raw;
 pub mod run;

@@ -4,11 +4,12 @@ use anyhow::Context;
 use clap::Parser;
 use tracer::cli::{Cli, Command};
 use tracer::collection::Collection;
+use tracer::io::RunIo;
 use tracer::{kernel, sources};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    tracer::logging::init(cli.verbose);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -27,32 +28,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ig {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::ListContainers(args) => runtime()?.block_on(args.run(&source_opts)),
-        Command::Snapshot { gadget } => {
+        Command::Daemon(args) => {
             kernel::check_host(cli.auto_mount_filesystems)?;
-            gadget.run(&source_opts)
+            runtime()?.block_on(tracer::daemon::serve(args, source_opts))
         }
-        Command::Trace { gadget } => {
-            kernel::check_host(cli.auto_mount_filesystems)?;
-            let collection = Collection::new();
-            // Sources start before the gadget loads: a container created in
+        Command::Gadget(cmd) => {
+            if cmd.needs_kernel() {
+                kernel::check_host(cli.auto_mount_filesystems)?;
+            }
+            // Sources start before a gadget loads: a container created in
             // between is in the collection, so the gadget's filter gets it.
-            let _sources =
-                sources::start(&source_opts, &collection).context("starting the container sources")?;
-            runtime()?.block_on(gadget.run(&collection))
+            let (collection, _sources) = if cmd.follows_containers() {
+                let collection = Collection::new();
+                let s =
+                    sources::start(&source_opts, &collection).context("starting the container sources")?;
+                (collection, Some(s))
+            } else {
+                (sources::running_now(&source_opts), None)
+            };
+            runtime()?.block_on(cmd.execute(&root, &collection, RunIo::local()))
         }
     }
-}
-
-fn init_logging(verbose: bool) {
-    let default = if verbose { "debug" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
 }

@@ -1,20 +1,20 @@
 //! Running one gadget from start to stop: load and attach, fill the filter
 //! map from the collection, drain events on wake-ups and on a short timer,
 //! enrich and filter them, print them, report losses every second, and stop
-//! on Ctrl-C, SIGTERM or the timeout.
+//! when told (Ctrl-C, SIGTERM, a client that goes away) or on the timeout.
 
 use std::io::{self, BufWriter, Write};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
 
 use std::sync::Arc;
 
 use crate::collection::{Change, Collection, ContainerSelector};
 use crate::event::{Clock, HasCommon};
 use crate::gadgets::{Column, Gadget};
-use crate::output::columns::{ColumnsPrinter, stdout_terminal_width};
+use crate::io::RunIo;
+use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
 use crate::output::{MessageEvent, OutputMode, select_columns, write_json};
 use crate::session::{Session, SessionOptions};
@@ -46,7 +46,8 @@ struct Sink<G: Gadget> {
     filters: Filters,
     printer: Printer<G::Event>,
     clock: Clock,
-    out: BufWriter<io::Stdout>,
+    out: BufWriter<Box<dyn Write + Send>>,
+    err: Box<dyn Write + Send>,
     malformed: u64,
     received: u64,
 }
@@ -84,8 +85,8 @@ impl<G: Gadget> Sink<G> {
         match self.printer {
             Printer::Columns(_) => {
                 self.out.flush()?;
-                eprintln!("WARN: {message}");
-                Ok(())
+                writeln!(self.err, "WARN: {message}")?;
+                self.err.flush()
             }
             Printer::Json { pretty } => {
                 let timestamp = self.clock.to_realtime(boot_ns());
@@ -108,13 +109,15 @@ pub async fn run_gadget<G: Gadget>(
     gadget: G,
     opts: RunOptions,
     collection: &Arc<Collection>,
+    io: RunIo,
 ) -> anyhow::Result<()> {
+    let RunIo { out, mut err, terminal_width, stop, started } = io;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let printer = match &opts.output {
         OutputMode::Columns(sel) => {
             let shown = select_columns(&columns, sel.as_ref())?;
-            Printer::Columns(ColumnsPrinter::new(gadget.columns(), shown, stdout_terminal_width()))
+            Printer::Columns(ColumnsPrinter::new(gadget.columns(), shown, terminal_width))
         }
         OutputMode::Json => Printer::Json { pretty: false },
         OutputMode::JsonPretty => Printer::Json { pretty: true },
@@ -140,7 +143,8 @@ pub async fn run_gadget<G: Gadget>(
         })
     });
     if filter_by_mntns && !collection.snapshot().iter().any(|r| opts.selector.matches(r)) {
-        eprintln!(
+        let _ = writeln!(
+            err,
             "ig: no matching container is running yet; containers are traced as they start (--host adds host processes)"
         );
     }
@@ -151,7 +155,8 @@ pub async fn run_gadget<G: Gadget>(
         filters,
         printer,
         clock: Clock::now(),
-        out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+        out: BufWriter::with_capacity(64 * 1024, out),
+        err,
         malformed: 0,
         received: 0,
     };
@@ -160,9 +165,11 @@ pub async fn run_gadget<G: Gadget>(
         sink.out.flush()?;
     }
     tracing::info!("tracing started");
+    if let Some(started) = started {
+        started();
+    }
 
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut stop = stop;
     let deadline = async {
         match opts.timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -184,8 +191,7 @@ pub async fn run_gadget<G: Gadget>(
                     report_losses(&session, &mut sink, &mut reported_lost, &mut reported_malformed)?;
                     continue;
                 }
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
+                _ = &mut stop => break,
                 _ = &mut deadline => break,
             }
             drain(&mut session, &mut sink, collection, opts.host)?;

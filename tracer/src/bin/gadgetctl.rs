@@ -1,7 +1,17 @@
-//! `gadgetctl`: the unprivileged client of `ig daemon`. The daemon protocol
-//! is not built yet, so it says so and exits non-zero instead of pretending.
+//! `gadgetctl`: the unprivileged client of `ig daemon`.
+
+use clap::Parser;
+use tracer::client::{GadgetctlCli, forwarded_args, run};
 
 fn main() -> std::process::ExitCode {
-    eprintln!("gadgetctl: `ig daemon` is not available in this version, so there is nothing to connect to");
-    std::process::ExitCode::from(2)
+    let cli = GadgetctlCli::parse();
+    tracer::logging::init(cli.verbose);
+    let args = forwarded_args(&std::env::args().skip(1).collect::<Vec<_>>());
+    match run(&cli, args) {
+        Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("gadgetctl: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -2,7 +2,6 @@
 //! runs, as the hooks recorded them; with `-w`, then every creation and
 //! deletion as it happens.
 
-use crate::sources::SourceOptions;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -10,12 +9,12 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use shared::ContainerRecord;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::collection::{Change, Collection, ContainerSelector};
 use crate::event::Value;
 use crate::gadgets::Column;
-use crate::output::columns::{ColumnsPrinter, stdout_terminal_width};
+use crate::io::RunIo;
+use crate::output::columns::ColumnsPrinter;
 use crate::output::{OutputMode, select_columns};
 
 #[derive(Debug, Args)]
@@ -81,33 +80,36 @@ fn columns(watch: bool) -> Vec<Column<Row>> {
 }
 
 impl ListContainersArgs {
-    pub async fn run(self, sources: &SourceOptions) -> anyhow::Result<()> {
+    /// Lists the containers of `collection`; with `-w`, then follows its
+    /// changes until stopped. The caller feeds the collection (`ig` starts
+    /// the sources, the daemon has its own).
+    pub async fn run(self, collection: &Arc<Collection>, io: RunIo) -> anyhow::Result<()> {
         let selector = ContainerSelector { name: self.containername.clone() };
-        let mut out = io::BufWriter::new(io::stdout());
+        let RunIo { out, terminal_width, stop, started, .. } = io;
+        let mut out = io::BufWriter::new(out);
         if !self.watch {
-            let collection = crate::sources::running_now(sources);
             let rows: Vec<Row> = collection
                 .snapshot()
                 .into_iter()
                 .filter(|r| selector.matches(r))
                 .map(|record| Row { event: "", record })
                 .collect();
-            return print_list(&self.output, rows, &mut out);
+            return print_list(&self.output, rows, terminal_width, &mut out);
         }
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let collection = Collection::new();
-        let sources =
-            crate::sources::start(sources, &collection).context("starting the container sources")?;
         let _subscription = collection.subscribe(move |change| {
             let _ = tx.send(change.clone());
         });
         tracing::info!("watching containers");
+        if let Some(started) = started {
+            started();
+        }
         let mut printer = match &self.output {
             OutputMode::Columns(sel) => {
                 let cols = columns(true);
                 let shown = select_columns(&cols, sel.as_ref())?;
-                let p = ColumnsPrinter::new(cols, shown, stdout_terminal_width());
+                let p = ColumnsPrinter::new(cols, shown, terminal_width);
                 p.write_header(&mut out)?;
                 out.flush()?;
                 Some(p)
@@ -115,14 +117,12 @@ impl ListContainersArgs {
             _ => None,
         };
         let pretty = self.output == OutputMode::JsonPretty;
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut stop = stop;
         let result: io::Result<()> = async {
             loop {
                 let change = tokio::select! {
                     c = rx.recv() => match c { Some(c) => c, None => break },
-                    _ = sigint.recv() => break,
-                    _ = sigterm.recv() => break,
+                    _ = &mut stop => break,
                 };
                 let (event, record) = match change {
                     Change::Added(r) => ("CREATED", r),
@@ -144,7 +144,6 @@ impl ListContainersArgs {
             Ok(())
         }
         .await;
-        drop(sources);
         match result {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
             other => other.context("writing containers"),
@@ -152,12 +151,17 @@ impl ListContainersArgs {
     }
 }
 
-fn print_list(mode: &OutputMode, rows: Vec<Row>, out: &mut impl Write) -> anyhow::Result<()> {
+fn print_list(
+    mode: &OutputMode,
+    rows: Vec<Row>,
+    terminal_width: Option<usize>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match mode {
         OutputMode::Columns(sel) => {
             let cols = columns(false);
             let shown = select_columns(&cols, sel.as_ref())?;
-            let mut p = ColumnsPrinter::new(cols, shown, stdout_terminal_width());
+            let mut p = ColumnsPrinter::new(cols, shown, terminal_width);
             p.write_header(out)?;
             for row in &rows {
                 p.write_row(out, row)?;

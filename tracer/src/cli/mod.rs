@@ -5,11 +5,14 @@ pub mod list_containers;
 pub mod snapshot;
 pub mod trace;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::collection::ContainerSelector;
+use crate::collection::{Collection, ContainerSelector};
+use crate::io::RunIo;
 use crate::output::OutputMode;
 use crate::run::RunOptions;
 use crate::session::DEFAULT_RING_BYTES;
@@ -35,6 +38,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Gadget(GadgetCommand),
+    /// Serve gadget runs to gadgetctl over a unix socket or mutual TLS.
+    Daemon(crate::daemon::DaemonArgs),
+    /// Print the version.
+    Version,
+}
+
+/// What `ig` runs locally and `ig daemon` runs for `gadgetctl`: the same
+/// parser on both sides, so flags and output are the same.
+#[derive(Debug, Subcommand)]
+pub enum GadgetCommand {
     /// Trace events as they happen.
     Trace {
         #[command(subcommand)]
@@ -47,8 +62,32 @@ pub enum Command {
     },
     /// List the containers of this node.
     ListContainers(list_containers::ListContainersArgs),
-    /// Print the version.
-    Version,
+}
+
+impl GadgetCommand {
+    /// Whether it loads eBPF or reads other processes (privileges, tracefs).
+    pub fn needs_kernel(&self) -> bool {
+        !matches!(self, GadgetCommand::ListContainers(_))
+    }
+
+    /// Whether it follows containers as they come and go (so the container
+    /// sources must run), rather than taking what runs now.
+    pub fn follows_containers(&self) -> bool {
+        match self {
+            GadgetCommand::Trace { .. } => true,
+            GadgetCommand::Snapshot { .. } => false,
+            GadgetCommand::ListContainers(a) => a.watch,
+        }
+    }
+
+    /// Runs it with the containers of `collection`, writing to `io`.
+    pub async fn execute(self, root: &Path, collection: &Arc<Collection>, io: RunIo) -> anyhow::Result<()> {
+        match self {
+            GadgetCommand::Trace { gadget } => gadget.run(collection, io).await,
+            GadgetCommand::Snapshot { gadget } => gadget.run(root, collection, io),
+            GadgetCommand::ListContainers(args) => args.run(collection, io).await,
+        }
+    }
 }
 
 /// Flags every gadget takes.
@@ -115,7 +154,8 @@ mod tests {
         let cli =
             Cli::try_parse_from(["ig", "trace", "exec", "--host", "-o", "json", "-F", "comm:cat", "-t", "3"])
                 .unwrap();
-        let Command::Trace { gadget: trace::TraceCommand::Exec(exec) } = cli.command else {
+        let Command::Gadget(GadgetCommand::Trace { gadget: trace::TraceCommand::Exec(exec) }) = cli.command
+        else {
             panic!("not trace exec");
         };
         let run = exec.common.run_options();

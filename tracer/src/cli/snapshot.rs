@@ -1,6 +1,9 @@
 //! `ig snapshot <gadget>`: one-shot tables.
 
-use crate::sources::SourceOptions;
+use std::path::Path;
+
+use crate::collection::Collection;
+use crate::io::RunIo;
 use std::io::{self, Write};
 
 use clap::{Args, Subcommand};
@@ -10,7 +13,7 @@ use crate::event::HasCommon;
 use crate::gadgets::Column;
 use crate::gadgets::snapshot_process::SnapshotProcess;
 use crate::gadgets::snapshot_socket::{self, Protocols};
-use crate::output::columns::{ColumnsPrinter, stdout_terminal_width};
+use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
 use crate::output::{OutputMode, select_columns, write_json};
 use serde::Serialize;
@@ -44,20 +47,19 @@ pub struct ProcessArgs {
 }
 
 impl SnapshotCommand {
-    pub fn run(self, sources: &SourceOptions) -> anyhow::Result<()> {
+    /// Takes the table, with the containers of `collection`, and prints it.
+    pub fn run(self, root: &Path, collection: &Collection, io: RunIo) -> anyhow::Result<()> {
         match self {
-            SnapshotCommand::Process(a) => process(a, sources),
-            SnapshotCommand::Socket(a) => socket(a, sources),
+            SnapshotCommand::Process(a) => process(a, collection, io),
+            SnapshotCommand::Socket(a) => socket(a, root, collection, io),
         }
     }
 }
 
-fn socket(a: SocketArgs, sources: &SourceOptions) -> anyhow::Result<()> {
-    let root = sources.root.as_path();
+fn socket(a: SocketArgs, root: &Path, collection: &Collection, io: RunIo) -> anyhow::Result<()> {
     let opts = a.common.run_options();
     let columns = snapshot_socket::columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
-    let collection = crate::sources::running_now(sources);
     // One process per network namespace: each selected container's init,
     // and ig itself for the host's namespace.
     let mut namespaces: Vec<(String, u64)> = Vec::new();
@@ -80,19 +82,20 @@ fn socket(a: SocketArgs, sources: &SourceOptions) -> anyhow::Result<()> {
         }
     }
     entries.retain(|e| filters.matches(&columns, e));
-    print_table(&opts.output, columns, &entries)
+    print_table(&opts.output, columns, &entries, io)
 }
 
 fn print_table<E: Serialize>(
     output: &OutputMode,
     columns: Vec<Column<E>>,
     entries: &[E],
+    run_io: RunIo,
 ) -> anyhow::Result<()> {
-    let mut out = io::BufWriter::new(io::stdout());
+    let mut out = io::BufWriter::new(run_io.out);
     match output {
         OutputMode::Columns(sel) => {
             let shown = select_columns(&columns, sel.as_ref())?;
-            let mut p = ColumnsPrinter::new(columns, shown, stdout_terminal_width());
+            let mut p = ColumnsPrinter::new(columns, shown, run_io.terminal_width);
             p.write_header(&mut out)?;
             for e in entries {
                 p.write_row(&mut out, e)?;
@@ -108,12 +111,11 @@ fn print_table<E: Serialize>(
     }
 }
 
-fn process(a: ProcessArgs, sources: &SourceOptions) -> anyhow::Result<()> {
+fn process(a: ProcessArgs, collection: &Collection, io: RunIo) -> anyhow::Result<()> {
     let opts = a.common.run_options();
     let gadget = SnapshotProcess { threads: a.threads };
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
-    let collection = crate::sources::running_now(sources);
     let selected: Vec<u64> =
         collection.snapshot().iter().filter(|r| opts.selector.matches(r)).map(|r| r.mntns).collect();
     let filter_by_mntns = !opts.host || opts.selector.name.is_some();
@@ -123,5 +125,5 @@ fn process(a: ProcessArgs, sources: &SourceOptions) -> anyhow::Result<()> {
         e.common_mut().container = collection.by_mntns(mntns);
     }
     entries.retain(|e| filters.matches(&columns, e));
-    print_table(&opts.output, gadget.columns(), &entries)
+    print_table(&opts.output, gadget.columns(), &entries, io)
 }

@@ -14,6 +14,7 @@ use crate::gadgets::trace_open::TraceOpen;
 use crate::gadgets::trace_signal::{TraceSignal, parse_signal};
 use crate::gadgets::trace_tcp::TraceTcp;
 use crate::gadgets::trace_tcpconnect::{TraceTcpconnect, parse_min};
+use crate::io::RunIo;
 use crate::run::run_gadget;
 
 #[derive(Debug, Subcommand)]
@@ -130,15 +131,16 @@ pub struct OpenArgs {
 }
 
 impl TraceCommand {
-    pub async fn run(self, collection: &Arc<Collection>) -> anyhow::Result<()> {
+    pub async fn run(self, collection: &Arc<Collection>, io: RunIo) -> anyhow::Result<()> {
         match self {
             TraceCommand::Bind(a) => {
                 let gadget = TraceBind { pid: a.pid, ports: a.ports, ignore_errors: a.ignore_errors };
-                run_gadget(gadget, a.common.run_options(), collection).await
+                run_gadget(gadget, a.common.run_options(), collection, io).await
             }
             TraceCommand::Exec(a) => {
                 let opts = a.common.run_options();
-                run_gadget(TraceExec { cwd: a.cwd, ignore_errors: a.ignore_errors }, opts, collection).await
+                run_gadget(TraceExec { cwd: a.cwd, ignore_errors: a.ignore_errors }, opts, collection, io)
+                    .await
             }
             TraceCommand::Open(a) => {
                 let opts = a.common.run_options();
@@ -147,7 +149,7 @@ impl TraceCommand {
                     ignore_errors: a.ignore_errors,
                     prefixes: a.prefixes,
                 };
-                run_gadget(gadget, opts, collection).await
+                run_gadget(gadget, opts, collection, io).await
             }
             TraceCommand::Signal(a) => {
                 let opts = a.common.run_options();
@@ -157,14 +159,16 @@ impl TraceCommand {
                     failed_only: a.failed_only,
                     kill_only: a.kill_only,
                 };
-                run_gadget(gadget, opts, collection).await
+                run_gadget(gadget, opts, collection, io).await
             }
-            TraceCommand::Mount(a) => run_gadget(TraceMount, a.common.run_options(), collection).await,
-            TraceCommand::Oomkill(a) => run_gadget(TraceOomkill, a.common.run_options(), collection).await,
-            TraceCommand::Tcp(a) => run_gadget(TraceTcp, a.common.run_options(), collection).await,
+            TraceCommand::Mount(a) => run_gadget(TraceMount, a.common.run_options(), collection, io).await,
+            TraceCommand::Oomkill(a) => {
+                run_gadget(TraceOomkill, a.common.run_options(), collection, io).await
+            }
+            TraceCommand::Tcp(a) => run_gadget(TraceTcp, a.common.run_options(), collection, io).await,
             TraceCommand::Tcpconnect(a) => {
                 let gadget = TraceTcpconnect { latency: a.latency, min: a.min };
-                run_gadget(gadget, a.common.run_options(), collection).await
+                run_gadget(gadget, a.common.run_options(), collection, io).await
             }
         }
     }

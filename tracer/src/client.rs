@@ -1,0 +1,188 @@
+//! `gadgetctl`: runs a gadget on `ig daemon` and shows its output as `ig`
+//! would. The command line is checked here with the same parser the daemon
+//! uses, then sent without the client's own flags; closing the connection
+//! (Ctrl-C, `| head`) stops the gadget on the daemon.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use rustls_pki_types::ServerName;
+use shared::daemonproto::{self as proto, Address, Exit, Kind, MAX_RESPONSE, Request, VERSION};
+
+use crate::cli::GadgetCommand;
+use crate::daemon::tls;
+use crate::output::columns::stdout_terminal_width;
+
+/// Run gadgets on `ig daemon`: locally through its unix socket, or over
+/// the network with mutual TLS.
+#[derive(Debug, Parser)]
+#[command(name = "gadgetctl", version)]
+pub struct GadgetctlCli {
+    /// The daemon: unix:///path or tcp://HOST:PORT.
+    #[arg(
+        long = "remote-address",
+        global = true,
+        default_value = "unix:///var/run/ig/ig.socket",
+        env = "IG_REMOTE_ADDRESS"
+    )]
+    pub remote_address: String,
+    /// Client certificate (PEM) for tcp://.
+    #[arg(long, global = true)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for tcp://.
+    #[arg(long, global = true)]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA (PEM) that the daemon's certificate must chain to.
+    #[arg(long, global = true)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Name to check the daemon's certificate against (default: the address's host).
+    #[arg(long, global = true)]
+    pub tls_server_name: Option<String>,
+    /// Plain TCP, for a daemon started with --insecure.
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Debug logging.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: GadgetCommand,
+}
+
+/// Flags that belong to gadgetctl itself, with whether they take a value.
+const CLIENT_FLAGS: &[(&str, bool)] = &[
+    ("--remote-address", true),
+    ("--tls-cert-file", true),
+    ("--tls-key-file", true),
+    ("--tls-ca-file", true),
+    ("--tls-server-name", true),
+    ("--insecure", false),
+    ("--verbose", false),
+    ("-v", false),
+];
+
+/// The arguments to send: the command line without gadgetctl's own flags.
+pub fn forwarded_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let name = a.split_once('=').map_or(a.as_str(), |(n, _)| n);
+        match CLIENT_FLAGS.iter().find(|(f, _)| *f == name) {
+            Some((_, true)) if !a.contains('=') => {
+                it.next();
+            }
+            Some(_) => {}
+            None => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+fn connect(cli: &GadgetctlCli) -> anyhow::Result<Box<dyn Stream>> {
+    let address = Address::parse(&cli.remote_address).map_err(|e| anyhow::anyhow!("--remote-address {e}"))?;
+    match &address {
+        Address::Unix(path) => {
+            let s = UnixStream::connect(path).with_context(|| {
+                format!(
+                    "connecting to {} (is `ig daemon` running, and are you in its group?)",
+                    path.display()
+                )
+            })?;
+            Ok(Box::new(s))
+        }
+        Address::Tcp(hostport) => {
+            let tcp = TcpStream::connect(hostport).with_context(|| format!("connecting to {hostport}"))?;
+            tcp.set_nodelay(true)?;
+            if cli.insecure {
+                return Ok(Box::new(tcp));
+            }
+            let ca = cli.tls_ca_file.as_ref().context("tcp:// needs --tls-ca-file (or --insecure)")?;
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let builder = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(tls::roots(ca)?);
+            let config = match (&cli.tls_cert_file, &cli.tls_key_file) {
+                (Some(cert), Some(key)) => builder
+                    .with_client_auth_cert(tls::certificates(cert)?, tls::private_key(key)?)
+                    .context("the client certificate and key")?,
+                _ => builder.with_no_client_auth(),
+            };
+            let host = cli
+                .tls_server_name
+                .clone()
+                .or_else(|| address.tcp_host().map(String::from))
+                .unwrap_or_default();
+            let name = ServerName::try_from(host.clone()).with_context(|| format!("server name {host:?}"))?;
+            let conn = rustls::ClientConnection::new(Arc::new(config), name)?;
+            Ok(Box::new(rustls::StreamOwned::new(conn, tcp)))
+        }
+    }
+}
+
+/// Runs the command on the daemon; returns the exit code to leave with.
+pub fn run(cli: &GadgetctlCli, args: Vec<String>) -> anyhow::Result<i32> {
+    let mut stream = connect(cli)?;
+    let request =
+        Request { version: VERSION, args, terminal_width: stdout_terminal_width().map(|w| w as u16) };
+    stream.write_all(&proto::json_frame(Kind::Request, &request)).context("sending the request")?;
+    stream.flush().context("sending the request")?;
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    loop {
+        let frame = proto::read_frame(&mut stream, MAX_RESPONSE).context("reading from the daemon")?;
+        let Some((kind, payload)) = frame else {
+            anyhow::bail!("the daemon closed the connection");
+        };
+        match kind {
+            Kind::Stdout => match stdout.write_all(&payload).and_then(|_| stdout.flush()) {
+                // `gadgetctl ... | head`: a normal way to stop.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+                other => other?,
+            },
+            Kind::Stderr => {
+                stderr.write_all(&payload)?;
+                stderr.flush()?;
+            }
+            Kind::Started => tracing::info!("tracing started"),
+            Kind::Exit => {
+                let exit: Exit = proto::parse_json(kind, &payload)?;
+                if let Some(e) = exit.error {
+                    eprintln!("gadgetctl: {}", e.trim_end());
+                }
+                return Ok(exit.code);
+            }
+            Kind::Request | Kind::Stop => anyhow::bail!("the daemon sent a {kind:?} frame"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn drops_the_clients_own_flags() {
+        let args = v(
+            "--remote-address tcp://h:1 trace exec -o json --tls-ca-file=/ca -v --host --insecure -F comm:x",
+        );
+        assert_eq!(forwarded_args(&args), v("trace exec -o json --host -F comm:x"));
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        GadgetctlCli::command().debug_assert();
+    }
+}

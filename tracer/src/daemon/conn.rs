@@ -1,0 +1,182 @@
+//! One client connection: read and check its request, run the command on a
+//! thread of its own with its output going into pipes, and stream the
+//! pipes back as frames. The client closing the connection (or sending
+//! anything after its request) stops the command; the command's end closes
+//! the pipes, and an Exit frame ends the stream.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use shared::daemonproto::{self as proto, Exit, Kind, MAX_REQUEST, ProtoError, Request};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::unix::pipe;
+
+use super::{Context, RemoteCli};
+use crate::io::RunIo;
+
+/// How long a client has to send its request (and, on TCP, to finish the
+/// TLS handshake).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(stream: S, ctx: Arc<Context>, peer: String) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut rd)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(peer, "refused a request: {e}");
+            let _ = send_exit(&mut wr, 2, Some(format!("bad request: {e}"))).await;
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer, "no request within {REQUEST_TIMEOUT:?}");
+            let _ = send_exit(&mut wr, 2, Some("no request in time".into())).await;
+            return;
+        }
+    };
+    let command =
+        match RemoteCli::try_parse_from(std::iter::once("ig".to_string()).chain(request.args.clone())) {
+            Ok(cli) => cli.command,
+            Err(e) => {
+                // --help and friends are answers, not failures.
+                let text = e.render().to_string();
+                let code = if e.use_stderr() { 2 } else { 0 };
+                if code == 0 {
+                    let _ = wr.write_all(&proto::frame(Kind::Stdout, text.as_bytes())).await;
+                }
+                let _ = send_exit(&mut wr, code, (code != 0).then_some(text)).await;
+                return;
+            }
+        };
+    tracing::info!(peer, args = ?request.args, "client run");
+    let status = run(command, &request, &ctx, &mut rd, &mut wr).await;
+    tracing::info!(peer, args = ?request.args, "client run ended: {status:?}");
+}
+
+async fn read_request(rd: &mut (impl AsyncRead + Unpin)) -> Result<Request, ProtoError> {
+    let mut header = [0u8; 5];
+    rd.read_exact(&mut header).await?;
+    let (kind, len) = proto::parse_header(header, MAX_REQUEST)?;
+    if kind != Kind::Request {
+        return Err(ProtoError::Kind(kind as u8));
+    }
+    let mut payload = vec![0u8; len];
+    rd.read_exact(&mut payload).await?;
+    proto::parse_request(&payload)
+}
+
+async fn send_exit(
+    wr: &mut (impl AsyncWrite + Unpin),
+    code: i32,
+    error: Option<String>,
+) -> std::io::Result<()> {
+    wr.write_all(&proto::json_frame(Kind::Exit, &Exit { code, error })).await?;
+    wr.flush().await?;
+    wr.shutdown().await
+}
+
+fn pipe_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
+
+/// Runs the command and relays its output; returns its exit code.
+async fn run(
+    command: crate::cli::GadgetCommand,
+    request: &Request,
+    ctx: &Arc<Context>,
+    rd: &mut (impl AsyncRead + Unpin),
+    wr: &mut (impl AsyncWrite + Unpin),
+) -> i32 {
+    let pipes = (|| Ok::<_, std::io::Error>((pipe_pair()?, pipe_pair()?)))();
+    let ((out_r, out_w), (err_r, err_w)) = match pipes {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = send_exit(wr, 1, Some(format!("daemon: {e}"))).await;
+            return 1;
+        }
+    };
+    let (Ok(mut out_rx), Ok(mut err_rx)) =
+        (pipe::Receiver::from_owned_fd(out_r), pipe::Receiver::from_owned_fd(err_r))
+    else {
+        let _ = send_exit(wr, 1, Some("daemon: cannot set up the output pipes".into())).await;
+        return 1;
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, mut started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let io = RunIo {
+        out: Box::new(std::fs::File::from(out_w)),
+        err: Box::new(std::fs::File::from(err_w)),
+        terminal_width: request.terminal_width.map(usize::from),
+        stop: Box::pin(async move {
+            let _ = stop_rx.await;
+        }),
+        started: Some(Box::new(move || {
+            let _ = started_tx.send(());
+        })),
+    };
+    let (root, collection) = (ctx.root.clone(), ctx.collection.clone());
+    let spawned = std::thread::Builder::new().name("ig-client".into()).spawn(move || {
+        let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(command.execute(&root, &collection, io)).map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("daemon: {e}")),
+        };
+        let _ = done_tx.send(result);
+    });
+    if let Err(e) = spawned {
+        let _ = send_exit(wr, 1, Some(format!("daemon: {e}"))).await;
+        return 1;
+    }
+
+    let mut stop_tx = Some(stop_tx);
+    let mut stop = move || {
+        if let Some(tx) = stop_tx.take() {
+            let _ = tx.send(());
+        }
+    };
+    let (mut out_open, mut err_open, mut client_open, mut client_gone) = (true, true, true, false);
+    let mut started_pending = true;
+    let mut out_buf = vec![0u8; 64 * 1024];
+    let mut err_buf = vec![0u8; 4096];
+    let mut client_buf = [0u8; 64];
+    while out_open || err_open {
+        let (kind, chunk) = tokio::select! {
+            r = out_rx.read(&mut out_buf), if out_open => match r {
+                Ok(0) | Err(_) => { out_open = false; continue }
+                Ok(n) => (Kind::Stdout, &out_buf[..n]),
+            },
+            r = err_rx.read(&mut err_buf), if err_open => match r {
+                Ok(0) | Err(_) => { err_open = false; continue }
+                Ok(n) => (Kind::Stderr, &err_buf[..n]),
+            },
+            r = &mut started_rx, if started_pending => {
+                started_pending = false;
+                if r.is_err() { continue }
+                (Kind::Started, &[][..])
+            },
+            // Anything after the request, or the end of the stream, is "stop".
+            _ = rd.read(&mut client_buf), if client_open => {
+                client_open = false;
+                stop();
+                continue;
+            },
+        };
+        if client_gone {
+            continue; // keep draining so the command never blocks on a full pipe
+        }
+        if wr.write_all(&proto::frame(kind, chunk)).await.is_err() || wr.flush().await.is_err() {
+            client_gone = true;
+            stop();
+        }
+    }
+    let (code, error) = match done_rx.await {
+        Ok(Ok(())) => (0, None),
+        Ok(Err(e)) => (1, Some(e)),
+        Err(_) => (1, Some("daemon: the command ended abnormally".into())),
+    };
+    if !client_gone {
+        let _ = send_exit(wr, code, error).await;
+    }
+    code
+}
