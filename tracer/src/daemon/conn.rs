@@ -76,8 +76,12 @@ async fn send_exit(
     wr.shutdown().await
 }
 
+/// A pipe for a command's output; a large one, so a busy gadget rarely
+/// waits for the relay (the kernel caps it at fs.pipe-max-size).
 fn pipe_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let _ = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    Ok((r, w))
 }
 
 /// Runs the command and relays its output; returns its exit code.
@@ -137,23 +141,25 @@ async fn run(
     };
     let (mut out_open, mut err_open, mut client_open, mut client_gone) = (true, true, true, false);
     let mut started_pending = true;
-    let mut out_buf = vec![0u8; 64 * 1024];
-    let mut err_buf = vec![0u8; 4096];
+    // Output is read right after a 5-byte gap, so each frame is sent as it
+    // was read, header included, with no copy.
+    let mut out_buf = vec![0u8; 5 + 256 * 1024];
+    let mut err_buf = vec![0u8; 5 + 4096];
     let mut client_buf = [0u8; 64];
     while out_open || err_open {
-        let (kind, chunk) = tokio::select! {
-            r = out_rx.read(&mut out_buf), if out_open => match r {
+        let (kind, buf, n) = tokio::select! {
+            r = out_rx.read(&mut out_buf[5..]), if out_open => match r {
                 Ok(0) | Err(_) => { out_open = false; continue }
-                Ok(n) => (Kind::Stdout, &out_buf[..n]),
+                Ok(n) => (Kind::Stdout, &mut out_buf, n),
             },
-            r = err_rx.read(&mut err_buf), if err_open => match r {
+            r = err_rx.read(&mut err_buf[5..]), if err_open => match r {
                 Ok(0) | Err(_) => { err_open = false; continue }
-                Ok(n) => (Kind::Stderr, &err_buf[..n]),
+                Ok(n) => (Kind::Stderr, &mut err_buf, n),
             },
             r = &mut started_rx, if started_pending => {
                 started_pending = false;
                 if r.is_err() { continue }
-                (Kind::Started, &[][..])
+                (Kind::Started, &mut err_buf, 0)
             },
             // Anything after the request, or the end of the stream, is "stop".
             _ = rd.read(&mut client_buf), if client_open => {
@@ -165,7 +171,9 @@ async fn run(
         if client_gone {
             continue; // keep draining so the command never blocks on a full pipe
         }
-        if wr.write_all(&proto::frame(kind, chunk)).await.is_err() || wr.flush().await.is_err() {
+        buf[..4].copy_from_slice(&((n + 1) as u32).to_be_bytes());
+        buf[4] = kind as u8;
+        if wr.write_all(&buf[..5 + n]).await.is_err() || wr.flush().await.is_err() {
             client_gone = true;
             stop();
         }
