@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ig_nri::plugin::{PluginConfig, serve};
+use ig_nri::plugin::{PluginConfig, serve_forever};
 use ig_nri::records::SpoolAndTracers;
 
 const USAGE: &str = "usage: ig-nri [--socket /var/run/nri/nri.sock] [--name ig] [--idx 90] [-v]";
@@ -42,16 +42,5 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
 
     let mut sink = SpoolAndTracers { root: cfg.root.clone(), deadline: Duration::from_millis(500) };
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let started = std::time::Instant::now();
-        let reason = serve(&cfg, &mut sink);
-        // A connection that lived a while was healthy: retry fast again.
-        if started.elapsed() > Duration::from_secs(10) {
-            backoff = Duration::from_millis(100);
-        }
-        tracing::warn!("NRI connection ended: {}; reconnecting in {backoff:?}", shared::error_chain(&reason));
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
+    serve_forever(&cfg, &mut sink)
 }

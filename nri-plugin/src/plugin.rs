@@ -66,6 +66,23 @@ pub fn serve(cfg: &PluginConfig, sink: &mut dyn Sink) -> NriError {
     }
 }
 
+/// Serves for ever, reconnecting with back-off (100 ms doubling to 5 s)
+/// whenever containerd goes away: it re-creates the socket when it restarts.
+pub fn serve_forever(cfg: &PluginConfig, sink: &mut dyn Sink) -> ! {
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        let started = std::time::Instant::now();
+        let reason = serve(cfg, sink);
+        // A connection that lived a while was healthy: retry fast again.
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            backoff = std::time::Duration::from_millis(100);
+        }
+        tracing::warn!("NRI connection ended: {}; reconnecting in {backoff:?}", shared::error_chain(&reason));
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
 pub fn serve_stream(stream: UnixStream, cfg: &PluginConfig, sink: &mut dyn Sink) -> Result<(), NriError> {
     let writer = Arc::new(Mutex::new(stream.try_clone()?));
     let (registered_tx, registered_rx) = channel();

@@ -424,3 +424,53 @@ pub fn list_containers() -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
 }
+
+/// A group no user on this machine has: membership is given per process.
+pub const GROUP: u32 = 4242;
+
+/// `ig daemon` on a unix socket of its own (group [`GROUP`]), stopped on drop.
+pub struct Daemon {
+    pub ig: IgChild,
+    pub dir: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(unique("igd"));
+        let mut args =
+            vec!["daemon".to_string(), "--auto-mount-filesystems".into(), "-G".into(), GROUP.to_string()];
+        args.extend(["-H".into(), format!("unix://{}/ig.sock", dir.display())]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(binary("ig"))
+            .args(&args)
+            .env("IG_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ig daemon");
+        let ig = IgChild::from_child(child);
+        assert!(ig.wait_stderr("daemon ready", Duration::from_secs(30)), "daemon: {}", ig.stderr_text());
+        Daemon { ig, dir }
+    }
+
+    pub fn address(&self) -> String {
+        format!("unix://{}/ig.sock", self.dir.display())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.ig.child.id()
+    }
+
+    /// SIGTERM, as systemd stops it, and wait.
+    pub fn stop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.ig.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

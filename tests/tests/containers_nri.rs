@@ -190,3 +190,26 @@ fn cri_containers_running_before_ig_are_listed_from_the_cri_api() {
     assert_eq!(rec["mntns"], mntns_of(pod.pid()));
     assert!(list.iter().all(|r| r["runtime"]["containerId"] != pod.pod_id.as_str()), "no pause container");
 }
+
+#[test]
+fn the_daemons_own_nri_plugin_names_cri_containers_for_gadgetctl() {
+    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let nri = env_value("IG_HARNESS_NRI_SOCK");
+    let d = tests::Daemon::start(&["--nri-socket", &nri]);
+    assert!(d.ig.wait_stderr("synchronized", Duration::from_secs(20)), "daemon: {}", d.ig.stderr_text());
+    let child = Command::new(binary("gadgetctl"))
+        .args(["--remote-address", &d.address(), "trace", "exec", "-o", "json"])
+        .env("IG_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gadgetctl");
+    let client = IgChild::from_child(child);
+    assert!(client.wait_stderr("tracing started", Duration::from_secs(30)), "{}", client.stderr_text());
+    let pod = Pod::run(&["/bin/sleep", "64"]);
+    let ev = client.wait_json(Duration::from_secs(20), || {}, |v| v["k8s"]["podName"] == pod.name.as_str());
+    assert_eq!(ev["args"], json!(["/bin/sleep", "64"]), "the entrypoint is the first exec");
+    assert_k8s(&ev, &pod);
+    assert_eq!(ev["k8s"]["podLabels"]["app"], "ig-test");
+}

@@ -10,56 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shared::daemonproto::{self as proto, Exit, Kind};
-use tests::{IgChild, binary, harness, require_root, unique};
-
-/// A group no user on this machine has: membership is given per process.
-const GROUP: u32 = 4242;
-
-struct Daemon {
-    ig: IgChild,
-    dir: PathBuf,
-}
-
-impl Daemon {
-    fn start(extra: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(unique("igd"));
-        let mut args =
-            vec!["daemon".to_string(), "--auto-mount-filesystems".into(), "-G".into(), GROUP.to_string()];
-        args.extend(["-H".into(), format!("unix://{}/ig.sock", dir.display())]);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(binary("ig"))
-            .args(&args)
-            .env("IG_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ig daemon");
-        let ig = IgChild::from_child(child);
-        assert!(ig.wait_stderr("daemon ready", Duration::from_secs(30)), "daemon: {}", ig.stderr_text());
-        Daemon { ig, dir }
-    }
-
-    fn address(&self) -> String {
-        format!("unix://{}/ig.sock", self.dir.display())
-    }
-
-    fn pid(&self) -> u32 {
-        self.ig.child.id()
-    }
-
-    /// SIGTERM, as systemd stops it, and wait.
-    fn stop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.ig.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use tests::{Daemon, GROUP, IgChild, binary, harness, require_root, unique};
 
 /// gadgetctl as `nobody`, with or without the daemon's group.
 fn gadgetctl_as_nobody(in_group: bool, args: &[&str]) -> Command {
@@ -397,4 +348,23 @@ fn a_restarted_daemon_relearns_running_containers() {
     let d2 = Daemon::start(&[]);
     assert!(listed(&d2.address()), "the restarted daemon relearnt it from the spool");
     bundle.delete();
+}
+
+#[test]
+fn the_shipped_systemd_unit_runs_a_valid_daemon_command() {
+    let unit = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../install/ig.service"))
+        .expect("install/ig.service");
+    let line = |key: &str| {
+        unit.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key}="))
+    };
+    assert_eq!(line("User"), "root");
+    assert_eq!(line("Restart"), "on-failure");
+    let argv: Vec<&str> = line("ExecStart").split_whitespace().collect();
+    assert_eq!(argv[0], "/usr/local/bin/ig");
+    use clap::Parser;
+    let cli =
+        tracer::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("ExecStart does not parse: {e}"));
+    let tracer::cli::Command::Daemon(args) = cli.command else { panic!("ExecStart is not `ig daemon`") };
+    assert_eq!(args.group, "ig");
+    assert_eq!(args.hosts, vec!["unix:///var/run/ig/ig.socket"]);
 }

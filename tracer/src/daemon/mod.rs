@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod listen;
+pub mod nri;
 pub mod tls;
 
 use std::path::PathBuf;
@@ -44,6 +45,21 @@ pub struct DaemonArgs {
     /// Allow tcp:// without TLS: anyone who can reach the port can trace this node.
     #[arg(long)]
     pub insecure: bool,
+
+    /// Also run the containerd NRI plugin, on this NRI socket (e.g. /var/run/nri/nri.sock).
+    #[arg(long)]
+    pub nri_socket: Option<PathBuf>,
+    /// The plugin's NRI index (two digits).
+    #[arg(long, default_value = "91", value_parser = parse_nri_idx)]
+    pub nri_idx: String,
+}
+
+fn parse_nri_idx(s: &str) -> Result<String, String> {
+    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err("two digits, 00-99".into())
+    }
 }
 
 /// What a client may ask for: the gadget commands, parsed exactly as `ig`
@@ -65,6 +81,11 @@ pub struct Context {
 pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> {
     let collection = Collection::new();
     let _sources = sources::start(&opts, &collection).context("starting the container sources")?;
+    if let Some(socket) = &args.nri_socket {
+        nri::start(socket.clone(), args.nri_idx.clone(), opts.root.clone(), collection.clone())
+            .context("starting the NRI plugin")?;
+        tracing::info!(socket = %socket.display(), "NRI plugin started");
+    }
     let ctx = Arc::new(Context { root: opts.root.clone(), collection });
     let mut sockets = Vec::new();
     for host in &args.hosts {
