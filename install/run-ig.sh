@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash install/deps.sh
 cargo build --release --bin ig >&2
-exec ./target/release/ig trace exec --host --auto-mount-filesystems "$@"
+exec ./target/x86_64-unknown-linux-gnu/release/ig trace exec --host --auto-mount-filesystems "$@"

@@ -10,15 +10,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The workspace's target directory for the profile these tests run with.
+/// Where the workspace's binaries of this profile are: next to this
+/// executable (the bench), or one level above it (a test, in deps/).
 pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("IG_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    // tests/ is one level below the workspace root.
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    root.join("target").join(profile)
+    let exe = std::env::current_exe().expect("the path of this executable");
+    let dir = exe.parent().expect("a directory").to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("the profile directory").to_path_buf()
+    } else {
+        dir
+    }
 }
 
 /// Path of a workspace binary; fails with the command that builds it.
