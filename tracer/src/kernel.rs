@@ -103,6 +103,11 @@ fn mounts_contain(mounts: &str, path: &str, fstype: &str) -> bool {
     })
 }
 
+/// Whether this process may load eBPF (CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON).
+pub fn has_privileges() -> bool {
+    check_privileges().is_ok()
+}
+
 fn check_privileges() -> Result<(), KernelError> {
     let status = fs::read_to_string("/proc/self/status")
         .map_err(|source| KernelError::Read { path: "/proc/self/status", source })?;

@@ -14,5 +14,6 @@ pub mod logging;
 pub mod output;
 pub mod raw;
 pub mod run;
+pub mod sdunit;
 pub mod session;
 pub mod sources;

@@ -23,6 +23,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = shared::hookproto::host_root();
     let source_opts = sources::SourceOptions::new(&root, cli.runtimes.clone());
     let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build();
+    // Every command but `version` reads other processes or loads eBPF.
+    let needs_privileges = !matches!(cli.command, Command::Version);
+    if cli.auto_sd_unit_restart && needs_privileges && !kernel::has_privileges() {
+        let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--auto-sd-unit-restart").collect();
+        let code = runtime()?.block_on(tracer::sdunit::run_as_unit(&root, args))?;
+        std::process::exit(code);
+    }
     match cli.command {
         Command::Version => {
             println!("ig {}", env!("CARGO_PKG_VERSION"));

@@ -29,6 +29,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub auto_mount_filesystems: bool,
 
+    /// Without the privileges to trace, run again as a transient systemd
+    /// unit on the host (through $HOST_ROOT/run/systemd/private), showing
+    /// its output here.
+    #[arg(long, global = true)]
+    pub auto_sd_unit_restart: bool,
+
     #[command(flatten)]
     pub runtimes: crate::sources::runtimes::RuntimeOptions,
 
