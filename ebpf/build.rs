@@ -13,6 +13,7 @@ use std::process::Command;
 const GADGETS: &[&str] = &[
     "snapshot_process",
     "trace_bind",
+    "trace_capabilities",
     "trace_exec",
     "trace_mount",
     "trace_oomkill",

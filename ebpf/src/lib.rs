@@ -25,6 +25,14 @@ pub mod trace_bind {
     pub static OBJECT: &[u8] = embed_object!("trace_bind");
 }
 
+/// `trace capabilities`: the capability/cap_capable tracepoint.
+pub mod trace_capabilities {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_capabilities_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_capabilities");
+}
+
 /// `trace exec`: sched_process_exec plus the execve/execveat syscall tracepoints.
 pub mod trace_exec {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]

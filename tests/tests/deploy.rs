@@ -64,6 +64,10 @@ fn ig_in_a_container_from_the_shipped_dockerfile_traces_with_host_root() {
 
     // A container that runs before ig: listed through the docker API found under /host.
     let before = unique("igt-before");
+    // The tracing ig is named so that it is removed even if this test fails; `-t` bounds it anyway.
+    let tracer_name = unique("igt-ig");
+    let _cleanup =
+        Removed { h: &h, containers: vec![tracer_name.clone(), before.clone()], image: image.clone() };
     run_ok(h.docker().args([
         "run",
         "-d",
@@ -76,19 +80,20 @@ fn ig_in_a_container_from_the_shipped_dockerfile_traces_with_host_root() {
         "60",
     ]));
     let docker_sock = h.docker_sock.display().to_string();
-    let ig_run = |args: &[&str]| {
+    let ig_run = |docker_opts: &[&str], args: &[&str]| {
         let mut c = h.docker();
         // As privileged as this machine allows: --privileged asks for every
         // capability, and this sandbox withholds CAP_SYS_RESOURCE.
         c.args(["run", "--rm", "--pid=host", "--network", "none", "-v", "/:/host", "-v", "/run:/run"])
             .args(["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"])
             .args(CAPS.iter().flat_map(|c| ["--cap-add", c]))
+            .args(docker_opts)
             .args(["-e", "IG_LOG=info", &image])
             .args(args)
             .args(["--auto-mount-filesystems", "--docker-socketpath", &docker_sock]);
         c
     };
-    let out = run_ok(&mut ig_run(&["list-containers", "-o", "json"]));
+    let out = run_ok(&mut ig_run(&[], &["list-containers", "-o", "json"]));
     let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON list");
     let rec = list
         .iter()
@@ -99,7 +104,11 @@ fn ig_in_a_container_from_the_shipped_dockerfile_traces_with_host_root() {
 
     // A container started while ig (in its container) traces: seen through
     // the runc watcher on /host/usr/sbin/runc, named from dockerd's data root.
-    let mut cmd = ig_run(&["trace", "exec", "-o", "json"]);
+    // Named, so that it is removed even if this test fails; `-t` bounds it anyway.
+    let tracer_name = unique("igt-ig");
+    let _cleanup =
+        Removed { h: &h, containers: vec![tracer_name.clone(), before.clone()], image: image.clone() };
+    let mut cmd = ig_run(&["--name", &tracer_name], &["trace", "exec", "-o", "json", "-t", "60"]);
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("docker run ig");
     let ig = IgChild::from_child(child);
     assert!(ig.wait_stderr("tracing started", Duration::from_secs(60)), "ig in docker: {}", ig.stderr_text());
@@ -123,12 +132,22 @@ fn ig_in_a_container_from_the_shipped_dockerfile_traces_with_host_root() {
     );
     assert_eq!(ev["runtime"]["containerName"], name.as_str(), "{ev}");
     assert_eq!(ev["runtime"]["runtimeName"], "docker");
-    drop(ig);
-    let _ = h.docker().args(["rm", "-f", &before]).output();
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(format!("DOCKER_HOST=unix://{docker_sock} docker ps -q --filter ancestor={image} | xargs -r env DOCKER_HOST=unix://{docker_sock} docker rm -f; DOCKER_HOST=unix://{docker_sock} docker rmi -f {image}"))
-        .output();
+}
+
+/// Removes the test's docker containers and image, whatever happens.
+struct Removed<'a> {
+    h: &'a tests::Harness,
+    containers: Vec<String>,
+    image: String,
+}
+
+impl Drop for Removed<'_> {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = self.h.docker().args(["rm", "-f", c]).output();
+        }
+        let _ = self.h.docker().args(["rmi", "-f", &self.image]).output();
+    }
 }
 
 #[test]

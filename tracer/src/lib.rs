@@ -17,3 +17,4 @@ pub mod run;
 pub mod sdunit;
 pub mod session;
 pub mod sources;
+pub mod syscalls;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::collection::Collection;
 use crate::gadgets::trace_bind::TraceBind;
+use crate::gadgets::trace_capabilities::TraceCapabilities;
 use crate::gadgets::trace_exec::TraceExec;
 use crate::gadgets::trace_mount::TraceMount;
 use crate::gadgets::trace_oomkill::TraceOomkill;
@@ -21,6 +22,8 @@ use crate::run::run_gadget;
 pub enum TraceCommand {
     /// Trace sockets bound to an address and port.
     Bind(BindArgs),
+    /// Trace capability checks and their verdicts.
+    Capabilities(CapabilitiesArgs),
     /// Trace new processes (exec), failed ones too.
     Exec(ExecArgs),
     /// Trace open files (open, openat, openat2).
@@ -35,6 +38,22 @@ pub enum TraceCommand {
     Tcp(CommonOnly),
     /// Trace outgoing TCP connections, optionally with their latency.
     Tcpconnect(TcpconnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CapabilitiesArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Only checks that would be audited. Accepted for compatibility: the
+    /// kernel's cap_capable tracepoint does not say which checks are
+    /// audited, so every check is shown and AUDIT is `-`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub audit_only: bool,
+
+    /// Report each (process, capability) pair once.
+    #[arg(long)]
+    pub unique: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +154,10 @@ impl TraceCommand {
         match self {
             TraceCommand::Bind(a) => {
                 let gadget = TraceBind { pid: a.pid, ports: a.ports, ignore_errors: a.ignore_errors };
+                run_gadget(gadget, a.common.run_options(), collection, io).await
+            }
+            TraceCommand::Capabilities(a) => {
+                let gadget = TraceCapabilities { unique: a.unique };
                 run_gadget(gadget, a.common.run_options(), collection, io).await
             }
             TraceCommand::Exec(a) => {

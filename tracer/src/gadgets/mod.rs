@@ -4,6 +4,7 @@
 pub mod snapshot_process;
 pub mod snapshot_socket;
 pub mod trace_bind;
+pub mod trace_capabilities;
 pub mod trace_exec;
 pub mod trace_mount;
 pub mod trace_oomkill;

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* trace capabilities: the event sent to userspace. Rust types are generated from this file. */
+#ifndef IG_TRACE_CAPABILITIES_H
+#define IG_TRACE_CAPABILITIES_H
+
+#include "types.h"
+
+struct ig_capabilities_event {
+	__u64 timestamp_ns;
+	__u64 mntns_id;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	__s32 cap;
+	__s32 ret;     /* 0: granted, -EPERM: denied */
+	__s64 syscall; /* the syscall the check happened in, -1 outside one */
+	char comm[IG_TASK_COMM_LEN];
+};
+
+#endif
