@@ -21,6 +21,8 @@ const GADGETS: &[&str] = &[
     "trace_signal",
     "trace_tcp",
     "trace_tcpconnect",
+    "top_file",
+    "top_tcp",
 ];
 
 fn main() {

@@ -111,3 +111,19 @@ pub mod common {
         Lost = 0,
     }
 }
+
+/// `top file`: the read/write syscall tracepoints, counters in a hash map.
+pub mod top_file {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/top_file_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("top_file");
+}
+
+/// `top tcp`: the sock_send_length/sock_recv_length tracepoints, counters in a hash map.
+pub mod top_tcp {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/top_tcp_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("top_tcp");
+}

@@ -18,3 +18,4 @@ pub mod sdunit;
 pub mod session;
 pub mod sources;
 pub mod syscalls;
+pub mod top;

@@ -104,6 +104,41 @@ fn boot_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Keeps the session's mount-namespace filter in step with the collection:
+/// containers already known, and every one that comes or goes from now on,
+/// update the filter map before their source is acknowledged. Says so when
+/// no selected container runs yet.
+pub fn follow_containers(
+    session: &Session,
+    opts: &RunOptions,
+    collection: &Arc<Collection>,
+    err: &mut dyn Write,
+) -> Option<crate::collection::Subscription> {
+    let filter_by_mntns = !opts.host || opts.selector.name.is_some();
+    if !filter_by_mntns {
+        return None;
+    }
+    let filter = session.filter();
+    let selector = opts.selector.clone();
+    let subscription = collection.subscribe(move |change| {
+        let result = match change {
+            Change::Added(r) if selector.matches(r) => filter.allow(r.mntns),
+            Change::Added(_) => Ok(()),
+            Change::Removed(r) => filter.disallow(r.mntns),
+        };
+        if let Err(e) = result {
+            tracing::warn!("updating the mount namespace filter: {e}");
+        }
+    });
+    if !collection.snapshot().iter().any(|r| opts.selector.matches(r)) {
+        let _ = writeln!(
+            err,
+            "ig: no matching container is running yet; containers are traced as they start (--host adds host processes)"
+        );
+    }
+    Some(subscription)
+}
+
 /// Runs `gadget` until stopped; returns when it has been detached.
 pub async fn run_gadget<G: Gadget>(
     gadget: G,
@@ -128,27 +163,7 @@ pub async fn run_gadget<G: Gadget>(
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     // Containers already known, and every one that comes or goes from now
     // on, update the filter map before their source is acknowledged.
-    let _subscription = filter_by_mntns.then(|| {
-        let filter = session.filter();
-        let selector = opts.selector.clone();
-        collection.subscribe(move |change| {
-            let result = match change {
-                Change::Added(r) if selector.matches(r) => filter.allow(r.mntns),
-                Change::Added(_) => Ok(()),
-                Change::Removed(r) => filter.disallow(r.mntns),
-            };
-            if let Err(e) = result {
-                tracing::warn!("updating the mount namespace filter: {e}");
-            }
-        })
-    });
-    if filter_by_mntns && !collection.snapshot().iter().any(|r| opts.selector.matches(r)) {
-        let _ = writeln!(
-            err,
-            "ig: no matching container is running yet; containers are traced as they start (--host adds host processes)"
-        );
-    }
-
+    let _subscription = follow_containers(&session, &opts, collection, &mut err);
     let mut sink = Sink {
         gadget,
         columns,

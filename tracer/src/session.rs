@@ -138,6 +138,9 @@ impl MntnsFilter {
     }
 }
 
+/// One key and value of a map, as raw bytes.
+pub type MapEntry<const K: usize, const V: usize> = ([u8; K], [u8; V]);
+
 pub struct Session {
     // Field order matters for drop: the ring buffer and maps go before the
     // Ebpf that owns the programs (dropping it detaches them).
@@ -238,6 +241,28 @@ impl Session {
             n += 1;
         }
         n
+    }
+
+    /// Reads and removes every entry of the hash map `name` (the `top`
+    /// gadgets' counters). An entry the kernel adds meanwhile is read next
+    /// time; one it updates between the read and the removal loses that
+    /// update, as with any read-then-clear of a live map.
+    pub fn take_entries<const K: usize, const V: usize>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Vec<MapEntry<K, V>>, SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let mut hash: BpfHashMap<&mut MapData, [u8; K], [u8; V]> = BpfHashMap::try_from(map)
+            .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        let keys: Vec<[u8; K]> = hash.keys().filter_map(Result::ok).collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Ok(value) = hash.get(&key, 0) {
+                out.push((key, value));
+            }
+            let _ = hash.remove(&key);
+        }
+        Ok(out)
     }
 
     /// Events the kernel could not write since the session started.

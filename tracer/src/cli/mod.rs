@@ -3,6 +3,7 @@
 
 pub mod list_containers;
 pub mod snapshot;
+pub mod top;
 pub mod trace;
 
 use std::path::Path;
@@ -66,6 +67,11 @@ pub enum GadgetCommand {
         #[command(subcommand)]
         gadget: snapshot::SnapshotCommand,
     },
+    /// Show refreshing tables of the busiest files or connections.
+    Top {
+        #[command(subcommand)]
+        gadget: top::TopCommand,
+    },
     /// List the containers of this node.
     ListContainers(list_containers::ListContainersArgs),
 }
@@ -80,7 +86,7 @@ impl GadgetCommand {
     /// sources must run), rather than taking what runs now.
     pub fn follows_containers(&self) -> bool {
         match self {
-            GadgetCommand::Trace { .. } => true,
+            GadgetCommand::Trace { .. } | GadgetCommand::Top { .. } => true,
             GadgetCommand::Snapshot { .. } => false,
             GadgetCommand::ListContainers(a) => a.watch,
         }
@@ -91,6 +97,7 @@ impl GadgetCommand {
         match self {
             GadgetCommand::Trace { gadget } => gadget.run(collection, io).await,
             GadgetCommand::Snapshot { gadget } => gadget.run(root, collection, io),
+            GadgetCommand::Top { gadget } => gadget.run(collection, io).await,
             GadgetCommand::ListContainers(args) => args.run(collection, io).await,
         }
     }

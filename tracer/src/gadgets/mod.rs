@@ -3,6 +3,8 @@
 
 pub mod snapshot_process;
 pub mod snapshot_socket;
+pub mod top_file;
+pub mod top_tcp;
 pub mod trace_bind;
 pub mod trace_capabilities;
 pub mod trace_exec;

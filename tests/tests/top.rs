@@ -1,0 +1,152 @@
+//! `ig top file` and `ig top tcp` against real reads, writes and TCP
+//! traffic: the counters of one interval or summed over a few.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::{IgChild, mntns_of, require_root, unique};
+use tracer::gadgets::top_file::TopFile;
+use tracer::session::{Session, SessionOptions};
+use tracer::top::TopGadget;
+
+fn start(args: &[&str]) -> IgChild {
+    require_root();
+    let mut all = vec!["top"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--host", "-o", "json", "--interval", "0.5", "--auto-mount-filesystems"]);
+    IgChild::spawn_ready(&all, "tracing started")
+}
+
+/// Sums `fields` over every row matching `pred`, in the arrays that arrive within `period`.
+fn sum_rows(ig: &IgChild, period: Duration, pred: impl Fn(&Value) -> bool, fields: &[&str]) -> Vec<u64> {
+    let mut sums = vec![0u64; fields.len()];
+    for table in ig.collect_json(period) {
+        for row in table.as_array().expect("one JSON array per interval") {
+            if pred(row) {
+                for (s, f) in sums.iter_mut().zip(fields) {
+                    *s += row[*f].as_u64().unwrap_or(0);
+                }
+            }
+        }
+    }
+    sums
+}
+
+#[test]
+fn top_file_counts_reads_writes_and_bytes_per_file() {
+    let ig = start(&["file"]);
+    let name = unique("igt-topfile");
+    let path = std::env::temp_dir().join(&name);
+    // 5 writes of 4096 bytes, then 5 reads of 4096 and the read that hits EOF.
+    let script = format!(
+        "dd if=/dev/zero of={p} bs=4096 count=5 2>/dev/null; dd if={p} of=/dev/null bs=4096 2>/dev/null",
+        p = path.display()
+    );
+    let mut child = Command::new("/bin/sh").arg("-c").arg(&script).spawn().unwrap();
+    child.wait().unwrap();
+    let sums = sum_rows(
+        &ig,
+        Duration::from_secs(2),
+        |r| r["file"] == name.as_str() && r["comm"] == "dd",
+        &["writes", "wbytes", "reads", "rbytes"],
+    );
+    assert_eq!(sums, vec![5, 20480, 6, 20480], "writes, wbytes, reads, rbytes of {name}");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn top_tcp_counts_bytes_each_way_per_connection() {
+    let ig = start(&["tcp"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1000];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(&[7u8; 300]).unwrap();
+    });
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(&[1u8; 1000]).unwrap();
+    let mut back = [0u8; 300];
+    c.read_exact(&mut back).unwrap();
+    server.join().unwrap();
+    let client_end = c.local_addr().unwrap().to_string();
+    let dst = format!("127.0.0.1:{port}");
+    let me = std::process::id();
+    let sums = sum_rows(
+        &ig,
+        Duration::from_secs(2),
+        |r| r["pid"] == me && r["src"] == client_end.as_str() && r["dst"] == dst.as_str(),
+        &["sent", "recv"],
+    );
+    assert_eq!(sums, vec![1000, 300], "the client's side of the connection");
+    let server_side = sum_rows(
+        &ig,
+        Duration::from_millis(100),
+        |r| r["src"] == dst.as_str() && r["dst"] == client_end.as_str(),
+        &["sent"],
+    );
+    // Already reported in the first intervals; nothing is counted twice.
+    assert_eq!(server_side, vec![0]);
+}
+
+#[test]
+fn max_rows_and_sort_shape_each_table() {
+    let ig = start(&["file", "-m", "2", "--sort", "-rbytes"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tables = 0;
+    while Instant::now() < deadline && tables < 3 {
+        // Some reading so the tables are not empty.
+        let _ = std::fs::read("/proc/self/status");
+        let _ = std::fs::read("/etc/passwd");
+        for t in ig.collect_json(Duration::from_millis(600)) {
+            let rows = t.as_array().unwrap();
+            assert!(rows.len() <= 2, "-m 2: {}", rows.len());
+            let bytes: Vec<u64> = rows.iter().map(|r| r["rbytes"].as_u64().unwrap()).collect();
+            assert!(bytes.windows(2).all(|w| w[0] >= w[1]), "sorted by -rbytes: {bytes:?}");
+            tables += 1;
+        }
+    }
+    assert!(tables >= 3, "a table every interval");
+    let bad = Command::new(tests::binary("ig")).args(["top", "file", "--sort", "nosuch"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nosuch"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn only_allowed_mount_namespaces_are_counted() {
+    require_root();
+    tracer::kernel::check_host(true).expect("host ready for eBPF");
+    let gadget = TopFile::default();
+    let mut session = Session::load(&gadget, &SessionOptions { ring_bytes: 4096, ..Default::default() })
+        .expect("load top file");
+    let filter = session.filter();
+    let name = unique("igt-topns");
+    let path = std::env::temp_dir().join(&name);
+    std::fs::write(&path, vec![0u8; 8192]).unwrap();
+    // A "container": a shell in its own mount namespace that reads the file.
+    let mut sh = Command::new("/bin/sh");
+    sh.arg("-c").arg(format!("read a; cat {} > /dev/null; read b", path.display())).stdin(Stdio::piped());
+    unsafe {
+        sh.pre_exec(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
+        });
+    }
+    let mut child = sh.spawn().unwrap();
+    let mntns = mntns_of(child.id());
+    filter.allow(mntns).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\n").unwrap();
+    let _ = std::fs::read(&path); // on the host: not counted
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = gadget.collect(&mut session, 0).unwrap();
+    let inside: u64 = rows.iter().filter(|r| r.file == name).map(|r| r.rbytes).sum();
+    assert_eq!(inside, 8192, "the container's read: {rows:?}");
+    assert!(rows.iter().all(|r| r.common.mntns == mntns), "nothing from the host");
+    stdin.write_all(b"\n").unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_file(&path);
+}

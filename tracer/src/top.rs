@@ -1,0 +1,203 @@
+//! Running a `top` gadget: the kernel sums counters in a hash map; every
+//! interval the map is read and cleared, the rows are enriched with their
+//! container, filtered (`-F`), sorted (`--sort`), cut to `--max-rows` and
+//! printed: a fresh table in columns (the screen is cleared on a terminal),
+//! one JSON array per interval.
+
+use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::collection::Collection;
+use crate::event::{HasCommon, Value};
+use crate::gadgets::Column;
+use crate::io::RunIo;
+use crate::output::columns::ColumnsPrinter;
+use crate::output::filter::Filters;
+use crate::output::{OutputMode, select_columns, write_json};
+use crate::run::{RunOptions, follow_containers};
+use crate::session::{GadgetProgram, Session, SessionError, SessionOptions};
+
+pub trait TopGadget: GadgetProgram {
+    type Row: Serialize + HasCommon;
+
+    /// Every column, the container ones first, hidden ones included.
+    fn columns(&self) -> Vec<Column<Self::Row>>;
+
+    /// `--sort` when none is given, e.g. `-reads,-writes`.
+    fn default_sort(&self) -> &'static str;
+
+    /// Reads and clears the kernel's counters; `now` is the rows' timestamp.
+    fn collect(&self, session: &mut Session, now: u64) -> Result<Vec<Self::Row>, SessionError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct TopOptions {
+    pub interval: Duration,
+    pub max_rows: usize,
+    /// Comma-separated column names, `-` for descending; None: the gadget's default.
+    pub sort: Option<String>,
+}
+
+/// Parses `--sort`: column indexes and whether each is descending.
+pub fn parse_sort<E>(spec: &str, columns: &[Column<E>]) -> anyhow::Result<Vec<(usize, bool)>> {
+    spec.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (name, desc) = match s.strip_prefix('-') {
+                Some(n) => (n, true),
+                None => (s, false),
+            };
+            let i = columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+                .with_context(|| format!("--sort: no column {name:?}"))?;
+            Ok((i, desc))
+        })
+        .collect()
+}
+
+fn compare(a: &Value<'_>, b: &Value<'_>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        _ => a.to_text().cmp(&b.to_text()),
+    }
+}
+
+/// Sorts rows by the keys, in order.
+pub fn sort_rows<E>(rows: &mut [E], keys: &[(usize, bool)], columns: &[Column<E>]) {
+    rows.sort_by(|a, b| {
+        for &(i, desc) in keys {
+            let get = columns[i].get;
+            let o = compare(&get(a), &get(b));
+            let o = if desc { o.reverse() } else { o };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Runs a top gadget until stopped (or `-t`).
+pub async fn run_top<G: TopGadget>(
+    gadget: G,
+    opts: RunOptions,
+    top: TopOptions,
+    collection: &Arc<Collection>,
+    io: RunIo,
+) -> anyhow::Result<()> {
+    let RunIo { out, mut err, terminal_width, stop, started } = io;
+    let columns = gadget.columns();
+    let filters = Filters::parse(&opts.filters, &columns)?;
+    let sort = parse_sort(top.sort.as_deref().unwrap_or(gadget.default_sort()), &columns)?;
+    anyhow::ensure!(top.interval >= Duration::from_millis(100), "--interval must be at least 0.1 s");
+    let shown = match &opts.output {
+        OutputMode::Columns(sel) => Some(select_columns(&columns, sel.as_ref())?),
+        _ => None,
+    };
+    let filter_by_mntns = !opts.host || opts.selector.name.is_some();
+    // No events go through the ring buffer: the smallest one will do.
+    let session_opts = SessionOptions { filter_by_mntns, ring_bytes: 4096, ..Default::default() };
+    let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
+    let _subscription = follow_containers(&session, &opts, collection, &mut err);
+    tracing::info!("tracing started");
+    if let Some(started) = started {
+        started();
+    }
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
+    let mut stop = stop;
+    let deadline = async {
+        match opts.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(top.interval);
+    tick.tick().await; // the first tick is immediate: nothing counted yet
+    let result: io::Result<()> = async {
+        loop {
+            let last = tokio::select! {
+                _ = tick.tick() => false,
+                _ = &mut deadline => true,
+                _ = &mut stop => return Ok(()),
+            };
+            let mut rows = match gadget.collect(&mut session, now_ns()) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("reading the counters: {}", shared::error_chain(&e));
+                    Vec::new()
+                }
+            };
+            for r in &mut rows {
+                let mntns = r.common().mntns;
+                r.common_mut().container = collection.by_mntns(mntns);
+            }
+            rows.retain(|r| filters.matches(&columns, r));
+            sort_rows(&mut rows, &sort, &columns);
+            rows.truncate(top.max_rows);
+            match (&opts.output, &shown) {
+                (OutputMode::Columns(_), Some(shown)) => {
+                    if terminal_width.is_some() {
+                        out.write_all(b"\x1b[H\x1b[2J")?;
+                    } else {
+                        out.write_all(b"\n")?;
+                    }
+                    let mut p = ColumnsPrinter::new(gadget.columns(), shown.clone(), terminal_width);
+                    p.write_header(&mut out)?;
+                    for r in &rows {
+                        p.write_row(&mut out, r)?;
+                    }
+                }
+                (mode, _) => write_json(&mut out, &rows, *mode == OutputMode::JsonPretty)?,
+            }
+            out.flush()?;
+            if last {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    tracing::info!("tracing stopped");
+    drop(session);
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the table"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Row {
+        name: &'static str,
+        n: i64,
+    }
+
+    fn cols() -> Vec<Column<Row>> {
+        vec![
+            Column::new("name", 8, |r: &Row| Value::from(r.name)),
+            Column::new("n", 4, |r: &Row| Value::Int(r.n)),
+        ]
+    }
+
+    #[test]
+    fn sorts_by_keys_in_order_numbers_as_numbers() {
+        let c = cols();
+        let mut rows = vec![Row { name: "b", n: 9 }, Row { name: "a", n: 10 }, Row { name: "c", n: 10 }];
+        sort_rows(&mut rows, &parse_sort("-n,name", &c).unwrap(), &c);
+        assert_eq!(rows.iter().map(|r| r.name).collect::<Vec<_>>(), ["a", "c", "b"]);
+        sort_rows(&mut rows, &parse_sort("-name", &c).unwrap(), &c);
+        assert_eq!(rows.iter().map(|r| r.name).collect::<Vec<_>>(), ["c", "b", "a"]);
+        assert!(parse_sort("-nope", &c).is_err());
+    }
+}
