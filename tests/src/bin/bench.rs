@@ -7,6 +7,9 @@
 //! `--rounds` rounds. Prints the median slowdown, events delivered vs
 //! expected, lost events, and each tracer's CPU seconds and peak RSS.
 //! startup: time from starting `ig trace exec` until it traces.
+//! gadgets: each gadget's start-up (to "tracing started") with 0 and with
+//! `--containers` (100) containers in the collection.
+//! sizes: the size of each binary.
 //! daemon: events/s that `gadgetctl trace open -o json` receives through
 //! `ig daemon` vs `ig trace open -o json` locally, on the open storm.
 //!
@@ -47,15 +50,19 @@ fn main() -> Result<()> {
         Some("hook") => hook_cost(flag("--count", 50) as usize),
         Some("nri") => nri_cost(flag("--count", 30) as usize),
         Some("daemon") => daemon_throughput(flag("--count", 1_000_000), rounds),
+        Some("gadgets") => gadget_startup(flag("--containers", 100) as usize, rounds),
         Some("all") => {
             storm(Storm::Open, flag("--open-count", 1_000_000), rounds)?;
             storm(Storm::Exec, flag("--exec-count", 5_000), rounds)?;
             startup(rounds)?;
             hook_cost(flag("--hook-count", 50) as usize)?;
             nri_cost(flag("--nri-count", 30) as usize)?;
-            daemon_throughput(flag("--open-count", 1_000_000), rounds)
+            daemon_throughput(flag("--open-count", 1_000_000), rounds)?;
+            gadget_startup(flag("--containers", 100) as usize, rounds)?;
+            binary_sizes()
         }
-        _ => bail!("usage: bench open|exec|startup|hook|nri|daemon|all [--rounds N] [--count N]"),
+        Some("sizes") => binary_sizes(),
+        _ => bail!("usage: bench open|exec|startup|hook|nri|daemon|gadgets|sizes|all [--rounds N] [--count N]"),
     }
 }
 
@@ -635,5 +642,124 @@ fn daemon_throughput(count: u64, rounds: usize) -> Result<()> {
         lost_total[1],
         remote / local
     );
+    Ok(())
+}
+
+/// Stand-ins for running containers: processes in mount namespaces of their
+/// own, recorded in the spool as ig-hook records them, so every ig learns
+/// them at start-up. Removed on drop.
+struct FakeContainers {
+    children: Vec<Child>,
+    ids: Vec<String>,
+}
+
+impl FakeContainers {
+    fn start(n: usize) -> Result<Self> {
+        let root = std::path::Path::new("/");
+        let mut me = Self { children: Vec::new(), ids: Vec::new() };
+        for i in 0..n {
+            let child = Command::new("unshare").args(["--mount", "--propagation", "private", "sleep", "600"]).spawn()?;
+            let pid = child.id();
+            me.children.push(child);
+            // Wait until unshare has exec'd sleep in its new namespace.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim() != "sleep" {
+                if Instant::now() > deadline {
+                    bail!("fake container {i} did not start");
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let info = shared::procfs::process_info(root, pid)?;
+            let id = format!("ig-bench-fake-{}-{i}", std::process::id());
+            let runtime = shared::RuntimeMetadata {
+                runtime_name: "runc".into(),
+                container_id: id.clone(),
+                container_name: id.clone(),
+                container_image_name: String::new(),
+            };
+            let record = shared::ContainerRecord::new(runtime, Default::default(), pid, info);
+            shared::spool::write(root, &record)?;
+            me.ids.push(id);
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for FakeContainers {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = shared::spool::remove(std::path::Path::new("/"), id);
+        }
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Milliseconds from spawning `ig <args>` until it logs "tracing started".
+fn time_to_started(args: &[&str]) -> Result<f64> {
+    let spawned = Instant::now();
+    let mut child = Command::new(tests::binary("ig"))
+        .args(args)
+        .arg("--auto-mount-filesystems")
+        .env("IG_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let err = child.stderr.take().expect("stderr");
+    let mut took = None;
+    for line in BufReader::new(err).lines().map_while(Result::ok) {
+        if line.contains("tracing started") {
+            took = Some(spawned.elapsed().as_secs_f64() * 1000.0);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    took.context("ig never logged \"tracing started\"")
+}
+
+fn gadget_startup(containers: usize, rounds: usize) -> Result<()> {
+    tests::require_root();
+    let gadgets: &[&[&str]] = &[
+        &["trace", "exec"],
+        &["trace", "open"],
+        &["trace", "signal"],
+        &["trace", "mount"],
+        &["trace", "oomkill"],
+        &["trace", "bind"],
+        &["trace", "tcp"],
+        &["trace", "tcpconnect"],
+        &["trace", "capabilities"],
+        &["top", "file"],
+        &["top", "tcp"],
+    ];
+    let mut results: Vec<[f64; 2]> = vec![[0.0; 2]; gadgets.len()];
+    for (slot, n) in [0, containers].into_iter().enumerate() {
+        let fakes = FakeContainers::start(n)?;
+        for (i, g) in gadgets.iter().enumerate() {
+            let mut times = Vec::new();
+            for _ in 0..rounds {
+                times.push(time_to_started(g)?);
+            }
+            results[i][slot] = median(times);
+        }
+        drop(fakes);
+    }
+    println!("== gadget start-up to \"tracing started\", median of {rounds}: with 0 / {containers} containers");
+    for (g, [zero, many]) in gadgets.iter().zip(&results) {
+        println!("{:<24} {zero:6.0} ms  {many:6.0} ms", g.join(" "));
+    }
+    Ok(())
+}
+
+/// The binaries' sizes (static, release if built so).
+fn binary_sizes() -> Result<()> {
+    println!("== binary sizes ({})", tests::target_dir().display());
+    for name in ["ig", "gadgetctl", "ig-hook", "ig-nri"] {
+        let len = std::fs::metadata(tests::binary(name))?.len();
+        println!("{name:<10} {:6.1} MiB", len as f64 / (1 << 20) as f64);
+    }
     Ok(())
 }
