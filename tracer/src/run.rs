@@ -19,8 +19,10 @@ use crate::output::filter::Filters;
 use crate::output::{MessageEvent, OutputMode, select_columns, write_json};
 use crate::session::{Session, SessionOptions};
 
-/// The reader drains at least this often, even without a wake-up.
-const DRAIN_INTERVAL: Duration = Duration::from_millis(25);
+/// The reader drains at least this often, even without a wake-up: the
+/// kernel wakes it only once a batch of events is pending, so this bounds
+/// how late a lone event is shown (an idle wake-up costs microseconds).
+const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Losses are checked and reported this often.
 const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 

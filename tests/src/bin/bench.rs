@@ -62,7 +62,9 @@ fn main() -> Result<()> {
             binary_sizes()
         }
         Some("sizes") => binary_sizes(),
-        _ => bail!("usage: bench open|exec|startup|hook|nri|daemon|gadgets|sizes|all [--rounds N] [--count N]"),
+        _ => {
+            bail!("usage: bench open|exec|startup|hook|nri|daemon|gadgets|sizes|all [--rounds N] [--count N]")
+        }
     }
 }
 
@@ -658,7 +660,9 @@ impl FakeContainers {
         let root = std::path::Path::new("/");
         let mut me = Self { children: Vec::new(), ids: Vec::new() };
         for i in 0..n {
-            let child = Command::new("unshare").args(["--mount", "--propagation", "private", "sleep", "600"]).spawn()?;
+            let child = Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sleep", "600"])
+                .spawn()?;
             let pid = child.id();
             me.children.push(child);
             // Wait until unshare has exec'd sleep in its new namespace.
@@ -747,7 +751,9 @@ fn gadget_startup(containers: usize, rounds: usize) -> Result<()> {
         }
         drop(fakes);
     }
-    println!("== gadget start-up to \"tracing started\", median of {rounds}: with 0 / {containers} containers");
+    println!(
+        "== gadget start-up to \"tracing started\", median of {rounds}: with 0 / {containers} containers"
+    );
     for (g, [zero, many]) in gadgets.iter().zip(&results) {
         println!("{:<24} {zero:6.0} ms  {many:6.0} ms", g.join(" "));
     }
