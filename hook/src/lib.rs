@@ -96,7 +96,7 @@ pub fn run(opts: &Options, input: Result<Vec<u8>, String>, started: Instant, log
             Message::Remove { version: VERSION, container_id: state.id.clone() }
         }
         Stage::Create => {
-            let config = match oci::read_config(&opts.root.join(state.bundle.trim_start_matches('/'))) {
+            let config = match oci::read_config(&shared::hookproto::on_host(&opts.root, &state.bundle)) {
                 Ok(c) => c,
                 Err(e) => {
                     // Annotations in the state are still worth a record.

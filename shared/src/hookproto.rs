@@ -51,6 +51,13 @@ pub fn host_root() -> PathBuf {
     std::env::var_os("HOST_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
 }
 
+/// A host path (absolute, as the host sees it) under the host root: where
+/// ig finds it when it runs with the host at `HOST_ROOT`.
+pub fn on_host(root: &Path, host_path: impl AsRef<Path>) -> PathBuf {
+    let p = host_path.as_ref();
+    root.join(p.strip_prefix("/").unwrap_or(p))
+}
+
 pub fn tracers_dir(root: &Path) -> PathBuf {
     root.join(TRACERS_DIR)
 }

@@ -49,7 +49,7 @@ pub fn resolve(root: &Path, host_path: &str) -> Option<PathBuf> {
                 }
                 Component::Normal(name) => {
                     let next = resolved.join(name);
-                    let on_host = root.join(next.strip_prefix("/").ok()?);
+                    let on_host = shared::hookproto::on_host(root, &next);
                     let meta = std::fs::symlink_metadata(&on_host).ok()?;
                     if meta.file_type().is_symlink() {
                         links += 1;
@@ -68,7 +68,7 @@ pub fn resolve(root: &Path, host_path: &str) -> Option<PathBuf> {
             }
         }
     }
-    let on_host = root.join(resolved.strip_prefix("/").ok()?);
+    let on_host = shared::hookproto::on_host(root, &resolved);
     on_host.is_file().then_some(on_host)
 }
 

@@ -31,6 +31,7 @@ use nix::sys::fanotify::{
     EventFFlags, Fanotify, FanotifyEvent, FanotifyResponse, InitFlags, MarkFlags, MaskFlags, Response,
 };
 use shared::ContainerRecord;
+use shared::hookproto::on_host;
 use shared::identity::{HostNames, annotations, identify};
 use shared::oci::{self, State};
 
@@ -401,10 +402,6 @@ impl Worker {
         (self.enrich)(&mut record);
         Ok(Some(record))
     }
-}
-
-fn on_host(root: &Path, path: &Path) -> PathBuf {
-    root.join(path.strip_prefix("/").unwrap_or(path))
 }
 
 /// A runtime's pid file: a decimal pid, nothing else, a few bytes.

@@ -30,7 +30,7 @@ pub async fn enumerate(root: &Path, socket: &Path, runtime_name: &str) -> Result
         .await
         .map_err(err)?;
     let data_root = if runtime_name == "docker" {
-        docker.info().await.map_err(err)?.docker_root_dir.map(|d| root.join(d.trim_start_matches('/')))
+        docker.info().await.map_err(err)?.docker_root_dir.map(|d| shared::hookproto::on_host(root, d))
     } else {
         None
     };

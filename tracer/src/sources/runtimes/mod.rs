@@ -78,11 +78,6 @@ pub enum RuntimeError {
     Cri(String, String),
 }
 
-/// A socket path on the host.
-pub fn host_socket(root: &Path, path: &Path) -> PathBuf {
-    root.join(path.strip_prefix("/").unwrap_or(path))
-}
-
 /// Asks every selected runtime whose socket exists, concurrently, within
 /// [`ENUMERATION_BOUND`]. On a thread of its own, so that it works from
 /// inside an async caller too.
@@ -102,7 +97,7 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
         let mut out = Enumerated::default();
         let want = |r| opts.runtimes.contains(&r);
         let socket = |p: &PathBuf| {
-            let s = host_socket(root, p);
+            let s = shared::hookproto::on_host(root, p);
             if s.exists() {
                 Some(s)
             } else {
