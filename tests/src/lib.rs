@@ -211,6 +211,11 @@ fn pipe_lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
+/// Whether a `trace exec` JSON event has `marker` among its arguments.
+pub fn has_arg(v: &Value, marker: &str) -> bool {
+    v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker))
+}
+
 /// Runs `/bin/true <marker>` until `ig trace exec` shows it: the tracer is attached.
 pub fn wait_exec_ready(ig: &IgChild) {
     let marker = unique("ig-ready");
@@ -219,7 +224,7 @@ pub fn wait_exec_ready(ig: &IgChild) {
         || {
             let _ = Command::new("/bin/true").arg(&marker).status();
         },
-        |v| v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker.as_str())),
+        |v| has_arg(v, &marker),
     );
 }
 
@@ -285,6 +290,22 @@ impl Harness {
         c.env("DOCKER_HOST", format!("unix://{}", self.docker_sock.display()))
             .stdin(std::process::Stdio::null());
         c
+    }
+
+    /// `docker run --rm --network none --name NAME IMAGE /bin/echo MARKER`:
+    /// a container that lives a few milliseconds, its entrypoint its only exec.
+    pub fn docker_echo(&self, name: &str, marker: &str) {
+        run_ok(self.docker().args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            name,
+            &self.image,
+            "/bin/echo",
+            marker,
+        ]));
     }
 
     /// `ctr` against the harness's containerd 1.7.

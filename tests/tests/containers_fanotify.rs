@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tests::{Harness, IgChild, binary, harness, mntns_of, require_root, run_ok, unique};
+use tests::{Harness, IgChild, binary, harness, has_arg, mntns_of, require_root, run_ok, unique};
 
 fn trace_exec(h: &Harness, env: &[(&str, &str)]) -> IgChild {
     let mut args: Vec<String> =
@@ -25,10 +25,6 @@ fn trace_exec(h: &Harness, env: &[(&str, &str)]) -> IgChild {
     ig
 }
 
-fn has_arg(v: &Value, marker: &str) -> bool {
-    v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker))
-}
-
 /// `ctr -n k8s.io run --rm IMAGE ID /bin/echo MARKER` (the images live in k8s.io).
 fn ctr_run(h: &Harness, id: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = h.ctr();
@@ -44,17 +40,7 @@ fn a_docker_containers_first_exec_carries_its_name() {
     let name = unique("igt-docker");
     let marker = unique("docker-first");
     // A container that lives a few milliseconds: its entrypoint is its only exec.
-    run_ok(h.docker().args([
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--name",
-        &name,
-        &h.image,
-        "/bin/echo",
-        &marker,
-    ]));
+    h.docker_echo(&name, &marker);
     let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
     assert_eq!(ev["runtime"]["containerName"], name.as_str(), "{ev}");
     assert_eq!(ev["runtime"]["runtimeName"], "docker");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shared::daemonproto::{self as proto, Exit, Kind};
-use tests::{Daemon, GROUP, IgChild, binary, harness, require_root, unique};
+use tests::{Daemon, GROUP, IgChild, binary, harness, has_arg, require_root, unique};
 
 /// gadgetctl as `nobody`, with or without the daemon's group.
 fn gadgetctl_as_nobody(in_group: bool, args: &[&str]) -> Command {
@@ -35,10 +35,6 @@ fn spawn_client(mut cmd: Command) -> IgChild {
         client.stderr_text()
     );
     client
-}
-
-fn has_arg(v: &Value, marker: &str) -> bool {
-    v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker))
 }
 
 #[test]

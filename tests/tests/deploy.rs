@@ -114,22 +114,8 @@ fn ig_in_a_container_from_the_shipped_dockerfile_traces_with_host_root() {
     assert!(ig.wait_stderr("tracing started", Duration::from_secs(60)), "ig in docker: {}", ig.stderr_text());
     let name = unique("igt-after");
     let marker = unique("from-the-ig-image");
-    run_ok(h.docker().args([
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--name",
-        &name,
-        &h.image,
-        "/bin/echo",
-        &marker,
-    ]));
-    let ev = ig.wait_json(
-        Duration::from_secs(20),
-        || {},
-        |v| v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker.as_str())),
-    );
+    h.docker_echo(&name, &marker);
+    let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| tests::has_arg(v, &marker));
     assert_eq!(ev["runtime"]["containerName"], name.as_str(), "{ev}");
     assert_eq!(ev["runtime"]["runtimeName"], "docker");
 }

@@ -288,7 +288,7 @@ fn ctrl_c_stops_the_transient_unit() {
         || {
             let _ = Command::new("/bin/true").arg(&marker).status();
         },
-        |v| v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker.as_str())),
+        |v| tests::has_arg(v, &marker),
     );
     let unit_pid = sd.units.lock().unwrap().values().next().unwrap().lock().unwrap().pid;
     let stopped = Instant::now();
