@@ -142,3 +142,16 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
+
+/// The part every decoded event starts with, from the `timestamp_ns` and
+/// `mntns_id` fields of its C struct `$E` (the container is filled in later).
+#[macro_export]
+macro_rules! event_common {
+    ($raw:expr, $clock:expr, $E:ty) => {
+        $crate::event::EventCommon {
+            container: None,
+            timestamp: $clock.to_realtime($raw.u64(::std::mem::offset_of!($E, timestamp_ns))),
+            mntns: $raw.u64(::std::mem::offset_of!($E, mntns_id)),
+        }
+    };
+}

@@ -107,11 +107,7 @@ impl Gadget for TraceBind {
         let opts = u32::from(r.u16(offset_of!(E, opts)));
         let flag = |bit: u32, c: char| if opts & bit != 0 { c } else { '.' };
         Ok(BindEvent {
-            common: EventCommon {
-                container: None,
-                timestamp: clock.to_realtime(r.u64(offset_of!(E, timestamp_ns))),
-                mntns: r.u64(offset_of!(E, mntns_id)),
-            },
+            common: crate::event_common!(r, clock, E),
             pid: r.u32(offset_of!(E, pid)),
             tid: r.u32(offset_of!(E, tid)),
             comm: r.cstr(offset_of!(E, comm), 16),

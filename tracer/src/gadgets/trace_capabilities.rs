@@ -83,11 +83,7 @@ impl Gadget for TraceCapabilities {
         let r = Raw::new(bytes, size_of::<E>())?;
         let cap = r.i32(offset_of!(E, cap));
         Ok(CapabilitiesEvent {
-            common: EventCommon {
-                container: None,
-                timestamp: clock.to_realtime(r.u64(offset_of!(E, timestamp_ns))),
-                mntns: r.u64(offset_of!(E, mntns_id)),
-            },
+            common: crate::event_common!(r, clock, E),
             pid: r.u32(offset_of!(E, pid)),
             tid: r.u32(offset_of!(E, tid)),
             comm: r.cstr(offset_of!(E, comm), 16),

@@ -97,11 +97,7 @@ impl Gadget for TraceExec {
         let args_size = r.u32(offset_of!(E, args_size)) as usize;
         let cwd_size = r.u32(offset_of!(E, cwd_size)) as usize;
         Ok(ExecEvent {
-            common: EventCommon {
-                container: None,
-                timestamp: clock.to_realtime(r.u64(offset_of!(E, timestamp_ns))),
-                mntns: r.u64(offset_of!(E, mntns_id)),
-            },
+            common: crate::event_common!(r, clock, E),
             pid: r.u32(offset_of!(E, pid)),
             tid: r.u32(offset_of!(E, tid)),
             ppid: r.u32(offset_of!(E, ppid)),

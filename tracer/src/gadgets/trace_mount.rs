@@ -101,11 +101,7 @@ impl Gadget for TraceMount {
             format!("mount({src:?}, {dst:?}, {fs:?}, {shown_flags}, {data:?}) = {ret}")
         };
         Ok(MountEvent {
-            common: EventCommon {
-                container: None,
-                timestamp: clock.to_realtime(r.u64(offset_of!(E, timestamp_ns))),
-                mntns: r.u64(offset_of!(E, mntns_id)),
-            },
+            common: crate::event_common!(r, clock, E),
             comm: r.cstr(offset_of!(E, comm), 16),
             pid: r.u32(offset_of!(E, pid)),
             tid: r.u32(offset_of!(E, tid)),

@@ -65,11 +65,7 @@ impl Gadget for TraceOomkill {
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<OomkillEvent, DecodeError> {
         let r = Raw::new(bytes, size_of::<E>())?;
         Ok(OomkillEvent {
-            common: EventCommon {
-                container: None,
-                timestamp: clock.to_realtime(r.u64(offset_of!(E, timestamp_ns))),
-                mntns: r.u64(offset_of!(E, mntns_id)),
-            },
+            common: crate::event_common!(r, clock, E),
             kpid: r.u32(offset_of!(E, kpid)),
             kcomm: r.cstr(offset_of!(E, kcomm), 16),
             pages: r.u64(offset_of!(E, pages)),

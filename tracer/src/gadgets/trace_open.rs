@@ -109,11 +109,7 @@ impl Gadget for TraceOpen {
         let full_path_size = r.u32(offset_of!(E, full_path_size)) as usize;
         let creates = flags & (libc::O_CREAT as u32 | libc::O_TMPFILE as u32) != 0;
         Ok(OpenEvent {
-            common: EventCommon {
-                container: None,
-                timestamp: clock.to_realtime(r.u64(offset_of!(E, timestamp_ns))),
-                mntns: r.u64(offset_of!(E, mntns_id)),
-            },
+            common: crate::event_common!(r, clock, E),
             pid: r.u32(offset_of!(E, pid)),
             tid: r.u32(offset_of!(E, tid)),
             comm: r.cstr(offset_of!(E, comm), 16),

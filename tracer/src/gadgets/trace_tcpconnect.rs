@@ -109,11 +109,7 @@ impl Gadget for TraceTcpconnect {
         let v6 = r.u16(offset_of!(E, family)) == libc::AF_INET6 as u16;
         let addr = |off: usize| ip_string(r.bytes(off, 16), v6);
         Ok(TcpconnectEvent {
-            common: EventCommon {
-                container: None,
-                timestamp: clock.to_realtime(r.u64(offset_of!(E, timestamp_ns))),
-                mntns: r.u64(offset_of!(E, mntns_id)),
-            },
+            common: crate::event_common!(r, clock, E),
             netnsid: r.u64(offset_of!(E, netns_id)),
             pid: r.u32(offset_of!(E, pid)),
             tid: r.u32(offset_of!(E, tid)),
