@@ -14,6 +14,7 @@ const GADGETS: &[&str] = &[
     "snapshot_process",
     "trace_bind",
     "trace_capabilities",
+    "trace_dns",
     "trace_exec",
     "trace_mount",
     "trace_oomkill",

@@ -33,6 +33,14 @@ pub mod trace_capabilities {
     pub static OBJECT: &[u8] = embed_object!("trace_capabilities");
 }
 
+/// `trace dns`: the net/net_dev_queue and net/netif_receive_skb tracepoints.
+pub mod trace_dns {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_dns_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_dns");
+}
+
 /// `trace exec`: sched_process_exec plus the execve/execveat syscall tracepoints.
 pub mod trace_exec {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod dns_server;
+
 /// Where the workspace's binaries of this profile are: next to this
 /// executable (the bench), or one level above it (a test, in deps/).
 pub fn target_dir() -> PathBuf {
@@ -409,6 +411,11 @@ impl RuncBundle {
     pub fn exec(&self, args: &[&str]) {
         let out = self.runc().arg("exec").arg(&self.id).args(args).output().expect("runc exec");
         assert!(out.status.success(), "runc exec: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `runc exec` that may fail: its output, whatever the exit status.
+    pub fn exec_output(&self, args: &[&str]) -> std::process::Output {
+        self.runc().stdout(Stdio::piped()).arg("exec").arg(&self.id).args(args).output().expect("runc exec")
     }
 
     /// Kills and deletes the container (its poststop hook runs).

@@ -7,6 +7,9 @@
 pub enum DecodeError {
     #[error("event of {len} bytes is shorter than its {need}-byte header")]
     Short { len: usize, need: usize },
+    /// The event is whole but what it carries (e.g. a packet) is not valid.
+    #[error("malformed {what}: {reason}")]
+    Malformed { what: &'static str, reason: String },
 }
 
 pub struct Raw<'a>(pub &'a [u8]);

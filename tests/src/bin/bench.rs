@@ -736,6 +736,7 @@ fn gadget_startup(containers: usize, rounds: usize) -> Result<()> {
         &["trace", "tcp"],
         &["trace", "tcpconnect"],
         &["trace", "capabilities"],
+        &["trace", "dns"],
         &["top", "file"],
         &["top", "tcp"],
     ];

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::collection::Collection;
 use crate::gadgets::trace_bind::TraceBind;
 use crate::gadgets::trace_capabilities::TraceCapabilities;
+use crate::gadgets::trace_dns::TraceDns;
 use crate::gadgets::trace_exec::TraceExec;
 use crate::gadgets::trace_mount::TraceMount;
 use crate::gadgets::trace_oomkill::TraceOomkill;
@@ -24,6 +25,8 @@ pub enum TraceCommand {
     Bind(BindArgs),
     /// Trace capability checks and their verdicts.
     Capabilities(CapabilitiesArgs),
+    /// Trace DNS queries and responses (UDP port 53), in every network namespace.
+    Dns(CommonOnly),
     /// Trace new processes (exec), failed ones too.
     Exec(ExecArgs),
     /// Trace open files (open, openat, openat2).
@@ -187,6 +190,9 @@ impl TraceCommand {
             TraceCommand::Mount(a) => run_gadget(TraceMount, a.common.run_options(), collection, io).await,
             TraceCommand::Oomkill(a) => {
                 run_gadget(TraceOomkill, a.common.run_options(), collection, io).await
+            }
+            TraceCommand::Dns(a) => {
+                run_gadget(TraceDns::default(), a.common.run_options(), collection, io).await
             }
             TraceCommand::Tcp(a) => run_gadget(TraceTcp, a.common.run_options(), collection, io).await,
             TraceCommand::Tcpconnect(a) => {

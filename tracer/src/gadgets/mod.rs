@@ -1,12 +1,14 @@
 //! The gadgets: each module owns its event type, its columns and its JSON,
 //! and names its eBPF object and attach points.
 
+pub mod dns_message;
 pub mod snapshot_process;
 pub mod snapshot_socket;
 pub mod top_file;
 pub mod top_tcp;
 pub mod trace_bind;
 pub mod trace_capabilities;
+pub mod trace_dns;
 pub mod trace_exec;
 pub mod trace_mount;
 pub mod trace_oomkill;
