@@ -20,6 +20,7 @@ const GADGETS: &[&str] = &[
     "trace_oomkill",
     "trace_open",
     "trace_signal",
+    "trace_sni",
     "trace_tcp",
     "trace_tcpconnect",
     "top_file",

@@ -41,6 +41,14 @@ pub mod trace_dns {
     pub static OBJECT: &[u8] = embed_object!("trace_dns");
 }
 
+/// `trace sni`: the write/writev/sendto/sendmsg syscall tracepoints.
+pub mod trace_sni {
+    #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/trace_sni_types.rs"));
+
+    pub static OBJECT: &[u8] = embed_object!("trace_sni");
+}
+
 /// `trace exec`: sched_process_exec plus the execve/execveat syscall tracepoints.
 pub mod trace_exec {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]

@@ -4,13 +4,14 @@
 //! every other name is NXDOMAIN.
 
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+pub use crate::join_netns;
 
 pub const ANSWER_V4: [u8; 4] = [192, 0, 2, 1];
 pub const ANSWER_V6: &str = "2001:db8::1";
@@ -27,13 +28,6 @@ pub struct DnsServer {
 /// Where the network namespace of thread `tid` of this process is.
 fn netns_of_thread(tid: u32) -> PathBuf {
     PathBuf::from(format!("/proc/self/task/{tid}/ns/net"))
-}
-
-/// Moves the calling thread into the network namespace at `path`.
-pub fn join_netns(path: &Path) {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
-    nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-        .unwrap_or_else(|e| panic!("setns into {}: {e}", path.display()));
 }
 
 /// Moves the calling thread into a new network namespace and brings its

@@ -12,6 +12,14 @@ use serde_json::Value;
 
 pub mod dns_server;
 
+/// Moves the calling thread (only it) into the network namespace at `path`.
+pub fn join_netns(path: &std::path::Path) {
+    use std::os::fd::AsFd;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap_or_else(|e| panic!("setns into {}: {e}", path.display()));
+}
+
 /// Where the workspace's binaries of this profile are: next to this
 /// executable (the bench), or one level above it (a test, in deps/).
 pub fn target_dir() -> PathBuf {

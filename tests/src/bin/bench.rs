@@ -737,6 +737,7 @@ fn gadget_startup(containers: usize, rounds: usize) -> Result<()> {
         &["trace", "tcpconnect"],
         &["trace", "capabilities"],
         &["trace", "dns"],
+        &["trace", "sni"],
         &["top", "file"],
         &["top", "tcp"],
     ];

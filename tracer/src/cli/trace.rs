@@ -14,6 +14,7 @@ use crate::gadgets::trace_mount::TraceMount;
 use crate::gadgets::trace_oomkill::TraceOomkill;
 use crate::gadgets::trace_open::TraceOpen;
 use crate::gadgets::trace_signal::{TraceSignal, parse_signal};
+use crate::gadgets::trace_sni::TraceSni;
 use crate::gadgets::trace_tcp::TraceTcp;
 use crate::gadgets::trace_tcpconnect::{TraceTcpconnect, parse_min};
 use crate::io::RunIo;
@@ -33,6 +34,8 @@ pub enum TraceCommand {
     Open(OpenArgs),
     /// Trace signals sent with kill, tkill and tgkill.
     Signal(SignalArgs),
+    /// Trace the server names (SNI) TLS clients ask for.
+    Sni(CommonOnly),
     /// Trace mount and umount calls.
     Mount(CommonOnly),
     /// Trace processes killed by the OOM killer.
@@ -194,6 +197,7 @@ impl TraceCommand {
             TraceCommand::Dns(a) => {
                 run_gadget(TraceDns::default(), a.common.run_options(), collection, io).await
             }
+            TraceCommand::Sni(a) => run_gadget(TraceSni, a.common.run_options(), collection, io).await,
             TraceCommand::Tcp(a) => run_gadget(TraceTcp, a.common.run_options(), collection, io).await,
             TraceCommand::Tcpconnect(a) => {
                 let gadget = TraceTcpconnect { latency: a.latency, min: a.min };

@@ -4,6 +4,7 @@
 pub mod dns_message;
 pub mod snapshot_process;
 pub mod snapshot_socket;
+pub mod tls_hello;
 pub mod top_file;
 pub mod top_tcp;
 pub mod trace_bind;
@@ -14,6 +15,7 @@ pub mod trace_mount;
 pub mod trace_oomkill;
 pub mod trace_open;
 pub mod trace_signal;
+pub mod trace_sni;
 pub mod trace_tcp;
 pub mod trace_tcpconnect;
 
