@@ -2,6 +2,7 @@
 //! container collection, and the `ig` command line. Integration tests drive
 //! the same library.
 
+pub mod btf_subset;
 pub mod cli;
 pub mod client;
 pub mod collection;
@@ -11,6 +12,7 @@ pub mod gadgets;
 pub mod io;
 pub mod kernel;
 pub mod logging;
+pub mod object_btf;
 pub mod output;
 pub mod raw;
 pub mod run;

@@ -152,39 +152,10 @@ pub struct Session {
 
 impl Session {
     pub fn load(program: &dyn GadgetProgram, opts: &SessionOptions) -> Result<Self, SessionError> {
-        let filter_flag = u8::from(opts.filter_by_mntns);
-        let globals = program.globals();
-        let mut loader = EbpfLoader::new();
-        loader
-            // Task-local storage has no userspace API in aya 0.14, and needs none.
-            .allow_unsupported_maps()
-            .override_global(FILTER_BY_MNTNS, &filter_flag, true)
-            .override_global(WAKEUP_BYTES, &opts.wakeup_bytes, true)
-            .map_max_entries(EVENTS_MAP, opts.ring_bytes);
-        // Keep the bytes alive for as long as the loader borrows them.
-        let bools: Vec<(&str, u8)> = globals
-            .iter()
-            .filter_map(|(n, g)| if let Global::Bool(b) = g { Some((*n, u8::from(*b))) } else { None })
-            .collect();
-        for (name, value) in &bools {
-            loader.override_global(name, value, true);
-        }
-        for (name, value) in &globals {
-            match value {
-                Global::Bool(_) => {}
-                Global::U32(v) => {
-                    loader.override_global(name, v, true);
-                }
-                Global::I32(v) => {
-                    loader.override_global(name, v, true);
-                }
-                Global::U64(v) => {
-                    loader.override_global(name, v, true);
-                }
-            }
-        }
         let started = std::time::Instant::now();
-        let mut bpf = loader.load(program.object()).map_err(|e| SessionError::Load(Box::new(e)))?;
+        let (object, globals) = (program.object(), program.globals());
+        let mut bpf = crate::object_btf::with_object_btf(object, || load_object(object, &globals, opts))
+            .map_err(|e| SessionError::Load(Box::new(e)))?;
         tracing::debug!(took = ?started.elapsed(), "object parsed and relocated");
 
         for a in program.attachments() {
@@ -279,6 +250,46 @@ impl Session {
             }
         }
     }
+}
+
+/// Parses, relocates and loads `object` with the session's settings (the
+/// programs are not attached yet).
+fn load_object(
+    object: &[u8],
+    globals: &[(&'static str, Global)],
+    opts: &SessionOptions,
+) -> Result<Ebpf, aya::EbpfError> {
+    let filter_flag = u8::from(opts.filter_by_mntns);
+    let mut loader = EbpfLoader::new();
+    loader
+        // Task-local storage has no userspace API in aya 0.14, and needs none.
+        .allow_unsupported_maps()
+        .override_global(FILTER_BY_MNTNS, &filter_flag, true)
+        .override_global(WAKEUP_BYTES, &opts.wakeup_bytes, true)
+        .map_max_entries(EVENTS_MAP, opts.ring_bytes);
+    // Keep the bytes alive for as long as the loader borrows them.
+    let bools: Vec<(&str, u8)> = globals
+        .iter()
+        .filter_map(|(n, g)| if let Global::Bool(b) = g { Some((*n, u8::from(*b))) } else { None })
+        .collect();
+    for (name, value) in &bools {
+        loader.override_global(name, value, true);
+    }
+    for (name, value) in globals {
+        match value {
+            Global::Bool(_) => {}
+            Global::U32(v) => {
+                loader.override_global(name, v, true);
+            }
+            Global::I32(v) => {
+                loader.override_global(name, v, true);
+            }
+            Global::U64(v) => {
+                loader.override_global(name, v, true);
+            }
+        }
+    }
+    loader.load(object)
 }
 
 fn take_map(bpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, SessionError> {

@@ -1,0 +1,124 @@
+//! Loading a gadget's object against its BTF subset (btf_subset.rs) rather
+//! than the whole kernel BTF.
+//!
+//! aya 0.14's `EbpfLoader::new()` reads and parses /sys/kernel/btf/vmlinux
+//! before anything can be configured (~20 MB and ~25 ms here). So the loader
+//! runs on a thread of its own that first moves into a private mount
+//! namespace (a thread may: CLONE_NEWNS only unshares its fs context) where
+//! a tmpfs on /sys/kernel/btf holds the subset as `vmlinux`. The rest of ig,
+//! and the host, keep seeing the real file; the namespace goes away with the
+//! thread. Where that cannot be done (no CAP_SYS_ADMIN, a seccomp profile
+//! refusing unshare), the loader reads the kernel's BTF as before.
+
+use std::path::Path;
+
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+
+use crate::btf_subset;
+
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+const BTF_DIR: &str = "/sys/kernel/btf";
+
+#[derive(Debug, thiserror::Error)]
+enum PrivateBtfError {
+    #[error("unshare(CLONE_NEWNS): {0}")]
+    Unshare(nix::Error),
+    #[error("making the thread's mounts private: {0}")]
+    Private(nix::Error),
+    #[error("mounting a tmpfs on {BTF_DIR}: {0}")]
+    Tmpfs(nix::Error),
+    #[error("writing the BTF subset: {0}")]
+    Write(std::io::Error),
+}
+
+/// Runs `load` where the kernel BTF it sees is the subset `object` needs,
+/// or the kernel's own when the subset cannot be made or put in place.
+pub fn with_object_btf<T: Send>(object: &[u8], load: impl FnOnce() -> T + Send) -> T {
+    let started = std::time::Instant::now();
+    let subset = match KernelBtf::open() {
+        Ok(kernel) => btf_subset::for_object(kernel.bytes(), object),
+        // aya will say the same when it tries: no need to say it twice.
+        Err(_) => return load(),
+    };
+    let subset = match subset {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("no BTF subset ({e}): loading against the whole kernel BTF");
+            return load();
+        }
+    };
+    tracing::debug!(bytes = subset.len(), took = ?started.elapsed(), "BTF subset made");
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(|| {
+            if let Err(e) = private_btf(&subset) {
+                tracing::debug!("{e}: loading against the whole kernel BTF");
+            }
+            load()
+        });
+        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The kernel's BTF, mapped rather than read: sysfs hands it out a page per
+/// read(2) (~1,300 calls, ~10 ms here), while a mapping of it (kernels from
+/// 6.16) costs nothing until touched. Read on older kernels.
+enum KernelBtf {
+    Mapped { addr: std::ptr::NonNull<libc::c_void>, len: usize },
+    Read(Vec<u8>),
+}
+
+impl KernelBtf {
+    fn open() -> std::io::Result<Self> {
+        let file = std::fs::File::open(KERNEL_BTF)?;
+        let len = file.metadata()?.len() as usize;
+        let Some(len) = std::num::NonZeroUsize::new(len) else { return Ok(Self::Read(Vec::new())) };
+        // SAFETY: a private read-only mapping of a file that does not change
+        // while the kernel runs; unmapped in Drop, and only read through bytes().
+        let mapped = unsafe {
+            nix::sys::mman::mmap(
+                None,
+                len,
+                nix::sys::mman::ProtFlags::PROT_READ,
+                nix::sys::mman::MapFlags::MAP_PRIVATE,
+                &file,
+                0,
+            )
+        };
+        match mapped {
+            Ok(addr) => Ok(Self::Mapped { addr, len: len.get() }),
+            Err(_) => std::fs::read(KERNEL_BTF).map(Self::Read),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            // SAFETY: the mapping is len bytes long and lives as long as self.
+            Self::Mapped { addr, len } => unsafe {
+                std::slice::from_raw_parts(addr.as_ptr().cast::<u8>(), *len)
+            },
+            Self::Read(v) => v,
+        }
+    }
+}
+
+impl Drop for KernelBtf {
+    fn drop(&mut self) {
+        if let Self::Mapped { addr, len } = self {
+            // SAFETY: unmapping what open() mapped; no slice of it outlives self.
+            let _ = unsafe { nix::sys::mman::munmap(*addr, *len) };
+        }
+    }
+}
+
+/// Moves the calling thread into a private mount namespace whose
+/// /sys/kernel/btf/vmlinux is `btf`.
+fn private_btf(btf: &[u8]) -> Result<(), PrivateBtfError> {
+    unshare(CloneFlags::CLONE_NEWNS).map_err(PrivateBtfError::Unshare)?;
+    // Without this the tmpfs below would propagate to the host's mounts.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(PrivateBtfError::Private)?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("tmpfs"), BTF_DIR, Some("tmpfs"), flags, Some("mode=0700")).map_err(PrivateBtfError::Tmpfs)?;
+    std::fs::write(Path::new(BTF_DIR).join("vmlinux"), btf).map_err(PrivateBtfError::Write)
+}
