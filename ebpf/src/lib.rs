@@ -33,7 +33,7 @@ pub mod trace_capabilities {
     pub static OBJECT: &[u8] = embed_object!("trace_capabilities");
 }
 
-/// `trace dns`: the net/net_dev_queue and net/netif_receive_skb tracepoints.
+/// `trace dns`: the net_dev_queue and netif_receive_skb raw tracepoints, and sys_enter_bind.
 pub mod trace_dns {
     #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
     include!(concat!(env!("OUT_DIR"), "/trace_dns_types.rs"));

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::TracePoint;
+use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use ebpf::common::{EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES};
 use tokio::io::Interest;
@@ -21,6 +21,7 @@ pub const DEFAULT_WAKEUP_BYTES: u64 = 256 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct Attachment {
     pub program: &'static str,
+    /// The tracefs category; empty for a raw tracepoint.
     pub category: &'static str,
     pub name: &'static str,
     /// Absent on some architectures or kernels (e.g. `open` on arm64): skipped.
@@ -35,6 +36,17 @@ impl Attachment {
 
     pub const fn tracepoint(program: &'static str, category: &'static str, name: &'static str) -> Self {
         Self { program, category, name, optional: false }
+    }
+
+    /// A raw tracepoint: the arguments as the kernel passes them, without the
+    /// trace record a classic tracepoint fills first (cheaper on hot paths
+    /// such as every packet).
+    pub const fn raw(program: &'static str, name: &'static str) -> Self {
+        Self { program, category: "", name, optional: false }
+    }
+
+    fn is_raw(&self) -> bool {
+        self.category.is_empty()
     }
 
     /// Skipped when the kernel does not have it.
@@ -159,6 +171,10 @@ impl Session {
         tracing::debug!(took = ?started.elapsed(), "object parsed and relocated");
 
         for a in program.attachments() {
+            if a.is_raw() {
+                attach_raw(&mut bpf, a)?;
+                continue;
+            }
             let prog: &mut TracePoint = bpf
                 .program_mut(a.program)
                 .ok_or(SessionError::MissingProgram(a.program))?
@@ -290,6 +306,22 @@ fn load_object(
         }
     }
     loader.load(object)
+}
+
+fn attach_raw(bpf: &mut Ebpf, a: &Attachment) -> Result<(), SessionError> {
+    let prog: &mut RawTracePoint = bpf
+        .program_mut(a.program)
+        .ok_or(SessionError::MissingProgram(a.program))?
+        .try_into()
+        .map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
+    prog.load().map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
+    prog.attach(a.name).map_err(|source| SessionError::Attach {
+        program: a.program,
+        category: "raw",
+        name: a.name,
+        source: Box::new(source),
+    })?;
+    Ok(())
 }
 
 fn take_map(bpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, SessionError> {

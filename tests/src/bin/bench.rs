@@ -9,6 +9,7 @@
 //! startup: time from starting `ig trace exec` until it traces.
 //! gadgets: each gadget's start-up (to "tracing started") with 0 and with
 //! `--containers` (100) containers in the collection.
+//! dns: non-DNS UDP and DNS storms on loopback with and without `ig trace dns`.
 //! sizes: the size of each binary.
 //! daemon: events/s that `gadgetctl trace open -o json` receives through
 //! `ig daemon` vs `ig trace open -o json` locally, on the open storm.
@@ -24,6 +25,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+#[path = "../bench_dns.rs"]
+mod bench_dns;
 
 const OPEN_COMM: &str = "ig-openloop";
 const EXEC_COMM: &str = "ig-execloop";
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
         Some("nri") => nri_cost(flag("--count", 30) as usize),
         Some("daemon") => daemon_throughput(flag("--count", 1_000_000), rounds),
         Some("gadgets") => gadget_startup(flag("--containers", 100) as usize, rounds),
+        Some("dns") => bench_dns::run(flag("--count", 1_000_000), rounds),
         Some("all") => {
             storm(Storm::Open, flag("--open-count", 1_000_000), rounds)?;
             storm(Storm::Exec, flag("--exec-count", 5_000), rounds)?;
@@ -59,11 +64,14 @@ fn main() -> Result<()> {
             nri_cost(flag("--nri-count", 30) as usize)?;
             daemon_throughput(flag("--open-count", 1_000_000), rounds)?;
             gadget_startup(flag("--containers", 100) as usize, rounds)?;
+            bench_dns::run(flag("--udp-count", 1_000_000), rounds)?;
             binary_sizes()
         }
         Some("sizes") => binary_sizes(),
         _ => {
-            bail!("usage: bench open|exec|startup|hook|nri|daemon|gadgets|sizes|all [--rounds N] [--count N]")
+            bail!(
+                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|sizes|all [--rounds N] [--count N]"
+            )
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `ig trace dns`: DNS queries (Q) and responses (R) over UDP, seen as
 //! packets in every network namespace, each with the task that sends or
-//! receives it. Kernel side: ebpf/gadgets/trace_dns (net/net_dev_queue and
-//! net/netif_receive_skb tracepoints; recv* syscall tracepoints to know DNS
-//! servers). The message itself is read here (dns_message.rs).
+//! receives it. Kernel side: ebpf/gadgets/trace_dns (net_dev_queue and
+//! netif_receive_skb raw tracepoints; the bind syscall tracepoint to know
+//! DNS servers). The message itself is read here (dns_message.rs).
 
 use std::collections::HashMap;
 use std::mem::offset_of;
@@ -90,11 +90,9 @@ pub struct DnsEvent {
 crate::impl_has_common!(DnsEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment::tracepoint("ig_dns_egress", "net", "net_dev_queue"),
-    Attachment::tracepoint("ig_dns_ingress", "net", "netif_receive_skb"),
-    Attachment::syscall("ig_dns_recvfrom", "sys_enter_recvfrom"),
-    Attachment::syscall("ig_dns_recvmsg", "sys_enter_recvmsg"),
-    Attachment::syscall("ig_dns_recvmmsg", "sys_enter_recvmmsg"),
+    Attachment::raw("ig_dns_egress", "net_dev_queue"),
+    Attachment::raw("ig_dns_ingress", "netif_receive_skb"),
+    Attachment::syscall("ig_dns_bind", "sys_enter_bind"),
 ];
 
 impl GadgetProgram for TraceDns {
