@@ -174,3 +174,42 @@ fn a_hundred_containers_in_a_row_leak_no_fds_and_each_first_exec_is_seen() {
     }
     assert!(after <= before, "ig had {before} fds before {n} containers and {after} after");
 }
+
+/// A copy of the system's runc at `path`, written next to it and renamed
+/// over it, as a package upgrade does (a new inode every time).
+fn install_runc(path: &std::path::Path) {
+    let staged = path.with_extension("new");
+    std::fs::copy("/usr/sbin/runc", &staged).expect("copying /usr/sbin/runc");
+    std::fs::rename(&staged, path).expect("renaming the runtime into place");
+}
+
+#[test]
+fn a_runtime_installed_or_replaced_after_start_is_watched() {
+    let h = harness();
+    require_root();
+    let dir = h.dir.join(unique("runtimes"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let runc = dir.join("runc");
+    // Not there yet when ig starts: only its directory is.
+    let ig = trace_exec(&h, &[("RUNTIME_PATH", runc.to_str().unwrap())]);
+    let log = format!("watching runtime binary path={}", runc.display());
+    for step in ["installed", "replaced"] {
+        let before = ig.stderr_text().matches(&log).count();
+        install_runc(&runc);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ig.stderr_text().matches(&log).count() == before {
+            assert!(Instant::now() < deadline, "{step}: not marked: {}", ig.stderr_text());
+            // Reads more of ig's log (a needle that never comes: a 100 ms wait).
+            ig.wait_stderr("\u{0}never", Duration::from_millis(100));
+        }
+        let id = unique("igt-newrunc");
+        let marker = unique(step);
+        let mut cmd = h.ctr();
+        cmd.args(["-n", "k8s.io", "run", "--rm", "--runc-binary", runc.to_str().unwrap(), &h.image, &id])
+            .args(["/bin/echo", &marker]);
+        run_ok(&mut cmd);
+        let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
+        assert_eq!(ev["runtime"]["containerId"], id.as_str(), "{step}: {ev}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -19,14 +19,7 @@ use runtimes::RuntimeOptions;
 pub struct Sources {
     _listener: listener::Listener,
     _exits: Subscription,
-    fanotify: Option<fanotify::Watcher>,
-}
-
-impl Sources {
-    /// The runtime binaries the fanotify watcher marks (none if it is off).
-    pub fn watched_runtimes(&self) -> &[PathBuf] {
-        self.fanotify.as_ref().map_or(&[], |w| w.marked())
-    }
+    _fanotify: Option<fanotify::Watcher>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +59,7 @@ pub fn start(opts: &SourceOptions, collection: &Arc<Collection>) -> Result<Sourc
     let fanotify = start_fanotify(opts, collection, docker_root.clone());
     spool::load(root, collection);
     load_running(opts, collection, Some(&docker_root));
-    Ok(Sources { _listener: listener, _exits: exits, fanotify })
+    Ok(Sources { _listener: listener, _exits: exits, _fanotify: fanotify })
 }
 
 /// The containers running now, for one-shot commands: the spool left by the

@@ -72,6 +72,24 @@ pub fn resolve(root: &Path, host_path: &str) -> Option<PathBuf> {
     on_host.is_file().then_some(on_host)
 }
 
+/// The directories, on the host, that the candidates (and what their
+/// symlinks point to) live in: where a runtime binary can appear.
+pub fn directories(root: &Path, candidates: &[String]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for host_path in candidates {
+        let mut paths = vec![shared::hookproto::on_host(root, Path::new(host_path))];
+        paths.extend(resolve(root, host_path));
+        for p in paths {
+            if let Some(dir) = p.parent().filter(|d| d.is_dir())
+                && !dirs.iter().any(|d| d == dir)
+            {
+                dirs.push(dir.to_path_buf());
+            }
+        }
+    }
+    dirs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@
 
 pub mod argv;
 pub mod binaries;
+pub mod marks;
 pub mod runtime_call;
 
 use std::collections::HashMap;
@@ -28,7 +29,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::fanotify::{
-    EventFFlags, Fanotify, FanotifyEvent, FanotifyResponse, InitFlags, MarkFlags, MaskFlags, Response,
+    EventFFlags, Fanotify, FanotifyEvent, FanotifyResponse, InitFlags, MaskFlags, Response,
 };
 use shared::ContainerRecord;
 use shared::hookproto::on_host;
@@ -36,6 +37,7 @@ use shared::identity::{HostNames, annotations, identify};
 use shared::oci::{self, State};
 
 use crate::collection::Collection;
+use marks::Marks;
 use runtime_call::RuntimeCall;
 
 /// How long a `runc start` is held at most while its record is built.
@@ -72,14 +74,6 @@ pub struct Watcher {
     stop: Arc<AtomicBool>,
     wake: Arc<EventFd>,
     thread: Option<std::thread::JoinHandle<()>>,
-    marked: Vec<PathBuf>,
-}
-
-impl Watcher {
-    /// The runtime binaries marked.
-    pub fn marked(&self) -> &[PathBuf] {
-        &self.marked
-    }
 }
 
 impl Drop for Watcher {
@@ -106,32 +100,19 @@ pub fn start(opts: Options, collection: Arc<Collection>) -> Result<Option<Watche
         EventFFlags::O_RDONLY | EventFFlags::O_LARGEFILE | EventFFlags::O_CLOEXEC,
     )
     .map_err(FanotifyError::Init)?;
-    let mut marked = Vec::new();
-    for host_path in binaries::candidates(opts.runtime_path.as_deref()) {
-        let Some(path) = binaries::resolve(&opts.root, &host_path) else { continue };
-        match fan.mark(
-            MarkFlags::FAN_MARK_ADD,
-            MaskFlags::FAN_OPEN_EXEC_PERM,
-            nix::fcntl::AT_FDCWD,
-            Some(&path),
-        ) {
-            Ok(()) if !marked.contains(&path) => marked.push(path),
-            Ok(()) => {}
-            Err(Errno::EINVAL) => {
-                tracing::warn!(
-                    "this kernel has no fanotify permission events (CONFIG_FANOTIFY_ACCESS_PERMISSIONS): \
-                     containers of docker and `ctr run` are not seen as they start"
-                );
-                return Ok(None);
-            }
-            Err(e) => tracing::warn!(path = %path.display(), "cannot watch this runtime binary: {e}"),
+    let mut marks = Marks::new(&opts.root, binaries::candidates(opts.runtime_path.as_deref()));
+    match marks.refresh(&fan) {
+        Ok(marked) if marked.is_empty() => tracing::debug!("no OCI runtime binary to watch yet"),
+        Ok(marked) => tracing::debug!(binaries = ?marked, "watching runtime execs"),
+        Err(e) => {
+            tracing::warn!("{e}: containers of docker and `ctr run` are not seen as they start");
+            return Ok(None);
         }
     }
-    if marked.is_empty() {
-        tracing::debug!("no OCI runtime binary found to watch");
+    if marks.is_empty() {
+        tracing::debug!("no OCI runtime binary or directory to watch");
         return Ok(None);
     }
-    tracing::debug!(binaries = ?marked, "watching runtime execs");
     let wake = Arc::new(
         EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map_err(|e| FanotifyError::Setup(e.into()))?,
@@ -149,6 +130,7 @@ pub fn start(opts: Options, collection: Arc<Collection>) -> Result<Option<Watche
         .map_err(FanotifyError::Setup)?;
     let mut lp = Loop {
         fan,
+        marks,
         root: opts.root,
         bound: opts.bound,
         collection,
@@ -163,7 +145,7 @@ pub fn start(opts: Options, collection: Arc<Collection>) -> Result<Option<Watche
         .name("ig-fanotify".into())
         .spawn(move || lp.run(&stop2, &wake2))
         .map_err(FanotifyError::Setup)?;
-    Ok(Some(Watcher { stop, wake, thread: Some(thread), marked }))
+    Ok(Some(Watcher { stop, wake, thread: Some(thread) }))
 }
 
 /// A `create` seen, waiting for its `start`.
@@ -191,6 +173,7 @@ struct Job {
 
 struct Loop {
     fan: Fanotify,
+    marks: Marks,
     root: PathBuf,
     bound: Duration,
     collection: Arc<Collection>,
@@ -208,16 +191,21 @@ impl Loop {
             let next = self.held.values().map(|h| h.deadline).min();
             let wait = next.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now));
             let timeout = PollTimeout::from(wait.as_millis().min(1000) as u16);
-            let mut fds = [
+            let mut fds = vec![
                 PollFd::new(self.fan.as_fd(), PollFlags::POLLIN),
                 PollFd::new(wake.as_fd(), PollFlags::POLLIN),
             ];
+            fds.extend(self.marks.inotify_fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
                     tracing::error!("fanotify watcher: poll: {e}; stopping it");
                     break;
                 }
+            }
+            drop(fds);
+            if self.marks.drain() {
+                self.remark();
             }
             let _ = wake.read();
             for seq in self.done.try_iter().collect::<Vec<_>>() {
@@ -233,6 +221,18 @@ impl Loop {
                 h.event.fd().expect("perm event fd"),
                 Response::FAN_ALLOW,
             ));
+        }
+    }
+
+    /// A file appeared next to a runtime binary: mark what is new.
+    fn remark(&mut self) {
+        match self.marks.refresh(&self.fan) {
+            Ok(marked) => {
+                for path in marked {
+                    tracing::info!(path = %path.display(), "watching runtime binary");
+                }
+            }
+            Err(e) => tracing::warn!("{e}"),
         }
     }
 
