@@ -268,6 +268,8 @@ pub struct Harness {
     pub podman_sock: PathBuf,
     /// `ctr --address <containerd 1.7>`: program and arguments.
     pub ctr: Vec<String>,
+    /// containerd 1.7's gRPC socket.
+    pub containerd_sock: PathBuf,
 }
 
 /// Reads the harness settings; fails (never skips) when it was not set up.
@@ -290,6 +292,7 @@ pub fn harness() -> Harness {
         docker_sock: PathBuf::from(get("IG_HARNESS_DOCKER_SOCK")),
         podman_sock: PathBuf::from(get("IG_HARNESS_PODMAN_SOCK")),
         ctr: get("IG_HARNESS_CTR").split_whitespace().map(String::from).collect(),
+        containerd_sock: PathBuf::from(get("IG_HARNESS_CONTAINERD_SOCK")),
     }
 }
 

@@ -213,3 +213,52 @@ fn a_runtime_installed_or_replaced_after_start_is_watched() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Kills and removes a `ctr` container of namespace `ns` when dropped.
+struct CtrContainer<'a> {
+    h: &'a Harness,
+    ns: String,
+    id: String,
+}
+
+impl Drop for CtrContainer<'_> {
+    fn drop(&mut self) {
+        let ctr = |args: &[&str]| {
+            let _ = self.h.ctr().args(["-n", &self.ns]).args(args).output();
+        };
+        ctr(&["task", "kill", "-s", "KILL", &self.id]);
+        std::thread::sleep(Duration::from_millis(300));
+        ctr(&["task", "rm", "-f", &self.id]);
+        ctr(&["container", "rm", &self.id]);
+    }
+}
+
+#[test]
+fn containers_of_another_containerd_namespace_are_listed_from_containerds_own_api() {
+    let h = harness();
+    require_root();
+    let ns = unique("igt-ns");
+    let id = unique("igt-nsctr");
+    // No image in that namespace: the harness's rootfs directly.
+    let rootfs = h.rootfs.to_str().unwrap().to_string();
+    run_ok(h.ctr().args(["-n", &ns, "run", "-d", "--rootfs", &rootfs, &id, "/bin/sleep", "60"]));
+    let _guard = CtrContainer { h: &h, ns: ns.clone(), id: id.clone() };
+    let sock = h.containerd_sock.display().to_string();
+    let out = run_ok(Command::new(binary("ig")).args([
+        "list-containers",
+        "-o",
+        "json",
+        "--containerd-socketpath",
+        &sock,
+        "--containerd-namespace",
+        &ns,
+    ]));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON array");
+    let rec = list.iter().find(|r| r["runtime"]["containerId"] == id.as_str()).expect("listed");
+    assert_eq!(rec["runtime"]["runtimeName"], "containerd");
+    assert_eq!(rec["runtime"]["containerName"], id.as_str());
+    let pid = rec["pid"].as_u64().unwrap() as u32;
+    assert_eq!(rec["mntns"], mntns_of(pid));
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep", "the pid is the container's init");
+}

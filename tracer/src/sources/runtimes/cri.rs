@@ -5,13 +5,12 @@
 //! `api.proto`; only the fields used here.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hyper_util::rt::TokioIo;
 use shared::{ContainerRecord, K8sMetadata, RuntimeMetadata};
-use tonic::transport::{Channel, Endpoint};
 
 use super::RuntimeError;
+use super::grpc_unix::Client;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ListContainersRequest {
@@ -115,37 +114,9 @@ pub struct PodSandboxMetadata {
 
 const SERVICE: &str = "/runtime.v1.RuntimeService/";
 
-struct Client {
-    grpc: tonic::client::Grpc<Channel>,
-}
-
-impl Client {
-    async fn connect(socket: &Path) -> Result<Self, tonic::transport::Error> {
-        let path: PathBuf = socket.to_path_buf();
-        // The URI is a placeholder: the connector dials the unix socket.
-        let channel =
-            Endpoint::from_static("http://localhost")
-                .connect_with_connector(tower::service_fn(move |_| {
-                    let path = path.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
-                    }
-                }))
-                .await?;
-        Ok(Self { grpc: tonic::client::Grpc::new(channel) })
-    }
-
-    async fn call<Req, Resp>(&mut self, method: &'static str, req: Req) -> Result<Resp, tonic::Status>
-    where
-        Req: prost::Message + Send + Sync + 'static,
-        Resp: prost::Message + Default + Send + Sync + 'static,
-    {
-        self.grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        let path = http::uri::PathAndQuery::try_from(format!("{SERVICE}{method}"))
-            .map_err(|e| tonic::Status::internal(e.to_string()))?;
-        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-        Ok(self.grpc.unary(tonic::Request::new(req), path, codec).await?.into_inner())
-    }
+/// A CRI method's full name.
+fn method(name: &str) -> String {
+    format!("{SERVICE}{name}")
 }
 
 /// The running containers of a CRI runtime, as records named `runtime_name`.
@@ -157,19 +128,25 @@ pub async fn enumerate(
     let err = |e: String| RuntimeError::Cri(socket.display().to_string(), e);
     let mut client = Client::connect(socket).await.map_err(|e| err(shared::error_chain(&e)))?;
     let pods: ListPodSandboxResponse = client
-        .call("ListPodSandbox", ListPodSandboxRequest {})
+        .call(&method("ListPodSandbox"), &[], ListPodSandboxRequest {})
         .await
         .map_err(|e| err(e.message().to_string()))?;
     let pods: HashMap<String, PodSandbox> = pods.items.into_iter().map(|p| (p.id.clone(), p)).collect();
     let request = ListContainersRequest {
         filter: Some(ContainerFilter { state: Some(ContainerStateValue { state: CONTAINER_RUNNING }) }),
     };
-    let list: ListContainersResponse =
-        client.call("ListContainers", request).await.map_err(|e| err(e.message().to_string()))?;
+    let list: ListContainersResponse = client
+        .call(&method("ListContainers"), &[], request)
+        .await
+        .map_err(|e| err(e.message().to_string()))?;
     let mut records = Vec::new();
     for c in list.containers {
         let status: ContainerStatusResponse = match client
-            .call("ContainerStatus", ContainerStatusRequest { container_id: c.id.clone(), verbose: true })
+            .call(
+                &method("ContainerStatus"),
+                &[],
+                ContainerStatusRequest { container_id: c.id.clone(), verbose: true },
+            )
             .await
         {
             Ok(s) => s,

@@ -4,8 +4,10 @@
 //! containers never come from here: they arrive push-style (hook, NRI,
 //! fanotify).
 
+pub mod containerd;
 pub mod cri;
 pub mod docker;
+pub mod grpc_unix;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +78,8 @@ pub enum RuntimeError {
     Docker(String, #[source] bollard::errors::Error),
     #[error("asking the CRI service on {0}: {1}")]
     Cri(String, String),
+    #[error("asking containerd on {0} for namespace {1}: {2}")]
+    Containerd(String, String, String),
 }
 
 /// Asks every selected runtime whose socket exists, concurrently, within
@@ -119,18 +123,16 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
                 None => None,
             }
         };
-        // containerd answers CRI for its "k8s.io" namespace, CRI-O for all of its containers.
+        // containerd answers CRI for its "k8s.io" namespace (with the pods'
+        // metadata), its own API for the others; CRI-O CRI for all of its containers.
         let containerd_sock = want(Runtime::Containerd).then(|| socket(&opts.containerd_socket)).flatten();
         let crio_sock = want(Runtime::CriO).then(|| socket(&opts.crio_socket)).flatten();
-        if containerd_sock.is_some() && opts.containerd_namespace != "k8s.io" {
-            tracing::warn!(
-                namespace = opts.containerd_namespace,
-                "only containerd's CRI namespace k8s.io is asked at start-up; new containers of any namespace are seen as they start"
-            );
-        }
         let containerd = async {
             match &containerd_sock {
-                Some(s) => Some(cri::enumerate(root, s, "containerd").await),
+                Some(s) if opts.containerd_namespace == "k8s.io" => {
+                    Some(cri::enumerate(root, s, "containerd").await)
+                }
+                Some(s) => Some(containerd::enumerate(root, s, &opts.containerd_namespace).await),
                 None => None,
             }
         };
@@ -141,7 +143,8 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
             }
         };
         let all = async { tokio::join!(docker, podman, containerd, crio) };
-        let Ok((docker, podman, containerd, crio)) = tokio::time::timeout(ENUMERATION_BOUND, all).await else {
+        let Ok((docker, podman, containerd, crio)) = tokio::time::timeout(ENUMERATION_BOUND, all).await
+        else {
             tracing::warn!("the runtimes did not answer within {ENUMERATION_BOUND:?}");
             return out;
         };
