@@ -9,6 +9,7 @@
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
+#include "task.h"
 #include "files.h"
 #include "program.h"
 
@@ -81,9 +82,7 @@ static __always_inline __u16 socket_opts(struct sock *sk)
 SEC("tracepoint/syscalls/sys_exit_bind")
 int ig_bind_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct bind_start *start = bpf_map_lookup_elem(&bind_starts, &tid);
 	struct ig_bind_event e = {};
 	struct bind_start s;
@@ -125,12 +124,8 @@ int ig_bind_exit(struct trace_event_raw_sys_exit *ctx)
 	}
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
 	e.mntns_id = s.mntns_id;
-	e.pid = pid_tgid >> 32;
-	e.tid = tid;
-	e.uid = (__u32)uid_gid;
-	e.gid = uid_gid >> 32;
+	gadget_fill_task(&e);
 	e.retval = ret;
-	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	gadget_output(&e, sizeof(e));
 	return 0;
 }

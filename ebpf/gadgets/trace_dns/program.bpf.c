@@ -29,6 +29,7 @@
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
+#include "task.h"
 #include "files.h"
 #include "program.h"
 
@@ -94,15 +95,8 @@ struct headers {
 
 static __always_inline void owner_of_current(struct owner *o, __u64 mntns_id)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-
 	o->mntns_id = mntns_id;
-	o->pid = pid_tgid >> 32;
-	o->tid = (__u32)pid_tgid;
-	o->uid = (__u32)uid_gid;
-	o->gid = uid_gid >> 32;
-	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	gadget_fill_task(o);
 }
 
 static __always_inline bool discard_owner(const struct owner *o)

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
+#include "task.h"
 #include "program.h"
 
 /* --pid: only signals sent by this process (0: all). */
@@ -76,9 +77,7 @@ int ig_tgkill_enter(struct trace_event_raw_sys_enter *ctx)
 
 static __always_inline int signal_exit(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct signal_start *start = bpf_map_lookup_elem(&signal_starts, &tid);
 	struct ig_signal_event e = {};
 
@@ -92,12 +91,8 @@ static __always_inline int signal_exit(long ret)
 	if (gadget_failed_only && ret >= 0)
 		return 0;
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
-	e.pid = pid_tgid >> 32;
-	e.tid = tid;
+	gadget_fill_task(&e);
 	e.retval = ret;
-	e.uid = (__u32)uid_gid;
-	e.gid = uid_gid >> 32;
-	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	gadget_output(&e, sizeof(e));
 	return 0;
 }

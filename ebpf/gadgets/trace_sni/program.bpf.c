@@ -15,6 +15,7 @@
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
+#include "task.h"
 #include "files.h"
 #include "sockets.h"
 #include "program.h"
@@ -44,7 +45,7 @@ struct {
 
 static __always_inline int check_write(__s32 fd, const void *buf, __u64 count)
 {
-	__u64 mntns_id, pid_tgid, uid_gid, n;
+	__u64 mntns_id, n;
 	struct scratch_event *s;
 	struct ig_sni_event *e;
 	__u8 prefix[TLS_PREFIX];
@@ -67,16 +68,10 @@ static __always_inline int check_write(__s32 fd, const void *buf, __u64 count)
 		return 0;
 	e = &s->e;
 	__builtin_memset(e, 0, offsetof(struct ig_sni_event, hello));
-	pid_tgid = bpf_get_current_pid_tgid();
-	uid_gid = bpf_get_current_uid_gid();
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
 	e->mntns_id = mntns_id;
 	e->netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	gadget_fill_task(e);
 	n = count > IG_SNI_MAX_HELLO ? IG_SNI_MAX_HELLO : count;
 	/* In asm, so that it is the register passed on that is masked. */
 	asm volatile("%0 &= 8191" : "+r"(n));

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
+#include "task.h"
 #include "files.h"
 #include "sockets.h"
 #include "program.h"
@@ -47,17 +48,10 @@ struct {
 
 static __always_inline void fill(struct ig_tcpconnect_event *e, struct sock *sk, __u64 mntns_id)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-
 	e->mntns_id = mntns_id;
 	e->netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
+	gadget_fill_task(e);
 	gadget_sock_ends(sk, &e->family, &e->sport, &e->dport, e->saddr, e->daddr);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
 static __always_inline void send(struct ig_tcpconnect_event *e)
