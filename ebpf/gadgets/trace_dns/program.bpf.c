@@ -31,17 +31,10 @@
 #include "buffer.h"
 #include "task.h"
 #include "files.h"
+#include "sockets.h"
 #include "program.h"
 
 #define IG_IPPROTO_UDP 17
-#define IG_S_IFMT 00170000
-#define IG_S_IFSOCK 0140000
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
 
 struct owner_key {
 	__u64 netns_id;
