@@ -120,5 +120,11 @@ fn private_btf(btf: &[u8]) -> Result<(), PrivateBtfError> {
         .map_err(PrivateBtfError::Private)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("tmpfs"), BTF_DIR, Some("tmpfs"), flags, Some("mode=0700")).map_err(PrivateBtfError::Tmpfs)?;
-    std::fs::write(Path::new(BTF_DIR).join("vmlinux"), btf).map_err(PrivateBtfError::Write)
+    if let Err(e) = std::fs::write(Path::new(BTF_DIR).join("vmlinux"), btf) {
+        // An empty /sys/kernel/btf would leave aya with no BTF at all: show
+        // the kernel's again.
+        let _ = nix::mount::umount2(BTF_DIR, nix::mount::MntFlags::MNT_DETACH);
+        return Err(PrivateBtfError::Write(e));
+    }
+    Ok(())
 }
