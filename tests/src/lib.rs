@@ -12,6 +12,18 @@ use serde_json::Value;
 
 pub mod dns_server;
 
+/// Makes `cmd` start in a mount namespace of its own: a stand-in for a
+/// container in the mount-namespace filter tests.
+pub fn in_own_mntns(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: unshare(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
+        })
+    }
+}
+
 /// Moves the calling thread (only it) into the network namespace at `path`.
 pub fn join_netns(path: &std::path::Path) {
     use std::os::fd::AsFd;

@@ -3,7 +3,6 @@
 //! the filter map; a process outside it never is.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,11 +43,7 @@ async fn only_namespaces_in_the_map_are_traced() {
         .arg(format!("read a; /bin/true {inside1}; read b; /bin/true {inside2}; read c"))
         .stdin(Stdio::piped());
     // SAFETY: unshare is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        sh.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut sh);
     let mut child = sh.spawn().expect("spawn sh");
     let mntns = mntns_of(child.id());
     assert_ne!(mntns, mntns_of(std::process::id()), "the child has its own mount namespace");
@@ -82,11 +77,7 @@ async fn without_the_filter_every_namespace_is_traced() {
     let marker = unique("ig-nofilter");
     let mut cmd = Command::new("/bin/true");
     cmd.arg(&marker);
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut cmd);
     cmd.status().unwrap();
     let seen = execs_for(&mut session, &gadget, Duration::from_secs(1)).await;
     assert!(has_arg(&seen, &marker));

@@ -1,6 +1,5 @@
 //! `ig snapshot process` against the real task list.
 
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -50,11 +49,7 @@ fn without_host_only_container_processes_and_the_kernel_filters_by_mntns() {
     );
     let mut inside = Command::new("/bin/sleep");
     inside.arg("30").stdout(Stdio::null());
-    unsafe {
-        inside.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut inside);
     let mut inside = inside.spawn().unwrap();
     let mntns = mntns_of(inside.id());
     let listed = SnapshotProcess::default().take(Some(&[mntns])).expect("snapshot");

@@ -2,7 +2,6 @@
 //! traffic: the counters of one interval or summed over a few.
 
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -130,11 +129,7 @@ async fn only_allowed_mount_namespaces_are_counted() {
     // A "container": a shell in its own mount namespace that reads the file.
     let mut sh = Command::new("/bin/sh");
     sh.arg("-c").arg(format!("read a; cat {} > /dev/null; read b", path.display())).stdin(Stdio::piped());
-    unsafe {
-        sh.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut sh);
     let mut child = sh.spawn().unwrap();
     let mntns = mntns_of(child.id());
     filter.allow(mntns).unwrap();

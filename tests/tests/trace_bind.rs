@@ -1,7 +1,6 @@
 //! `ig trace bind` against real sockets.
 
 use std::net::{TcpListener, UdpSocket};
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -85,11 +84,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     );
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.args(["-c", &script]).stdin(std::process::Stdio::piped());
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     session.filter().allow(mntns_of(child.id())).unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();

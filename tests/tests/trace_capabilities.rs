@@ -2,7 +2,6 @@
 //! owner needs CAP_CHOWN, which root has and nobody has not.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,11 +86,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     // A "container": a shell in its own mount namespace that chowns a file.
     let mut sh = Command::new("/bin/sh");
     sh.arg("-c").arg(format!("read a; chown 77 {}; read b", file.display())).stdin(Stdio::piped());
-    unsafe {
-        sh.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut sh);
     let mut child = sh.spawn().unwrap();
     let mntns = mntns_of(child.id());
     filter.allow(mntns).unwrap();

@@ -1,7 +1,6 @@
 //! `ig trace signal` against real signals.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,11 +75,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     // A "container": a shell in its own mount namespace that signals itself.
     let mut sh = Command::new("/bin/sh");
     sh.args(["-c", "read a; kill -s WINCH $$; read b"]).stdin(Stdio::piped());
-    unsafe {
-        sh.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut sh);
     let mut child = sh.spawn().unwrap();
     let (sh_pid, mntns) = (child.id() as i32, mntns_of(child.id()));
     filter.allow(mntns).unwrap();

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -78,11 +77,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
         format!("import socket, sys; sys.stdin.readline(); socket.create_connection(('127.0.0.1', {port}))");
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.args(["-c", &script]).stdin(std::process::Stdio::piped());
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
-        });
-    }
+    tests::in_own_mntns(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let child_pid = child.id();
     session.filter().allow(mntns_of(child_pid)).unwrap();
