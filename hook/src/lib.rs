@@ -6,6 +6,7 @@
 //! container is gone. It always exits 0 within its deadline unless told to
 //! fail closed: a broken tracer must never break a container.
 
+pub mod input;
 pub mod log;
 
 use std::path::PathBuf;

@@ -3,6 +3,7 @@
 //! it passes a megabyte.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,7 +33,14 @@ impl Log {
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let text = format!("{}.{:03} {}: {msg}\n", now.as_secs(), now.subsec_millis(), self.prefix);
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.path) {
+        // O_NONBLOCK: a log path that is a FIFO nobody reads fails at once
+        // instead of holding the hook (no effect on a regular file).
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.path);
+        if let Ok(mut f) = file {
             let _ = f.write_all(text.as_bytes());
         }
     }

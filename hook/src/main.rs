@@ -1,48 +1,49 @@
 //! `ig-hook`: reads the OCI state from stdin within the deadline, runs, exits
 //! 0 (or 1 only when told to fail closed). See the library for what it does.
+//!
+//! Nothing here may end the process with another status: a panic (exit 101)
+//! fails the container start, so every write to stdout/stderr ignores its
+//! error (a closed pipe) and a panic is caught, logged and turned into the
+//! status the options ask for.
 
-use std::io::Read;
-use std::sync::mpsc::channel;
+use std::io::Write;
+use std::panic::AssertUnwindSafe;
+use std::process::ExitCode;
 use std::time::Instant;
 
+use ig_hook::input::read_stdin;
 use ig_hook::log::Log;
-use ig_hook::{USAGE, parse_args, run};
+use ig_hook::{Options, USAGE, parse_args, run};
 use shared::oci::MAX_INPUT;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let started = Instant::now();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return std::process::ExitCode::SUCCESS;
+        let _ = writeln!(std::io::stdout(), "{USAGE}");
+        return ExitCode::SUCCESS;
     }
     let opts = match parse_args(&args) {
         Ok(o) => o,
         Err(e) => {
             // A misconfigured hook must still not break containers.
-            eprintln!("ig-hook: {e}\n{USAGE}");
-            return std::process::ExitCode::SUCCESS;
+            let _ = writeln!(std::io::stderr(), "ig-hook: {e}\n{USAGE}");
+            return ExitCode::SUCCESS;
         }
     };
     let stage = args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_else(|| "hook".into());
-    let mut log = Log::new(&opts.log, &stage);
+    let log = Log::new(&opts.log, &stage);
+    // The default panic message goes to stderr, which a runtime may not
+    // read; the log file is where an operator looks.
+    let panic_log = Log::new(&opts.log, &stage);
+    std::panic::set_hook(Box::new(move |info| panic_log.line(&format!("internal error (panic): {info}"))));
 
-    // stdin is read on a thread so that a runtime which never closes it
-    // cannot hold the hook past its deadline.
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let r =
-            std::io::stdin().take(MAX_INPUT).read_to_end(&mut buf).map(|_| buf).map_err(|e| e.to_string());
-        let _ = tx.send(r);
-    });
-    let input = rx
-        .recv_timeout(opts.timeout.saturating_sub(started.elapsed()))
-        .unwrap_or_else(|_| Err("stdin was not closed before the deadline".into()));
+    let ok = std::panic::catch_unwind(AssertUnwindSafe(|| hook_run(&opts, started, log)))
+        .unwrap_or(!opts.fail_closed);
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
 
-    if run(&opts, input, started, &mut log) {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    }
+fn hook_run(opts: &Options, started: Instant, mut log: Log) -> bool {
+    let input = read_stdin(MAX_INPUT, started + opts.timeout).map_err(|e| e.to_string());
+    run(opts, input, started, &mut log)
 }

@@ -91,7 +91,9 @@ pub fn serve_stream(stream: UnixStream, cfg: &PluginConfig, sink: &mut dyn Sink)
     let register =
         proto::RegisterPluginRequest { plugin_name: cfg.name.clone(), plugin_idx: cfg.idx.clone() };
     let stream_for_timeout = stream.try_clone()?;
-    std::thread::spawn(move || {
+    // No thread, no timeout: the connection is refused rather than served
+    // without the bound on registration.
+    std::thread::Builder::new().name("nri-register".into()).spawn(move || {
         let req = proto::Request {
             service: proto::RUNTIME_SERVICE.into(),
             method: "RegisterPlugin".into(),
@@ -99,12 +101,12 @@ pub fn serve_stream(stream: UnixStream, cfg: &PluginConfig, sink: &mut dyn Sink)
             timeout_nano: REGISTER_TIMEOUT.as_nanos() as i64,
         };
         let frame = ttrpc::encode(1, ttrpc::TYPE_REQUEST, &req.encode_to_vec());
-        let sent = mux::write_frames(&mut *register_writer.lock().expect("writer"), RUNTIME_CONN, &frame);
+        let sent = mux::write_frames(&mut *lock(&register_writer), RUNTIME_CONN, &frame);
         if sent.is_err() || registered_rx.recv_timeout(REGISTER_TIMEOUT).is_err() {
             // Unblock the reader: the connection is useless unregistered.
             let _ = stream_for_timeout.shutdown(std::net::Shutdown::Both);
         }
-    });
+    })?;
     let mut conn = Connection {
         writer,
         cfg: cfg.clone(),
@@ -113,6 +115,12 @@ pub fn serve_stream(stream: UnixStream, cfg: &PluginConfig, sink: &mut dyn Sink)
         registered: Some(registered_tx),
     };
     conn.read_loop(stream, sink)
+}
+
+/// The socket's writer; a writer that panicked mid-frame leaves a stream
+/// the next read or write reports broken, so poisoning adds nothing.
+fn lock(writer: &Mutex<UnixStream>) -> std::sync::MutexGuard<'_, UnixStream> {
+    writer.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Connection {
@@ -132,7 +140,14 @@ impl Connection {
         // IG_NRI_RECORD=FILE keeps what the runtime sent, for replay tests.
         let mut record = std::env::var_os("IG_NRI_RECORD").and_then(|p| std::fs::File::create(p).ok());
         loop {
-            let n = stream.read(&mut buf)?;
+            let n = match stream.read(&mut buf) {
+                Ok(n) => n,
+                // Linux resets rather than ends a connection closed while
+                // our own frames sit unread in the peer's buffer: the same
+                // close as an end of file.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+                Err(e) => return Err(e.into()),
+            };
             if let Some(f) = record.as_mut() {
                 let _ = std::io::Write::write_all(f, &buf[..n]);
             }
@@ -188,7 +203,7 @@ impl Connection {
             }
         };
         let frame = ttrpc::encode(msg.stream_id, ttrpc::TYPE_RESPONSE, &response.encode_to_vec());
-        mux::write_frames(&mut *self.writer.lock().expect("writer"), PLUGIN_CONN, &frame)?;
+        mux::write_frames(&mut *lock(&self.writer), PLUGIN_CONN, &frame)?;
         Ok(())
     }
 

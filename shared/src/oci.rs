@@ -86,15 +86,29 @@ pub fn parse_config(bytes: &[u8], path: &Path) -> Result<Config, OciError> {
     serde_json::from_slice(bytes).map_err(|source| OciError::Config { path: path.to_path_buf(), source })
 }
 
-/// Reads `<bundle>/config.json`, refusing absurd sizes.
+/// Reads `<bundle>/config.json`, refusing absurd sizes and anything but a
+/// regular file: a FIFO there would block the reader for ever, a device
+/// never ends. Opened non-blocking so even the open cannot wait.
 pub fn read_config(bundle: &Path) -> Result<Config, OciError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = bundle.join("config.json");
     let read = |source| OciError::Read { path: path.clone(), source };
-    let len = std::fs::metadata(&path).map_err(read)?.len();
-    if len > MAX_INPUT {
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&path).map_err(read)?;
+    let meta = file.metadata().map_err(read)?;
+    if !meta.is_file() {
+        return Err(read(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")));
+    }
+    if meta.len() > MAX_INPUT {
         return Err(OciError::TooLarge { path });
     }
-    let bytes = std::fs::read(&path).map_err(read)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // take(): a file that grows while it is read still stops at the limit.
+    file.take(MAX_INPUT + 1).read_to_end(&mut bytes).map_err(read)?;
+    if bytes.len() as u64 > MAX_INPUT {
+        return Err(OciError::TooLarge { path });
+    }
     parse_config(&bytes, &path)
 }
 
@@ -127,6 +141,32 @@ mod tests {
         let c = parse_config(cfg, Path::new("config.json")).unwrap();
         assert_eq!(c.process.unwrap().args, vec!["/bin/sh", "-c", "x"]);
         assert_eq!(c.linux.unwrap().namespaces[1].path, "/proc/1/ns/net");
+    }
+
+    #[test]
+    fn a_fifo_or_a_huge_config_is_an_error_at_once() {
+        let dir = std::env::temp_dir().join(format!("oci-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("config.json");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let started = std::time::Instant::now();
+        let err = read_config(&dir).unwrap_err();
+        assert!(matches!(err, OciError::Read { .. }), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        std::fs::remove_file(&fifo).unwrap();
+        let f = std::fs::File::create(&fifo).unwrap();
+        f.set_len(100 << 20).unwrap();
+        assert!(matches!(read_config(&dir), Err(OciError::TooLarge { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_deeply_nested_state_is_an_error_not_a_crash() {
+        let mut deep = String::from(r#"{"id":"x","annotations":"#);
+        deep.push_str(&"[".repeat(100_000));
+        assert!(matches!(parse_state(deep.as_bytes()), Err(OciError::State(_))));
     }
 
     proptest::proptest! {

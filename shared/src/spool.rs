@@ -31,7 +31,7 @@ pub fn write(root: &Path, record: &ContainerRecord) -> Result<PathBuf, SpoolErro
     let tmp = dir.join(format!(".{}.tmp", std::process::id()));
     let err = |source| SpoolError::Write { path: path.clone(), source };
     std::fs::create_dir_all(&dir).map_err(err)?;
-    let body = serde_json::to_vec(record).expect("a record always serializes");
+    let body = serde_json::to_vec(record).map_err(|e| err(std::io::Error::other(e)))?;
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
     f.write_all(&body).map_err(err)?;
     drop(f);
