@@ -457,6 +457,21 @@ mod tests {
         plugin.join().unwrap()
     }
 
+    /// The runtime closes with our RegisterPlugin frame unread in its
+    /// buffer: Linux then resets the connection instead of ending it.
+    #[test]
+    fn a_reset_from_the_runtime_is_a_close() {
+        use std::os::fd::AsRawFd;
+        let (plugin_end, runtime_end) = UnixStream::pair().unwrap();
+        let mut sink = RecordingSink::default();
+        let plugin = std::thread::spawn(move || serve_stream(plugin_end, &cfg(), &mut sink));
+        let mut pfd = libc::pollfd { fd: runtime_end.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 5000) }, 1, "the plugin sent RegisterPlugin");
+        drop(runtime_end);
+        assert!(matches!(plugin.join().unwrap(), Err(NriError::RegisterTimeout)));
+    }
+
     #[test]
     fn garbage_and_truncated_frames_end_the_connection_cleanly() {
         let started = std::time::Instant::now();
