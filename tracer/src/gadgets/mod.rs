@@ -2,6 +2,8 @@
 //! and names its eBPF object and attach points.
 
 pub mod dns_message;
+#[cfg(test)]
+mod golden;
 pub mod snapshot_process;
 pub mod snapshot_socket;
 pub mod tls_hello;

@@ -1,0 +1,170 @@
+//! Pins what users see of every gadget: the column names (visible ones
+//! marked), in order, and the JSON keys of one event, against golden.txt.
+//! A change here is a user-visible change: regenerate the file with
+//! `IG_UPDATE_GOLDEN=1 cargo test -p tracer golden` only when it is meant.
+
+use serde::Serialize;
+
+use super::Column;
+use crate::event::EventCommon;
+use std::mem::offset_of;
+
+fn column_line<E>(cols: &[Column<E>]) -> String {
+    cols.iter()
+        .map(|c| if c.visible { c.name.to_uppercase() } else { c.name.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every key of the JSON object, nested ones as `a.b`, sorted.
+fn json_keys<T: Serialize>(value: &T) -> String {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(m) = v {
+            for (k, v) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                out.push(key.clone());
+                walk(&key, v, out);
+            }
+        }
+    }
+    let mut keys = Vec::new();
+    walk("", &serde_json::to_value(value).expect("events serialize"), &mut keys);
+    keys.sort();
+    keys.join(" ")
+}
+
+fn common() -> EventCommon {
+    EventCommon::default()
+}
+
+/// A DNS event carrying a query for `a.` (type A).
+fn dns_raw() -> Vec<u8> {
+    use ebpf::trace_dns::ig_dns_event as E;
+    let msg = [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1];
+    let mut raw = vec![0u8; offset_of!(E, msg)];
+    raw[offset_of!(E, msg_len)..][..2].copy_from_slice(&(msg.len() as u16).to_ne_bytes());
+    raw[offset_of!(E, msg_total)..][..2].copy_from_slice(&(msg.len() as u16).to_ne_bytes());
+    raw.extend_from_slice(&msg);
+    raw
+}
+
+/// An SNI event carrying a ClientHello for `a.test`.
+fn sni_raw() -> Vec<u8> {
+    use ebpf::trace_sni::ig_sni_event as E;
+    fn with_len(width: usize, body: &[u8]) -> Vec<u8> {
+        let mut v = body.len().to_be_bytes()[8 - width..].to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+    let mut entry = vec![0];
+    entry.extend(with_len(2, b"a.test"));
+    let mut ext = 0u16.to_be_bytes().to_vec();
+    ext.extend(with_len(2, &with_len(2, &entry)));
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.extend(with_len(1, &[]));
+    body.extend(with_len(2, &[0x13, 0x01]));
+    body.extend(with_len(1, &[0]));
+    body.extend(with_len(2, &ext));
+    let mut hs = vec![1];
+    hs.extend(with_len(3, &body));
+    let mut hello = vec![0x16, 3, 1];
+    hello.extend(with_len(2, &hs));
+    let mut raw = vec![0u8; offset_of!(E, hello)];
+    raw[offset_of!(E, hello_len)..][..4].copy_from_slice(&(hello.len() as u32).to_ne_bytes());
+    raw.extend_from_slice(&hello);
+    raw
+}
+
+/// One line per gadget: `<name> columns: ...` and `<name> json: ...`.
+fn current() -> String {
+    use super::*;
+    use crate::gadgets::Gadget;
+    use crate::top::TopGadget;
+    let clock = Clock::now();
+    let mut out = String::new();
+    let mut trace = |name: &str, cols: String, json: String| {
+        out.push_str(&format!("{name} columns: {cols}\n{name} json: {json}\n"));
+    };
+    macro_rules! trace_gadget {
+        ($name:literal, $g:expr, $size:expr) => {{
+            let g = $g;
+            let raw: Vec<u8> = $size;
+            let json = match g.decode(&raw, &clock) {
+                Ok(e) => json_keys(&e),
+                Err(e) => format!("(no event from zeroes: {e})"),
+            };
+            trace($name, column_line(&g.columns()), json);
+        }};
+    }
+    trace_gadget!("trace bind", trace_bind::TraceBind::default(), vec![0u8; 4096]);
+    trace_gadget!("trace capabilities", trace_capabilities::TraceCapabilities::default(), vec![0u8; 4096]);
+    trace_gadget!("trace dns", trace_dns::TraceDns::default(), dns_raw());
+    trace_gadget!("trace exec", trace_exec::TraceExec::default(), vec![0u8; 16384]);
+    trace_gadget!("trace mount", trace_mount::TraceMount, vec![0u8; 16384]);
+    trace_gadget!("trace oomkill", trace_oomkill::TraceOomkill, vec![0u8; 4096]);
+    trace_gadget!("trace open", trace_open::TraceOpen::default(), vec![0u8; 16384]);
+    trace_gadget!("trace signal", trace_signal::TraceSignal::default(), vec![0u8; 4096]);
+    trace_gadget!("trace sni", trace_sni::TraceSni, sni_raw());
+    trace_gadget!("trace tcp", trace_tcp::TraceTcp, vec![0u8; 4096]);
+    trace_gadget!("trace tcpconnect", trace_tcpconnect::TraceTcpconnect::default(), vec![0u8; 4096]);
+
+    let file = top_file::FileRow {
+        common: common(),
+        pid: 0,
+        tid: 0,
+        comm: String::new(),
+        reads: 0,
+        writes: 0,
+        rbytes: 0,
+        wbytes: 0,
+        t: String::new(),
+        file: String::new(),
+    };
+    trace("top file", column_line(&top_file::TopFile::default().columns()), json_keys(&file));
+    let tcp = top_tcp::TcpRow {
+        common: common(),
+        pid: 0,
+        comm: String::new(),
+        ip: 4,
+        src: String::new(),
+        dst: String::new(),
+        sent: 0,
+        recv: 0,
+    };
+    trace("top tcp", column_line(&top_tcp::TopTcp.columns()), json_keys(&tcp));
+    let process = snapshot_process::ProcessEntry {
+        common: common(),
+        comm: String::new(),
+        pid: 0,
+        tid: 0,
+        ppid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let threads = snapshot_process::SnapshotProcess { threads: true };
+    trace(
+        "snapshot process",
+        column_line(&snapshot_process::SnapshotProcess::default().columns()),
+        json_keys(&process),
+    );
+    trace("snapshot process --threads", column_line(&threads.columns()), json_keys(&process));
+    let socket = snapshot_socket::parse_proc_net(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 10 0\n",
+        "TCP",
+        false,
+    );
+    trace("snapshot socket", column_line(&snapshot_socket::columns()), json_keys(&socket[0]));
+    out
+}
+
+#[test]
+fn columns_and_json_keys_are_as_pinned() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gadgets/golden.txt");
+    let now = current();
+    if std::env::var_os("IG_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &now).unwrap();
+    }
+    let pinned = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(now, pinned, "a gadget's columns or JSON keys changed (see {})", path.display());
+}
