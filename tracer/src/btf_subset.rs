@@ -341,7 +341,11 @@ mod tests {
     #[test]
     fn a_gadgets_subset_is_small_and_parses() {
         let kernel = kernel_btf();
-        for object in [ebpf::trace_exec::OBJECT, ebpf::trace_dns::OBJECT, ebpf::top_file::OBJECT] {
+        for object in [
+            crate::gadgets::trace_exec::bpf::OBJECT,
+            crate::gadgets::trace_dns::bpf::OBJECT,
+            crate::gadgets::top_file::bpf::OBJECT,
+        ] {
             let subset = for_object(&kernel, object).expect("subset");
             assert!(subset.len() * 10 < kernel.len(), "{} of {} bytes", subset.len(), kernel.len());
             let parsed = aya::Btf::parse(&subset, aya::Endianness::default()).expect("aya reads the subset");
@@ -356,7 +360,7 @@ mod tests {
     #[test]
     fn pointers_point_to_void_and_members_keep_their_offsets() {
         let kernel = kernel_btf();
-        let subset = for_object(&kernel, ebpf::trace_exec::OBJECT).unwrap();
+        let subset = for_object(&kernel, crate::gadgets::trace_exec::bpf::OBJECT).unwrap();
         let (full, sub) = (BtfView::parse(&kernel).unwrap(), BtfView::parse(&subset).unwrap());
         let find = |v: &BtfView, name: &[u8]| {
             (1..=v.len())

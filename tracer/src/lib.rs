@@ -2,6 +2,7 @@
 //! container collection, and the `ig` command line. Integration tests drive
 //! the same library.
 
+pub mod bpf;
 pub mod btf_subset;
 pub mod cli;
 pub mod client;

@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::bpf::{EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use ebpf::common::{EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 

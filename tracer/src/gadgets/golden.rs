@@ -39,7 +39,7 @@ fn common() -> EventCommon {
 
 /// A DNS event carrying a query for `a.` (type A).
 fn dns_raw() -> Vec<u8> {
-    use ebpf::trace_dns::ig_dns_event as E;
+    use super::trace_dns::bpf::ig_dns_event as E;
     let msg = [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1];
     let mut raw = vec![0u8; offset_of!(E, msg)];
     raw[offset_of!(E, msg_len)..][..2].copy_from_slice(&(msg.len() as u16).to_ne_bytes());
@@ -50,7 +50,7 @@ fn dns_raw() -> Vec<u8> {
 
 /// An SNI event carrying a ClientHello for `a.test`.
 fn sni_raw() -> Vec<u8> {
-    use ebpf::trace_sni::ig_sni_event as E;
+    use super::trace_sni::bpf::ig_sni_event as E;
     fn with_len(width: usize, body: &[u8]) -> Vec<u8> {
         let mut v = body.len().to_be_bytes()[8 - width..].to_vec();
         v.extend_from_slice(body);

@@ -1,12 +1,10 @@
 //! The gadgets: each module owns its event type, its columns and its JSON,
 //! and names its eBPF object and attach points.
 
-pub mod dns_message;
 #[cfg(test)]
 mod golden;
 pub mod snapshot_process;
 pub mod snapshot_socket;
-pub mod tls_hello;
 pub mod top_file;
 pub mod top_tcp;
 pub mod trace_bind;

@@ -1,0 +1,153 @@
+//! `ig trace bind`: IPv4/IPv6 sockets bound to an address and port, with
+//! the protocol, the options in effect and the bound interface. Kernel side:
+//! program.bpf.c (syscall tracepoints).
+
+use std::mem::offset_of;
+
+use self::bpf::{
+    IG_BIND_FREEBIND, IG_BIND_NO_PORT, IG_BIND_REUSEADDR, IG_BIND_REUSEPORT, IG_BIND_TRANSPARENT, OBJECT,
+    ig_bind_event as E,
+};
+use serde::Serialize;
+
+use super::{Column, Gadget, container_columns};
+use crate::event::{Clock, EventCommon};
+use crate::raw::{DecodeError, Raw, ip_string};
+use crate::session::{Attachment, GadgetProgram, Global};
+
+crate::bpf_object!(trace_bind);
+
+#[derive(Clone, Debug)]
+pub struct TraceBind {
+    /// Only this process (`--pid`).
+    pub pid: Option<u32>,
+    /// Only these ports (`-P/--ports`); empty: all.
+    pub ports: Vec<u16>,
+    /// Drop failed binds (`-i/--ignore-errors`, on by default).
+    pub ignore_errors: bool,
+}
+
+impl Default for TraceBind {
+    fn default() -> Self {
+        Self { pid: None, ports: Vec::new(), ignore_errors: true }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BindEvent {
+    #[serde(flatten)]
+    pub common: EventCommon,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    /// TCP, UDP, or the protocol number.
+    pub proto: String,
+    pub addr: String,
+    pub port: u16,
+    /// F(reebind) T(ransparent) N(o port) R(euseaddr) r(euseport), `.` when unset.
+    pub opts: String,
+    /// The bound interface's name (host namespace), empty when unbound.
+    pub interface: String,
+    pub ret: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+crate::impl_has_common!(BindEvent);
+
+const ATTACHMENTS: &[Attachment] = &[
+    Attachment::syscall("ig_bind_enter", "sys_enter_bind"),
+    Attachment::syscall("ig_bind_exit", "sys_exit_bind"),
+];
+
+impl GadgetProgram for TraceBind {
+    fn object(&self) -> &'static [u8] {
+        OBJECT
+    }
+
+    fn attachments(&self) -> &'static [Attachment] {
+        ATTACHMENTS
+    }
+
+    fn globals(&self) -> Vec<(&'static str, Global)> {
+        vec![
+            ("gadget_pid", Global::U32(self.pid.unwrap_or(0))),
+            ("gadget_ignore_errors", Global::Bool(self.ignore_errors)),
+        ]
+    }
+}
+
+impl Gadget for TraceBind {
+    type Event = BindEvent;
+
+    fn columns(&self) -> Vec<Column<BindEvent>> {
+        let mut cols = container_columns();
+        cols.extend([
+            Column::new("pid", 7, |e: &BindEvent| e.pid.into()),
+            Column::new("comm", 16, |e: &BindEvent| e.comm.as_str().into()),
+            Column::new("proto", 5, |e: &BindEvent| e.proto.as_str().into()).max(8),
+            Column::new("addr", 16, |e: &BindEvent| e.addr.as_str().into()).max(39),
+            Column::new("port", 5, |e: &BindEvent| u32::from(e.port).into()),
+            Column::new("opts", 5, |e: &BindEvent| e.opts.as_str().into()),
+            Column::new("if", 8, |e: &BindEvent| e.interface.as_str().into()).max(16),
+            Column::new("ret", 4, |e: &BindEvent| e.ret.into()).hidden().max(6),
+            Column::new("tid", 7, |e: &BindEvent| e.tid.into()).hidden(),
+            Column::new("uid", 7, |e: &BindEvent| e.uid.into()).hidden().max(10),
+            Column::new("gid", 7, |e: &BindEvent| e.gid.into()).hidden().max(10),
+        ]);
+        cols
+    }
+
+    fn wants(&self, e: &BindEvent) -> bool {
+        self.ports.is_empty() || self.ports.contains(&e.port)
+    }
+
+    fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<BindEvent, DecodeError> {
+        let r = Raw::new(bytes, size_of::<E>())?;
+        let v6 = r.u16(offset_of!(E, family)) != libc::AF_INET as u16;
+        let addr = ip_string(r.bytes(offset_of!(E, addr), 16), v6);
+        let opts = u32::from(r.u16(offset_of!(E, opts)));
+        let flag = |bit: u32, c: char| if opts & bit != 0 { c } else { '.' };
+        Ok(BindEvent {
+            common: crate::event_common!(r, clock, E),
+            pid: r.u32(offset_of!(E, pid)),
+            tid: r.u32(offset_of!(E, tid)),
+            comm: r.cstr(offset_of!(E, comm), 16),
+            proto: match r.u16(offset_of!(E, protocol)) {
+                6 => "TCP".into(),
+                17 => "UDP".into(),
+                p => p.to_string(),
+            },
+            addr,
+            port: r.u16(offset_of!(E, port)),
+            opts: [
+                flag(IG_BIND_FREEBIND, 'F'),
+                flag(IG_BIND_TRANSPARENT, 'T'),
+                flag(IG_BIND_NO_PORT, 'N'),
+                flag(IG_BIND_REUSEADDR, 'R'),
+                flag(IG_BIND_REUSEPORT, 'r'),
+            ]
+            .iter()
+            .collect(),
+            interface: interface_name(r.u32(offset_of!(E, bound_dev_if))),
+            ret: r.i32(offset_of!(E, retval)),
+            uid: r.u32(offset_of!(E, uid)),
+            gid: r.u32(offset_of!(E, gid)),
+        })
+    }
+}
+
+/// The name of interface `index` in this network namespace; empty for 0.
+fn interface_name(index: u32) -> String {
+    if index == 0 {
+        return String::new();
+    }
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf holds IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return index.to_string();
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+}

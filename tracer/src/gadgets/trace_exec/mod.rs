@@ -1,0 +1,118 @@
+//! `ig trace exec`: every exec, successful or failed, with its arguments.
+//! Kernel side: program.bpf.c (sched_process_exec and the
+//! execve/execveat syscall tracepoints).
+
+use std::mem::offset_of;
+
+use self::bpf::{IG_EXEC_ARGS_TRUNCATED, IG_EXEC_UPPER_LAYER, OBJECT, ig_exec_event as E};
+use serde::Serialize;
+
+use super::{Column, Gadget, container_columns};
+use crate::event::{Clock, EventCommon, Value};
+use crate::raw::{DecodeError, Raw, split_args};
+use crate::session::{Attachment, GadgetProgram, Global};
+
+crate::bpf_object!(trace_exec);
+
+#[derive(Clone, Debug, Default)]
+pub struct TraceExec {
+    /// Read each process's working directory (`--cwd`).
+    pub cwd: bool,
+    /// Drop failed execs in the kernel (`--ignore-errors`).
+    pub ignore_errors: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecEvent {
+    #[serde(flatten)]
+    pub common: EventCommon,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub loginuid: u32,
+    pub sessionid: u32,
+    pub ret: i32,
+    pub comm: String,
+    pub args: Vec<String>,
+    /// True when the arguments did not fit and were cut.
+    #[serde(rename = "argsTruncated")]
+    pub args_truncated: bool,
+    pub upperlayer: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cwd: String,
+}
+
+crate::impl_has_common!(ExecEvent);
+
+const ATTACHMENTS: &[Attachment] = &[
+    Attachment::syscall("ig_execve_enter", "sys_enter_execve"),
+    Attachment::syscall("ig_execve_exit", "sys_exit_execve"),
+    Attachment::syscall("ig_execveat_enter", "sys_enter_execveat").optional(),
+    Attachment::syscall("ig_execveat_exit", "sys_exit_execveat").optional(),
+    Attachment::tracepoint("ig_sched_exec", "sched", "sched_process_exec"),
+];
+
+impl GadgetProgram for TraceExec {
+    fn object(&self) -> &'static [u8] {
+        OBJECT
+    }
+
+    fn attachments(&self) -> &'static [Attachment] {
+        ATTACHMENTS
+    }
+
+    fn globals(&self) -> Vec<(&'static str, Global)> {
+        vec![
+            ("gadget_collect_cwd", Global::Bool(self.cwd)),
+            ("gadget_ignore_errors", Global::Bool(self.ignore_errors)),
+        ]
+    }
+}
+
+impl Gadget for TraceExec {
+    type Event = ExecEvent;
+
+    fn columns(&self) -> Vec<Column<ExecEvent>> {
+        let mut cols = container_columns();
+        cols.extend([
+            Column::new("pid", 7, |e: &ExecEvent| e.pid.into()),
+            Column::new("ppid", 7, |e: &ExecEvent| e.ppid.into()),
+            Column::new("comm", 16, |e: &ExecEvent| e.comm.as_str().into()),
+            Column::new("ret", 3, |e: &ExecEvent| e.ret.into()).max(5),
+            Column::new("args", 40, |e: &ExecEvent| Value::List(&e.args)).max(0),
+            Column::new("tid", 7, |e: &ExecEvent| e.tid.into()).hidden(),
+            Column::new("uid", 7, |e: &ExecEvent| e.uid.into()).hidden().max(10),
+            Column::new("gid", 7, |e: &ExecEvent| e.gid.into()).hidden().max(10),
+            Column::new("loginuid", 10, |e: &ExecEvent| e.loginuid.into()).hidden(),
+            Column::new("sessionid", 10, |e: &ExecEvent| e.sessionid.into()).hidden(),
+            Column::new("upperlayer", 10, |e: &ExecEvent| Value::Bool(e.upperlayer)).hidden(),
+            Column::new("cwd", 32, |e: &ExecEvent| e.cwd.as_str().into()).hidden().max(0),
+        ]);
+        cols
+    }
+
+    fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<ExecEvent, DecodeError> {
+        let r = Raw::new(bytes, offset_of!(E, args))?;
+        let flags = r.u32(offset_of!(E, flags));
+        let args_size = r.u32(offset_of!(E, args_size)) as usize;
+        let cwd_size = r.u32(offset_of!(E, cwd_size)) as usize;
+        Ok(ExecEvent {
+            common: crate::event_common!(r, clock, E),
+            pid: r.u32(offset_of!(E, pid)),
+            tid: r.u32(offset_of!(E, tid)),
+            ppid: r.u32(offset_of!(E, ppid)),
+            uid: r.u32(offset_of!(E, uid)),
+            gid: r.u32(offset_of!(E, gid)),
+            loginuid: r.u32(offset_of!(E, loginuid)),
+            sessionid: r.u32(offset_of!(E, sessionid)),
+            ret: r.i32(offset_of!(E, retval)),
+            comm: r.cstr(offset_of!(E, comm), 16),
+            args: split_args(r.bytes(offset_of!(E, args), args_size)),
+            args_truncated: flags & IG_EXEC_ARGS_TRUNCATED != 0,
+            upperlayer: flags & IG_EXEC_UPPER_LAYER != 0,
+            cwd: if cwd_size > 0 { r.cstr(offset_of!(E, cwd), cwd_size) } else { String::new() },
+        })
+    }
+}

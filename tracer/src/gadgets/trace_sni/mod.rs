@@ -1,0 +1,95 @@
+//! `ig trace sni`: the server name each TLS client asks for. Kernel side:
+//! program.bpf.c (write/writev/sendto/sendmsg syscall tracepoints
+//! copy ClientHello records); the name is read here (hello.rs).
+
+pub mod hello;
+
+use std::mem::offset_of;
+
+use self::bpf::{OBJECT, ig_sni_event as E};
+use serde::Serialize;
+
+use self::hello::server_name;
+use super::{Column, Gadget, container_columns};
+use crate::event::{Clock, EventCommon};
+use crate::raw::{DecodeError, Raw};
+use crate::session::{Attachment, GadgetProgram};
+
+crate::bpf_object!(trace_sni);
+
+#[derive(Clone, Debug, Default)]
+pub struct TraceSni;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SniEvent {
+    #[serde(flatten)]
+    pub common: EventCommon,
+    pub netnsid: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+}
+
+crate::impl_has_common!(SniEvent);
+
+const ATTACHMENTS: &[Attachment] = &[
+    Attachment::syscall("ig_sni_write", "sys_enter_write"),
+    Attachment::syscall("ig_sni_writev", "sys_enter_writev"),
+    Attachment::syscall("ig_sni_sendto", "sys_enter_sendto"),
+    Attachment::syscall("ig_sni_sendmsg", "sys_enter_sendmsg"),
+];
+
+impl GadgetProgram for TraceSni {
+    fn object(&self) -> &'static [u8] {
+        OBJECT
+    }
+
+    fn attachments(&self) -> &'static [Attachment] {
+        ATTACHMENTS
+    }
+}
+
+impl Gadget for TraceSni {
+    type Event = SniEvent;
+
+    fn columns(&self) -> Vec<Column<SniEvent>> {
+        let mut cols = container_columns();
+        cols.extend([
+            Column::new("pid", 7, |e: &SniEvent| e.pid.into()),
+            Column::new("tid", 7, |e: &SniEvent| e.tid.into()),
+            Column::new("comm", 16, |e: &SniEvent| e.comm.as_str().into()),
+            Column::new("name", 30, |e: &SniEvent| e.name.as_str().into()).max(0),
+            Column::new("uid", 7, |e: &SniEvent| e.uid.into()).hidden().max(10),
+            Column::new("gid", 7, |e: &SniEvent| e.gid.into()).hidden().max(10),
+            Column::new("netns", 10, |e: &SniEvent| e.netnsid.into()).hidden(),
+        ]);
+        cols
+    }
+
+    fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<SniEvent, DecodeError> {
+        let header = offset_of!(E, hello);
+        let r = Raw::new(bytes, header)?;
+        let len = r.u32(offset_of!(E, hello_len)) as usize;
+        let name = server_name(r.bytes(header, len))
+            .map_err(|e| DecodeError::Malformed { what: "TLS ClientHello", reason: e.to_string() })?;
+        Ok(SniEvent {
+            common: crate::event_common!(r, clock, E),
+            netnsid: r.u64(offset_of!(E, netns_id)),
+            pid: r.u32(offset_of!(E, pid)),
+            tid: r.u32(offset_of!(E, tid)),
+            comm: r.cstr(offset_of!(E, comm), 16),
+            uid: r.u32(offset_of!(E, uid)),
+            gid: r.u32(offset_of!(E, gid)),
+            name: name.unwrap_or_default(),
+        })
+    }
+
+    /// A hello without a server name (a client that connects by address)
+    /// names nothing: it is not shown.
+    fn wants(&self, e: &SniEvent) -> bool {
+        !e.name.is_empty()
+    }
+}

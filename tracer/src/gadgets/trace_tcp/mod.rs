@@ -1,0 +1,118 @@
+//! `ig trace tcp`: TCP connections connected (C), accepted (A) and closed
+//! (X), with their local (SRC) and remote (DST) ends. Kernel side:
+//! program.bpf.c (connect/accept/close syscall tracepoints).
+
+use std::mem::offset_of;
+
+use self::bpf::{IG_TCP_ACCEPT, IG_TCP_CLOSE, OBJECT, ig_tcp_event as E};
+use serde::Serialize;
+
+use super::{Column, Gadget, container_columns};
+use crate::event::{Clock, EventCommon, Value};
+use crate::raw::{DecodeError, Raw, endpoint, ip_string};
+use crate::session::{Attachment, GadgetProgram};
+
+crate::bpf_object!(trace_tcp);
+
+#[derive(Clone, Debug, Default)]
+pub struct TraceTcp;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TcpEvent {
+    #[serde(flatten)]
+    pub common: EventCommon,
+    pub netnsid: u64,
+    /// connect, accept or close.
+    pub operation: &'static str,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub ipversion: u8,
+    pub saddr: String,
+    pub sport: u16,
+    pub daddr: String,
+    pub dport: u16,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TcpEvent {
+    fn t(&self) -> &'static str {
+        match self.operation {
+            "connect" => "C",
+            "accept" => "A",
+            _ => "X",
+        }
+    }
+}
+
+crate::impl_has_common!(TcpEvent);
+
+const ATTACHMENTS: &[Attachment] = &[
+    Attachment::syscall("ig_connect_enter", "sys_enter_connect"),
+    Attachment::syscall("ig_connect_exit", "sys_exit_connect"),
+    Attachment::syscall("ig_accept_exit", "sys_exit_accept").optional(),
+    Attachment::syscall("ig_accept4_exit", "sys_exit_accept4"),
+    Attachment::syscall("ig_close_enter", "sys_enter_close"),
+];
+
+impl GadgetProgram for TraceTcp {
+    fn object(&self) -> &'static [u8] {
+        OBJECT
+    }
+
+    fn attachments(&self) -> &'static [Attachment] {
+        ATTACHMENTS
+    }
+}
+
+impl Gadget for TraceTcp {
+    type Event = TcpEvent;
+
+    fn columns(&self) -> Vec<Column<TcpEvent>> {
+        let mut cols = container_columns();
+        cols.extend([
+            Column::new("t", 1, |e: &TcpEvent| e.t().into()),
+            Column::new("pid", 7, |e: &TcpEvent| e.pid.into()),
+            Column::new("comm", 16, |e: &TcpEvent| e.comm.as_str().into()),
+            Column::new("ip", 2, |e: &TcpEvent| u32::from(e.ipversion).into()),
+            Column::new("src", 21, |e: &TcpEvent| {
+                Value::Str(endpoint(&e.saddr, e.sport, e.ipversion == 6).into())
+            })
+            .max(47),
+            Column::new("dst", 21, |e: &TcpEvent| {
+                Value::Str(endpoint(&e.daddr, e.dport, e.ipversion == 6).into())
+            })
+            .max(47),
+            Column::new("uid", 7, |e: &TcpEvent| e.uid.into()).hidden().max(10),
+            Column::new("gid", 7, |e: &TcpEvent| e.gid.into()).hidden().max(10),
+            Column::new("netns", 10, |e: &TcpEvent| e.netnsid.into()).hidden(),
+        ]);
+        cols
+    }
+
+    fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<TcpEvent, DecodeError> {
+        let r = Raw::new(bytes, size_of::<E>())?;
+        let v6 = r.u16(offset_of!(E, family)) == libc::AF_INET6 as u16;
+        let addr = |off: usize| ip_string(r.bytes(off, 16), v6);
+        Ok(TcpEvent {
+            common: crate::event_common!(r, clock, E),
+            netnsid: r.u64(offset_of!(E, netns_id)),
+            operation: match r.u32(offset_of!(E, op)) {
+                IG_TCP_ACCEPT => "accept",
+                IG_TCP_CLOSE => "close",
+                _ => "connect",
+            },
+            pid: r.u32(offset_of!(E, pid)),
+            tid: r.u32(offset_of!(E, tid)),
+            comm: r.cstr(offset_of!(E, comm), 16),
+            ipversion: if v6 { 6 } else { 4 },
+            saddr: addr(offset_of!(E, saddr)),
+            sport: r.u16(offset_of!(E, sport)),
+            daddr: addr(offset_of!(E, daddr)),
+            dport: r.u16(offset_of!(E, dport)),
+            uid: r.u32(offset_of!(E, uid)),
+            gid: r.u32(offset_of!(E, gid)),
+        })
+    }
+}
