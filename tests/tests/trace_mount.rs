@@ -83,7 +83,7 @@ fn mount_umount_and_a_failed_mount() {
 async fn only_allowed_mount_namespaces_are_traced() {
     require_root();
     tracer::kernel::check_host(true).expect("host ready for eBPF");
-    let gadget = TraceMount;
+    let gadget = TraceMount::default();
     let mut session = Session::load(&gadget, &SessionOptions::default()).expect("load trace mount");
     let dir = std::env::temp_dir().join(unique("ig-mnt-filter"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -80,7 +80,7 @@ fn an_oom_kill_in_a_memory_cgroup_is_reported() {
 async fn only_allowed_mount_namespaces_are_traced() {
     require_root();
     tracer::kernel::check_host(true).expect("host ready for eBPF");
-    let gadget = TraceOomkill;
+    let gadget = TraceOomkill::default();
     let mut session = Session::load(&gadget, &SessionOptions::default()).expect("load trace oomkill");
     let cg = SmallCgroup::new();
     // Killed in the host's namespace: not in the map, not reported.

@@ -69,7 +69,7 @@ fn ipv6_and_columns() {
 async fn only_allowed_mount_namespaces_are_traced() {
     require_root();
     tracer::kernel::check_host(true).expect("host ready for eBPF");
-    let gadget = TraceTcp;
+    let gadget = TraceTcp::default();
     let mut session = Session::load(&gadget, &SessionOptions::default()).expect("load trace tcp");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -19,6 +19,7 @@ pub mod raw;
 pub mod run;
 pub mod sdunit;
 pub mod session;
+pub mod snapshot;
 pub mod sources;
 pub mod syscalls;
 pub mod top;

@@ -141,13 +141,18 @@ pub fn follow_containers(
     Some(subscription)
 }
 
+/// What a gadget run gets besides its own flags: the host's root (for
+/// /proc), the container collection, where output goes and what stops it.
+pub struct RunContext<'a> {
+    pub root: &'a std::path::Path,
+    pub collection: &'a Arc<Collection>,
+    pub io: RunIo,
+}
+
 /// Runs `gadget` until stopped; returns when it has been detached.
-pub async fn run_gadget<G: Gadget>(
-    gadget: G,
-    opts: RunOptions,
-    collection: &Arc<Collection>,
-    io: RunIo,
-) -> anyhow::Result<()> {
+pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
+    let RunContext { collection, io, .. } = ctx;
+    let opts = gadget.common().run_options();
     let RunIo { out, mut err, terminal_width, stop, started } = io;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;

@@ -5,24 +5,26 @@
 //! one JSON array per interval.
 
 use std::io::{self, BufWriter, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::collection::Collection;
+use crate::cli::TopFlags;
 use crate::event::{HasCommon, Value};
 use crate::gadgets::Column;
 use crate::io::RunIo;
 use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
 use crate::output::{OutputMode, select_columns, write_json};
-use crate::run::{RunOptions, follow_containers};
+use crate::run::{RunContext, follow_containers};
 use crate::session::{GadgetProgram, Session, SessionError, SessionOptions};
 
 pub trait TopGadget: GadgetProgram {
     type Row: Serialize + HasCommon;
+
+    /// The flags every top gadget takes, as given.
+    fn top(&self) -> &TopFlags;
 
     /// Every column, the container ones first, hidden ones included.
     fn columns(&self) -> Vec<Column<Self::Row>>;
@@ -32,14 +34,6 @@ pub trait TopGadget: GadgetProgram {
 
     /// Reads and clears the kernel's counters; `now` is the rows' timestamp.
     fn collect(&self, session: &mut Session, now: u64) -> Result<Vec<Self::Row>, SessionError>;
-}
-
-#[derive(Clone, Debug)]
-pub struct TopOptions {
-    pub interval: Duration,
-    pub max_rows: usize,
-    /// Comma-separated column names, `-` for descending; None: the gadget's default.
-    pub sort: Option<String>,
 }
 
 /// Parses `--sort`: column indexes and whether each is descending.
@@ -87,18 +81,16 @@ fn now_ns() -> u64 {
 }
 
 /// Runs a top gadget until stopped (or `-t`).
-pub async fn run_top<G: TopGadget>(
-    gadget: G,
-    opts: RunOptions,
-    top: TopOptions,
-    collection: &Arc<Collection>,
-    io: RunIo,
-) -> anyhow::Result<()> {
+pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
+    let RunContext { collection, io, .. } = ctx;
+    let top = gadget.top().clone();
+    let opts = top.common.run_options();
     let RunIo { out, mut err, terminal_width, stop, started } = io;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let sort = parse_sort(top.sort.as_deref().unwrap_or(gadget.default_sort()), &columns)?;
-    anyhow::ensure!(top.interval >= Duration::from_millis(100), "--interval must be at least 0.1 s");
+    anyhow::ensure!(top.interval.is_finite() && top.interval >= 0.1, "--interval must be at least 0.1 s");
+    let interval = Duration::from_secs_f64(top.interval);
     let shown = match &opts.output {
         OutputMode::Columns(sel) => Some(select_columns(&columns, sel.as_ref())?),
         _ => None,
@@ -121,7 +113,7 @@ pub async fn run_top<G: TopGadget>(
         }
     };
     tokio::pin!(deadline);
-    let mut tick = tokio::time::interval(top.interval);
+    let mut tick = tokio::time::interval(interval);
     tick.tick().await; // the first tick is immediate: nothing counted yet
     let result: io::Result<()> = async {
         loop {

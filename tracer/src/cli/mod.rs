@@ -2,9 +2,6 @@
 //! lives in its own module.
 
 pub mod list_containers;
-pub mod snapshot;
-pub mod top;
-pub mod trace;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::collection::{Collection, ContainerSelector};
 use crate::io::RunIo;
 use crate::output::OutputMode;
-use crate::run::RunOptions;
+use crate::run::{RunContext, RunOptions};
 use crate::session::DEFAULT_RING_BYTES;
 
 /// Trace what the containers on this node do, with eBPF.
@@ -60,17 +57,17 @@ pub enum GadgetCommand {
     /// Trace events as they happen.
     Trace {
         #[command(subcommand)]
-        gadget: trace::TraceCommand,
+        gadget: crate::gadgets::TraceCommand,
     },
     /// Take a one-shot table of what runs now.
     Snapshot {
         #[command(subcommand)]
-        gadget: snapshot::SnapshotCommand,
+        gadget: crate::gadgets::SnapshotCommand,
     },
     /// Show refreshing tables of the busiest files or connections.
     Top {
         #[command(subcommand)]
-        gadget: top::TopCommand,
+        gadget: crate::gadgets::TopCommand,
     },
     /// List the containers of this node.
     ListContainers(list_containers::ListContainersArgs),
@@ -94,17 +91,18 @@ impl GadgetCommand {
 
     /// Runs it with the containers of `collection`, writing to `io`.
     pub async fn execute(self, root: &Path, collection: &Arc<Collection>, io: RunIo) -> anyhow::Result<()> {
+        let ctx = RunContext { root, collection, io };
         match self {
-            GadgetCommand::Trace { gadget } => gadget.run(collection, io).await,
-            GadgetCommand::Snapshot { gadget } => gadget.run(root, collection, io),
-            GadgetCommand::Top { gadget } => gadget.run(collection, io).await,
-            GadgetCommand::ListContainers(args) => args.run(collection, io).await,
+            GadgetCommand::Trace { gadget } => gadget.run(ctx).await,
+            GadgetCommand::Snapshot { gadget } => gadget.run(ctx).await,
+            GadgetCommand::Top { gadget } => gadget.run(ctx).await,
+            GadgetCommand::ListContainers(args) => args.run(collection, ctx.io).await,
         }
     }
 }
 
 /// Flags every gadget takes.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct CommonFlags {
     /// Output: columns, columns=a,b (or =+a,-b), json, jsonpretty.
     #[arg(short = 'o', long = "output", default_value = "columns", value_parser = OutputMode::parse)]
@@ -144,6 +142,34 @@ impl CommonFlags {
     }
 }
 
+/// Flags every `top` gadget takes.
+#[derive(Clone, Debug, Args)]
+pub struct TopFlags {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Seconds between tables.
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+
+    /// At most this many rows per table.
+    #[arg(short = 'm', long = "max-rows", default_value_t = 50)]
+    pub max_rows: usize,
+
+    /// Sort by these columns, `-` for descending (default: the gadget's).
+    #[arg(long, allow_hyphen_values = true)]
+    pub sort: Option<String>,
+}
+
+/// A gadget with every flag at its default, as `ig <category> <name>` alone
+/// would make it (what `ig check` and the tests start from).
+pub fn with_defaults<T: clap::FromArgMatches + Args>() -> T {
+    let cmd = T::augment_args(clap::Command::new("gadget").no_binary_name(true));
+    let matches =
+        cmd.try_get_matches_from(std::iter::empty::<&str>()).expect("every gadget flag has a default");
+    T::from_arg_matches(&matches).expect("defaults match the gadget's own flags")
+}
+
 fn parse_ring_bytes(s: &str) -> Result<u32, String> {
     let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
     if n < 4096 || !n.is_power_of_two() {
@@ -167,7 +193,8 @@ mod tests {
         let cli =
             Cli::try_parse_from(["ig", "trace", "exec", "--host", "-o", "json", "-F", "comm:cat", "-t", "3"])
                 .unwrap();
-        let Command::Gadget(GadgetCommand::Trace { gadget: trace::TraceCommand::Exec(exec) }) = cli.command
+        let Command::Gadget(GadgetCommand::Trace { gadget: crate::gadgets::TraceCommand::Exec(exec) }) =
+            cli.command
         else {
             panic!("not trace exec");
         };

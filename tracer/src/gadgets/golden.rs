@@ -80,6 +80,7 @@ fn sni_raw() -> Vec<u8> {
 fn current() -> String {
     use super::*;
     use crate::gadgets::Gadget;
+    use crate::snapshot::SnapshotGadget;
     use crate::top::TopGadget;
     let clock = Clock::now();
     let mut out = String::new();
@@ -101,12 +102,12 @@ fn current() -> String {
     trace_gadget!("trace capabilities", trace_capabilities::TraceCapabilities::default(), vec![0u8; 4096]);
     trace_gadget!("trace dns", trace_dns::TraceDns::default(), dns_raw());
     trace_gadget!("trace exec", trace_exec::TraceExec::default(), vec![0u8; 16384]);
-    trace_gadget!("trace mount", trace_mount::TraceMount, vec![0u8; 16384]);
-    trace_gadget!("trace oomkill", trace_oomkill::TraceOomkill, vec![0u8; 4096]);
+    trace_gadget!("trace mount", trace_mount::TraceMount::default(), vec![0u8; 16384]);
+    trace_gadget!("trace oomkill", trace_oomkill::TraceOomkill::default(), vec![0u8; 4096]);
     trace_gadget!("trace open", trace_open::TraceOpen::default(), vec![0u8; 16384]);
     trace_gadget!("trace signal", trace_signal::TraceSignal::default(), vec![0u8; 4096]);
-    trace_gadget!("trace sni", trace_sni::TraceSni, sni_raw());
-    trace_gadget!("trace tcp", trace_tcp::TraceTcp, vec![0u8; 4096]);
+    trace_gadget!("trace sni", trace_sni::TraceSni::default(), sni_raw());
+    trace_gadget!("trace tcp", trace_tcp::TraceTcp::default(), vec![0u8; 4096]);
     trace_gadget!("trace tcpconnect", trace_tcpconnect::TraceTcpconnect::default(), vec![0u8; 4096]);
 
     let file = top_file::FileRow {
@@ -132,7 +133,7 @@ fn current() -> String {
         sent: 0,
         recv: 0,
     };
-    trace("top tcp", column_line(&top_tcp::TopTcp.columns()), json_keys(&tcp));
+    trace("top tcp", column_line(&top_tcp::TopTcp::default().columns()), json_keys(&tcp));
     let process = snapshot_process::ProcessEntry {
         common: common(),
         comm: String::new(),
@@ -142,7 +143,7 @@ fn current() -> String {
         uid: 0,
         gid: 0,
     };
-    let threads = snapshot_process::SnapshotProcess { threads: true };
+    let threads = snapshot_process::SnapshotProcess { threads: true, ..Default::default() };
     trace(
         "snapshot process",
         column_line(&snapshot_process::SnapshotProcess::default().columns()),
@@ -154,7 +155,11 @@ fn current() -> String {
         "TCP",
         false,
     );
-    trace("snapshot socket", column_line(&snapshot_socket::columns()), json_keys(&socket[0]));
+    trace(
+        "snapshot socket",
+        column_line(&snapshot_socket::SnapshotSocket::default().columns()),
+        json_keys(&socket[0]),
+    );
     out
 }
 

@@ -1,5 +1,8 @@
-//! The gadgets: each module owns its event type, its columns and its JSON,
-//! and names its eBPF object and attach points.
+//! The gadgets. Each is one directory, `<category>_<name>/`: its eBPF
+//! program (`program.bpf.c`, `program.h`, found by build.rs) beside its Rust
+//! (`mod.rs`: its flags as a clap struct, event type, columns and JSON).
+//! The registry below names each gadget once; the command line, the
+//! dispatch, `ig check`, the bench and the README check all read it.
 
 #[cfg(test)]
 mod golden;
@@ -18,6 +21,105 @@ pub mod trace_signal;
 pub mod trace_sni;
 pub mod trace_tcp;
 pub mod trace_tcpconnect;
+
+/// Generates, per category, the clap subcommand enum of its gadgets and
+/// the dispatch that hands each parsed gadget to the category's runner.
+/// A gadget's help text is its struct's doc comment; its flags are its
+/// struct's fields.
+macro_rules! registry {
+    ($(
+        $(#[$meta:meta])*
+        $category:ident => $command:ident, $runner:path {
+            $($variant:ident => $module:ident::$gadget:ident,)+
+        }
+    )+) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug, clap::Subcommand)]
+            pub enum $command {
+                $($variant($module::$gadget),)+
+            }
+
+            $(impl Default for $module::$gadget {
+                /// Every flag at its default, as on the command line.
+                fn default() -> Self {
+                    crate::cli::with_defaults()
+                }
+            })+
+
+            impl $command {
+                pub async fn run(self, ctx: crate::run::RunContext<'_>) -> anyhow::Result<()> {
+                    match self {
+                        $(Self::$variant(g) => $runner(g, ctx).await,)+
+                    }
+                }
+            }
+        )+
+    };
+}
+
+registry! {
+    /// `ig trace <gadget>`: events as they happen.
+    trace => TraceCommand, crate::run::run_gadget {
+        Bind => trace_bind::TraceBind,
+        Capabilities => trace_capabilities::TraceCapabilities,
+        Dns => trace_dns::TraceDns,
+        Exec => trace_exec::TraceExec,
+        Open => trace_open::TraceOpen,
+        Signal => trace_signal::TraceSignal,
+        Sni => trace_sni::TraceSni,
+        Mount => trace_mount::TraceMount,
+        Oomkill => trace_oomkill::TraceOomkill,
+        Tcp => trace_tcp::TraceTcp,
+        Tcpconnect => trace_tcpconnect::TraceTcpconnect,
+    }
+    /// `ig top <gadget>`: refreshing tables.
+    top => TopCommand, crate::top::run_top {
+        File => top_file::TopFile,
+        Tcp => top_tcp::TopTcp,
+    }
+    /// `ig snapshot <gadget>`: one-shot tables.
+    snapshot => SnapshotCommand, crate::snapshot::run_snapshot {
+        Process => snapshot_process::SnapshotProcess,
+        Socket => snapshot_socket::SnapshotSocket,
+    }
+}
+
+/// One gadget as the command line names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GadgetName {
+    /// `trace`, `top`, `snapshot`.
+    pub category: String,
+    /// `exec`, `file`, ...
+    pub name: String,
+    /// Its one-line help.
+    pub about: String,
+}
+
+impl GadgetName {
+    /// `trace exec`.
+    pub fn command(&self) -> String {
+        format!("{} {}", self.category, self.name)
+    }
+}
+
+/// Every gadget, in command-line order, from the registry.
+pub fn all() -> Vec<GadgetName> {
+    use clap::CommandFactory;
+    let cli = crate::cli::Cli::command();
+    let mut out = Vec::new();
+    for category in ["trace", "top", "snapshot"] {
+        let cmd = cli.find_subcommand(category).expect("every category is a subcommand");
+        for g in cmd.get_subcommands() {
+            out.push(GadgetName {
+                category: category.into(),
+                name: g.get_name().into(),
+                about: g.get_about().map(|a| a.to_string()).unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
 
 use serde::Serialize;
 
@@ -70,6 +172,9 @@ impl<E> Column<E> {
 pub trait Gadget: GadgetProgram {
     type Event: Serialize + HasCommon;
 
+    /// The flags every gadget takes, as given.
+    fn common(&self) -> &crate::cli::CommonFlags;
+
     /// Every column, the container ones first, hidden ones included.
     fn columns(&self) -> Vec<Column<Self::Event>>;
 
@@ -108,5 +213,23 @@ fn k8s_field<E: HasCommon>(e: &E, f: fn(&shared::K8sMetadata) -> &String) -> Val
     match &e.common().container {
         Some(c) => Value::from(f(&c.k8s).as_str()),
         None => Value::from(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_registry_names_every_gadget_and_the_readme_shows_each() {
+        let all = super::all();
+        assert_eq!(all.len(), 15, "{all:?}");
+        assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for g in &all {
+            assert!(
+                readme.contains(&format!("ig {} ", g.command())),
+                "README.md does not show `ig {}`",
+                g.command()
+            );
+        }
     }
 }

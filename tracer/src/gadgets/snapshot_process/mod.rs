@@ -13,14 +13,21 @@ use aya::{Btf, EbpfLoader};
 use serde::Serialize;
 
 use super::{Column, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::EventCommon;
 use crate::raw::Raw;
+use crate::snapshot::{Scope, SnapshotGadget};
 
 crate::bpf_object!(snapshot_process);
 
-#[derive(Clone, Debug, Default)]
+/// List the processes running now.
+#[derive(Clone, Debug, clap::Args)]
 pub struct SnapshotProcess {
-    /// Every thread, not only processes (`--threads`).
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// List every thread (adds the TID and PPID columns).
+    #[arg(long)]
     pub threads: bool,
 }
 
@@ -54,8 +61,14 @@ pub enum SnapshotError {
     Read(#[source] std::io::Error),
 }
 
-impl SnapshotProcess {
-    pub fn columns(&self) -> Vec<Column<ProcessEntry>> {
+impl SnapshotGadget for SnapshotProcess {
+    type Entry = ProcessEntry;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
+
+    fn columns(&self) -> Vec<Column<ProcessEntry>> {
         let mut cols = container_columns();
         cols.extend([
             Column::new("comm", 16, |e: &ProcessEntry| e.comm.as_str().into()),
@@ -72,6 +85,13 @@ impl SnapshotProcess {
         cols
     }
 
+    fn entries(&self, scope: &Scope<'_>) -> anyhow::Result<Vec<ProcessEntry>> {
+        let selected: Vec<u64> = scope.selected.iter().map(|r| r.mntns).collect();
+        Ok(self.take(scope.containers_only.then_some(selected.as_slice()))?)
+    }
+}
+
+impl SnapshotProcess {
     /// Walks the tasks once. With `mntns` Some, only tasks in those mount
     /// namespaces (filtered in the kernel); with None, every task.
     pub fn take(&self, mntns: Option<&[u64]>) -> Result<Vec<ProcessEntry>, SnapshotError> {

@@ -9,7 +9,57 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{Column, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{EventCommon, Value};
+use crate::snapshot::{Scope, SnapshotGadget};
+
+/// List the TCP and UDP sockets that exist now.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SnapshotSocket {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Which sockets: all, tcp or udp.
+    #[arg(long, default_value = "all")]
+    pub proto: Protocols,
+}
+
+impl SnapshotGadget for SnapshotSocket {
+    type Entry = SocketEntry;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
+
+    fn columns(&self) -> Vec<Column<SocketEntry>> {
+        columns()
+    }
+
+    /// One process per network namespace is read: each selected
+    /// container's init, and ig itself for the host's namespace.
+    fn entries(&self, scope: &Scope<'_>) -> anyhow::Result<Vec<SocketEntry>> {
+        let mut namespaces: Vec<(String, u64)> = Vec::new();
+        for r in &scope.selected {
+            if !namespaces.iter().any(|(_, n)| *n == r.netns) {
+                namespaces.push((r.pid.to_string(), r.netns));
+            }
+        }
+        if scope.host {
+            let host = shared::procfs::ns_inode(scope.root, std::process::id(), "net")?;
+            if !namespaces.iter().any(|(_, n)| *n == host) {
+                namespaces.push(("self".into(), host));
+            }
+        }
+        let mut entries = Vec::new();
+        for (pid, netns) in &namespaces {
+            for mut e in sockets_of(scope.root, pid, *netns, self.proto)? {
+                e.common.container = scope.collection.by_netns(*netns).into_iter().next();
+                entries.push(e);
+            }
+        }
+        Ok(entries)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocols {

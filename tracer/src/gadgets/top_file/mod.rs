@@ -8,6 +8,7 @@ use self::bpf::{IG_TOPFILE_NAME_LEN, OBJECT, ig_topfile_key as K, ig_topfile_val
 use serde::Serialize;
 
 use super::{Column, container_columns};
+use crate::cli::TopFlags;
 use crate::event::EventCommon;
 use crate::raw::Raw;
 use crate::session::{Attachment, GadgetProgram, Global, Session, SessionError};
@@ -15,9 +16,14 @@ use crate::top::TopGadget;
 
 crate::bpf_object!(top_file);
 
-#[derive(Clone, Debug, Default)]
+/// Reads and writes per file (regular files; -a for all).
+#[derive(Clone, Debug, clap::Args)]
 pub struct TopFile {
-    /// Also sockets, pipes and devices (`-a/--all-files`).
+    #[command(flatten)]
+    pub top: TopFlags,
+
+    /// Also sockets, pipes and devices, not only regular files.
+    #[arg(short = 'a', long)]
     pub all_files: bool,
 }
 
@@ -71,6 +77,10 @@ impl GadgetProgram for TopFile {
 
 impl TopGadget for TopFile {
     type Row = FileRow;
+
+    fn top(&self) -> &TopFlags {
+        &self.top
+    }
 
     fn columns(&self) -> Vec<Column<FileRow>> {
         let mut cols = container_columns();

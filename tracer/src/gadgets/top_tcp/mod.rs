@@ -8,6 +8,7 @@ use self::bpf::{OBJECT, ig_toptcp_key as K, ig_toptcp_value as V};
 use serde::Serialize;
 
 use super::{Column, container_columns};
+use crate::cli::TopFlags;
 use crate::event::EventCommon;
 use crate::raw::{Raw, endpoint, ip_string};
 use crate::session::{Attachment, GadgetProgram, Session, SessionError};
@@ -17,8 +18,12 @@ crate::bpf_object!(top_tcp);
 
 const AF_INET6: u16 = 10;
 
-#[derive(Clone, Debug, Default)]
-pub struct TopTcp;
+/// Bytes sent and received per TCP connection.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TopTcp {
+    #[command(flatten)]
+    pub top: TopFlags,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TcpRow {
@@ -53,6 +58,10 @@ impl GadgetProgram for TopTcp {
 
 impl TopGadget for TopTcp {
     type Row = TcpRow;
+
+    fn top(&self) -> &TopFlags {
+        &self.top
+    }
 
     fn columns(&self) -> Vec<Column<TcpRow>> {
         let mut cols = container_columns();

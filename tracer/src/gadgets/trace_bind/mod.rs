@@ -11,26 +11,30 @@ use self::bpf::{
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Global};
 
 crate::bpf_object!(trace_bind);
 
-#[derive(Clone, Debug)]
+/// Trace sockets bound to an address and port.
+#[derive(Clone, Debug, clap::Args)]
 pub struct TraceBind {
-    /// Only this process (`--pid`).
-    pub pid: Option<u32>,
-    /// Only these ports (`-P/--ports`); empty: all.
-    pub ports: Vec<u16>,
-    /// Drop failed binds (`-i/--ignore-errors`, on by default).
-    pub ignore_errors: bool,
-}
+    #[command(flatten)]
+    pub common: CommonFlags,
 
-impl Default for TraceBind {
-    fn default() -> Self {
-        Self { pid: None, ports: Vec::new(), ignore_errors: true }
-    }
+    /// Only binds by this process.
+    #[arg(long)]
+    pub pid: Option<u32>,
+
+    /// Only these ports (comma-separated).
+    #[arg(short = 'P', long, value_delimiter = ',')]
+    pub ports: Vec<u16>,
+
+    /// Leave out failed binds (`-i false` shows them).
+    #[arg(short = 'i', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ignore_errors: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -79,6 +83,10 @@ impl GadgetProgram for TraceBind {
 
 impl Gadget for TraceBind {
     type Event = BindEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<BindEvent>> {
         let mut cols = container_columns();

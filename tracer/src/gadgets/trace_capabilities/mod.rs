@@ -8,15 +8,27 @@ use self::bpf::{OBJECT, ig_capabilities_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
 crate::bpf_object!(trace_capabilities);
 
-#[derive(Clone, Debug, Default)]
+/// Trace capability checks and their verdicts.
+#[derive(Clone, Debug, clap::Args)]
 pub struct TraceCapabilities {
-    /// Each (process, capability) once (`--unique`).
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Only checks that would be audited. Accepted for compatibility: the
+    /// kernel's cap_capable tracepoint does not say which checks are
+    /// audited, so every check is shown and AUDIT is `-`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub audit_only: bool,
+
+    /// Report each (process, capability) pair once.
+    #[arg(long)]
     pub unique: bool,
 }
 
@@ -60,6 +72,10 @@ impl GadgetProgram for TraceCapabilities {
 
 impl Gadget for TraceCapabilities {
     type Event = CapabilitiesEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<CapabilitiesEvent>> {
         let mut cols = container_columns();

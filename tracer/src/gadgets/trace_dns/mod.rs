@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use self::message::{rcode_name, type_name};
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram};
@@ -27,8 +28,13 @@ const QUERY_MEMORY: Duration = Duration::from_secs(10);
 /// At most this many queries are remembered (the oldest go first).
 const MAX_QUERIES: usize = 16 * 1024;
 
-#[derive(Debug, Default)]
+/// Trace DNS queries and responses (UDP port 53), in every network namespace.
+#[derive(Debug, clap::Args)]
 pub struct TraceDns {
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    #[arg(skip)]
     /// Recent queries, for the latency of their responses.
     queries: Mutex<HashMap<QueryKey, Sighting>>,
 }
@@ -149,6 +155,10 @@ impl TraceDns {
 
 impl Gadget for TraceDns {
     type Event = DnsEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<DnsEvent>> {
         let mut cols = container_columns();

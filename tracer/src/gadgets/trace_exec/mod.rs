@@ -8,17 +8,25 @@ use self::bpf::{IG_EXEC_ARGS_TRUNCATED, IG_EXEC_UPPER_LAYER, OBJECT, ig_exec_eve
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw, split_args};
 use crate::session::{Attachment, GadgetProgram, Global};
 
 crate::bpf_object!(trace_exec);
 
-#[derive(Clone, Debug, Default)]
+/// Trace new processes (exec), failed ones too.
+#[derive(Clone, Debug, clap::Args)]
 pub struct TraceExec {
-    /// Read each process's working directory (`--cwd`).
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Show the working directory of each process (cwd column).
+    #[arg(long)]
     pub cwd: bool,
-    /// Drop failed execs in the kernel (`--ignore-errors`).
+
+    /// Only show execs that succeeded.
+    #[arg(long)]
     pub ignore_errors: bool,
 }
 
@@ -73,6 +81,10 @@ impl GadgetProgram for TraceExec {
 
 impl Gadget for TraceExec {
     type Event = ExecEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<ExecEvent>> {
         let mut cols = container_columns();

@@ -8,14 +8,19 @@ use self::bpf::{IG_MOUNT_FS, IG_MOUNT_STR, IG_MOUNT_UMOUNT, OBJECT, ig_mount_eve
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram};
 
 crate::bpf_object!(trace_mount);
 
-#[derive(Clone, Debug, Default)]
-pub struct TraceMount;
+/// Trace mount and umount calls.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TraceMount {
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct MountEvent {
@@ -61,6 +66,10 @@ impl GadgetProgram for TraceMount {
 
 impl Gadget for TraceMount {
     type Event = MountEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<MountEvent>> {
         let mut cols = container_columns();

@@ -10,14 +10,19 @@ use self::bpf::{OBJECT, ig_oomkill_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram};
 
 crate::bpf_object!(trace_oomkill);
 
-#[derive(Clone, Debug, Default)]
-pub struct TraceOomkill;
+/// Trace processes killed by the OOM killer.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TraceOomkill {
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct OomkillEvent {
@@ -49,6 +54,10 @@ impl GadgetProgram for TraceOomkill {
 
 impl Gadget for TraceOomkill {
     type Event = OomkillEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<OomkillEvent>> {
         let mut cols = container_columns();

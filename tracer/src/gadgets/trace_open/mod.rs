@@ -7,20 +7,30 @@ use self::bpf::{OBJECT, ig_open_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
 crate::bpf_object!(trace_open);
 
-#[derive(Clone, Debug, Default)]
+/// Trace open files (open, openat, openat2).
+#[derive(Clone, Debug, clap::Args)]
 pub struct TraceOpen {
-    /// Rebuild the absolute path in the kernel (`--full-path`).
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Show the absolute path of each file (fullPath column).
+    #[arg(long)]
     pub full_path: bool,
-    /// Drop failed opens in the kernel.
-    pub ignore_errors: bool,
-    /// Only paths starting with one of these (`--prefixes`); empty: all.
+
+    /// Only paths starting with one of these prefixes (comma-separated).
+    #[arg(long, value_delimiter = ',')]
     pub prefixes: Vec<String>,
+
+    /// Only show opens that succeeded.
+    #[arg(long)]
+    pub ignore_errors: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +87,10 @@ impl GadgetProgram for TraceOpen {
 
 impl Gadget for TraceOpen {
     type Event = OpenEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<OpenEvent>> {
         let mut cols = container_columns();

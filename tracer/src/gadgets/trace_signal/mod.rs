@@ -8,21 +8,33 @@ use self::bpf::{IG_SIGNAL_KILL, IG_SIGNAL_TGKILL, IG_SIGNAL_TKILL, OBJECT, ig_si
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global};
 
 crate::bpf_object!(trace_signal);
 
-#[derive(Clone, Debug, Default)]
+/// Trace signals sent with kill, tkill and tgkill.
+#[derive(Clone, Debug, clap::Args)]
 pub struct TraceSignal {
-    /// Only signals sent by this process (`--pid`).
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Only signals sent by this process.
+    #[arg(long = "pid", value_name = "PID")]
     pub sender_pid: Option<u32>,
-    /// Only this signal (`--signal`).
+
+    /// Only this signal (name or number: SIGKILL, KILL, 9).
+    #[arg(long, value_parser = parse_signal)]
     pub signal: Option<i32>,
-    /// Only signals that failed (`--failed-only`).
+
+    /// Only signals that could not be sent.
+    #[arg(short = 'f', long)]
     pub failed_only: bool,
-    /// Only SIGKILL (`--kill-only`).
+
+    /// Only SIGKILL.
+    #[arg(short = 'k', long)]
     pub kill_only: bool,
 }
 
@@ -75,6 +87,10 @@ impl GadgetProgram for TraceSignal {
 
 impl Gadget for TraceSignal {
     type Event = SignalEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<SignalEvent>> {
         let mut cols = container_columns();

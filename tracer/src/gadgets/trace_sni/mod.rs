@@ -11,14 +11,19 @@ use serde::Serialize;
 
 use self::hello::server_name;
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram};
 
 crate::bpf_object!(trace_sni);
 
-#[derive(Clone, Debug, Default)]
-pub struct TraceSni;
+/// Trace the server names (SNI) TLS clients ask for.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TraceSni {
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SniEvent {
@@ -54,6 +59,10 @@ impl GadgetProgram for TraceSni {
 
 impl Gadget for TraceSni {
     type Event = SniEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<SniEvent>> {
         let mut cols = container_columns();

@@ -8,14 +8,19 @@ use self::bpf::{IG_TCP_ACCEPT, IG_TCP_CLOSE, OBJECT, ig_tcp_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw, endpoint, ip_string};
 use crate::session::{Attachment, GadgetProgram};
 
 crate::bpf_object!(trace_tcp);
 
-#[derive(Clone, Debug, Default)]
-pub struct TraceTcp;
+/// Trace TCP connections: connect (C), accept (A), close (X).
+#[derive(Clone, Debug, clap::Args)]
+pub struct TraceTcp {
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TcpEvent {
@@ -68,6 +73,10 @@ impl GadgetProgram for TraceTcp {
 
 impl Gadget for TraceTcp {
     type Event = TcpEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<TcpEvent>> {
         let mut cols = container_columns();

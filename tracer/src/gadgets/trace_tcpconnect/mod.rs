@@ -10,17 +10,25 @@ use self::bpf::{OBJECT, ig_tcpconnect_event as E};
 use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
+use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw, endpoint, ip_string};
 use crate::session::{Attachment, GadgetProgram, Global};
 
 crate::bpf_object!(trace_tcpconnect);
 
-#[derive(Clone, Debug, Default)]
+/// Trace outgoing TCP connections, optionally with their latency.
+#[derive(Clone, Debug, clap::Args)]
 pub struct TraceTcpconnect {
-    /// Measure connect() to ESTABLISHED (`--latency`).
+    #[command(flatten)]
+    pub common: CommonFlags,
+
+    /// Show the time from connect() to ESTABLISHED (LATENCY column).
+    #[arg(long)]
     pub latency: bool,
-    /// Only connections that took at least this long (`--min`, implies latency).
+
+    /// Only connections that took at least this long (e.g. 5, 5ms, 250us); implies --latency.
+    #[arg(long, value_parser = parse_min)]
     pub min: Option<Duration>,
 }
 
@@ -81,6 +89,10 @@ fn human(ns: u64) -> String {
 
 impl Gadget for TraceTcpconnect {
     type Event = TcpconnectEvent;
+
+    fn common(&self) -> &CommonFlags {
+        &self.common
+    }
 
     fn columns(&self) -> Vec<Column<TcpconnectEvent>> {
         let mut cols = container_columns();

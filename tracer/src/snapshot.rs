@@ -1,0 +1,86 @@
+//! Running a `snapshot` gadget: one table of what exists now, for the
+//! selected containers (and the host with --host), enriched, filtered and
+//! printed once.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+use shared::ContainerRecord;
+
+use crate::cli::CommonFlags;
+use crate::collection::Collection;
+use crate::event::HasCommon;
+use crate::gadgets::Column;
+use crate::output::columns::ColumnsPrinter;
+use crate::output::filter::Filters;
+use crate::output::{OutputMode, select_columns, write_json};
+use crate::run::RunContext;
+
+/// What a snapshot is taken of.
+pub struct Scope<'a> {
+    pub root: &'a Path,
+    pub collection: &'a Collection,
+    /// The containers the flags select (all of them without `-c`).
+    pub selected: Vec<Arc<ContainerRecord>>,
+    /// Only the selected containers' entries; false: every entry (--host alone).
+    pub containers_only: bool,
+    /// Host entries too (`--host` without `-c`).
+    pub host: bool,
+}
+
+pub trait SnapshotGadget {
+    type Entry: Serialize + HasCommon;
+
+    /// The flags every gadget takes, as given.
+    fn common(&self) -> &CommonFlags;
+
+    /// Every column, the container ones first, hidden ones included.
+    fn columns(&self) -> Vec<Column<Self::Entry>>;
+
+    /// The entries that exist now. An entry whose container the gadget
+    /// knows better than by mount namespace comes with it filled in.
+    fn entries(&self, scope: &Scope<'_>) -> anyhow::Result<Vec<Self::Entry>>;
+}
+
+/// Takes the snapshot and prints it.
+pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
+    let opts = gadget.common().run_options();
+    let columns = gadget.columns();
+    let filters = Filters::parse(&opts.filters, &columns)?;
+    let shown = match &opts.output {
+        OutputMode::Columns(sel) => Some(select_columns(&columns, sel.as_ref())?),
+        _ => None,
+    };
+    let collection = ctx.collection.as_ref();
+    let scope = Scope {
+        root: ctx.root,
+        collection,
+        selected: collection.snapshot().into_iter().filter(|r| opts.selector.matches(r)).collect(),
+        containers_only: !opts.host || opts.selector.name.is_some(),
+        host: opts.host && opts.selector.name.is_none(),
+    };
+    let mut entries = gadget.entries(&scope)?;
+    for e in &mut entries {
+        if e.common().container.is_none() {
+            let mntns = e.common().mntns;
+            e.common_mut().container = collection.by_mntns(mntns);
+        }
+    }
+    entries.retain(|e| filters.matches(&columns, e));
+
+    let mut out = io::BufWriter::new(ctx.io.out);
+    let written = match shown {
+        Some(shown) => {
+            let mut p = ColumnsPrinter::new(columns, shown, ctx.io.terminal_width);
+            p.write_header(&mut out).and_then(|()| entries.iter().try_for_each(|e| p.write_row(&mut out, e)))
+        }
+        None => write_json(&mut out, &entries, opts.output == OutputMode::JsonPretty),
+    };
+    match written.and_then(|()| out.flush()) {
+        // A closed pipe (`ig ... | head`) is a normal way to stop.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
