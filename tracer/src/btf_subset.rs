@@ -70,7 +70,8 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, BtfSubsetError> {
 struct BtfView<'a> {
     types: &'a [u8],
     strings: &'a [u8],
-    /// Offset in `types` of the record of type id i + 1 (id 0 is void).
+    /// Offset in `types` of the record of its i-th type (ids start after
+    /// the base's for a module's split BTF, at 1 otherwise; 0 is void).
     offsets: Vec<u32>,
 }
 
@@ -207,10 +208,115 @@ fn relocatable(k: u32) -> bool {
     !matches!(k, kind::FUNC | kind::FUNC_PROTO | kind::VAR | kind::DATASEC | kind::DECL_TAG)
 }
 
+/// The kernel's BTF and the split BTF of some of its modules, as one id
+/// space: the kernel's ids, then each module's own types in turn (a module's
+/// BTF numbers its types on from the kernel's last id and refers to the
+/// kernel's types by their ids, and to its strings past the kernel's).
+struct Sources<'a> {
+    kernel: BtfView<'a>,
+    modules: Vec<BtfView<'a>>,
+    /// The global id before each module's first type.
+    module_base: Vec<u32>,
+}
+
+impl<'a> Sources<'a> {
+    fn new(kernel: &'a [u8], modules: &[&'a [u8]]) -> Result<Self, BtfSubsetError> {
+        let kernel = BtfView::parse(kernel)?;
+        let mut base = kernel.len();
+        let (mut views, mut module_base) = (Vec::new(), Vec::new());
+        for m in modules {
+            let view = BtfView::parse(m)?;
+            module_base.push(base);
+            base += view.len();
+            views.push(view);
+        }
+        Ok(Self { kernel, modules: views, module_base })
+    }
+
+    fn len(&self) -> u32 {
+        self.module_base.last().zip(self.modules.last()).map_or(self.kernel.len(), |(b, m)| b + m.len())
+    }
+
+    /// (source: 0 the kernel, i + 1 module i; its own id for the type).
+    fn locate(&self, id: u32) -> (usize, u32) {
+        if id <= self.kernel.len() {
+            return (0, id);
+        }
+        let i = self.module_base.partition_point(|&b| b < id) - 1;
+        (i + 1, id - self.module_base[i])
+    }
+
+    fn record(&self, id: u32) -> &'a [u8] {
+        match self.locate(id) {
+            (0, local) => self.kernel.record(local),
+            (m, local) => self.modules[m - 1].record(local),
+        }
+    }
+
+    fn name(&self, source: usize, name_off: u32) -> &'a [u8] {
+        let kernel_strings = self.kernel.strings.len() as u32;
+        match source {
+            0 => self.kernel.name(name_off),
+            _ if name_off < kernel_strings => self.kernel.name(name_off),
+            m => self.modules[m - 1].name(name_off - kernel_strings),
+        }
+    }
+
+    /// The global id of a type reference `r` made inside `source`.
+    fn global(&self, source: usize, r: u32) -> u32 {
+        if source == 0 || r <= self.kernel.len() {
+            r
+        } else {
+            self.module_base[source - 1] + (r - self.kernel.len())
+        }
+    }
+}
+
 /// The subset of `kernel` BTF that `object` relocates against, as a BTF blob.
 pub fn for_object(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, BtfSubsetError> {
-    let roots = relocation_roots(object)?;
+    for_object_with_modules(kernel, &[], object)
+}
+
+/// The names of the types `object`'s relocations start from that `kernel`
+/// (vmlinux's BTF) does not have: where the object reads a module's types.
+pub fn roots_missing_from(kernel: &[u8], object: &[u8]) -> Result<Vec<Vec<u8>>, BtfSubsetError> {
+    let mut roots = relocation_roots(object)?;
     let btf = BtfView::parse(kernel)?;
+    for id in 1..=btf.len() {
+        let record = btf.record(id);
+        let info = u32_at(record, 4)?;
+        if relocatable(info_kind(info)) {
+            roots.remove(flavorless(btf.name(u32_at(record, 0)?)));
+        }
+    }
+    let mut missing: Vec<Vec<u8>> = roots.into_iter().collect();
+    missing.sort();
+    Ok(missing)
+}
+
+/// Whether a module's split BTF (on top of `kernel`) defines any of `names`.
+pub fn module_defines(kernel: &[u8], module: &[u8], names: &[Vec<u8>]) -> Result<bool, BtfSubsetError> {
+    let sources = Sources::new(kernel, &[module])?;
+    for id in sources.kernel.len() + 1..=sources.len() {
+        let record = sources.record(id);
+        let info = u32_at(record, 4)?;
+        let name = flavorless(sources.name(1, u32_at(record, 0)?));
+        if relocatable(info_kind(info)) && names.iter().any(|n| n == name) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The subset of `kernel` BTF, plus the types of the `modules` (their split
+/// BTF), that `object` relocates against, as one standalone BTF blob.
+pub fn for_object_with_modules(
+    kernel: &[u8],
+    modules: &[&[u8]],
+    object: &[u8],
+) -> Result<Vec<u8>, BtfSubsetError> {
+    let roots = relocation_roots(object)?;
+    let btf = Sources::new(kernel, modules)?;
 
     // New ids in discovery order; old id -> new id (0: not kept).
     let mut new_id = vec![0u32; btf.len() as usize + 1];
@@ -226,12 +332,15 @@ pub fn for_object(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, BtfSubsetErro
     for id in 1..=btf.len() {
         let record = btf.record(id);
         let info = u32_at(record, 4)?;
-        if relocatable(info_kind(info)) && roots.contains(flavorless(btf.name(u32_at(record, 0)?))) {
+        let (source, _) = btf.locate(id);
+        if relocatable(info_kind(info)) && roots.contains(flavorless(btf.name(source, u32_at(record, 0)?))) {
             keep(id, &mut new_id, &mut kept, &mut queue);
         }
     }
     while let Some(id) = queue.pop_front() {
+        let (source, _) = btf.locate(id);
         for r in by_value_refs(btf.record(id))? {
+            let r = btf.global(source, r);
             if r > btf.len() {
                 return Err(BtfSubsetError::BadTypeId(id, r));
             }
@@ -241,14 +350,16 @@ pub fn for_object(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, BtfSubsetErro
 
     let mut strings = Strings::default();
     let mut types = Vec::new();
-    let map = |old: u32| new_id.get(old as usize).copied().unwrap_or(0);
     for &id in &kept {
+        let (source, _) = btf.locate(id);
+        let map = |old: u32| new_id.get(btf.global(source, old) as usize).copied().unwrap_or(0);
+        let name = |off: u32| btf.name(source, off);
         let record = btf.record(id);
         let info = u32_at(record, 4)?;
         let k = info_kind(info);
         let vlen = (info & 0xffff) as usize;
         let size_or_type = u32_at(record, 8)?;
-        put(&mut types, strings.add(btf.name(u32_at(record, 0)?)));
+        put(&mut types, strings.add(name(u32_at(record, 0)?)));
         put(&mut types, info);
         put(
             &mut types,
@@ -269,7 +380,7 @@ pub fn for_object(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, BtfSubsetErro
             }
             kind::STRUCT | kind::UNION => {
                 for i in 0..vlen {
-                    put(&mut types, strings.add(btf.name(u32_at(trailer, 12 * i)?)));
+                    put(&mut types, strings.add(name(u32_at(trailer, 12 * i)?)));
                     put(&mut types, map(u32_at(trailer, 12 * i + 4)?));
                     put(&mut types, u32_at(trailer, 12 * i + 8)?);
                 }
@@ -277,7 +388,7 @@ pub fn for_object(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, BtfSubsetErro
             kind::ENUM | kind::ENUM64 => {
                 let step = if k == kind::ENUM { 8 } else { 12 };
                 for i in 0..vlen {
-                    put(&mut types, strings.add(btf.name(u32_at(trailer, step * i)?)));
+                    put(&mut types, strings.add(name(u32_at(trailer, step * i)?)));
                     types.extend_from_slice(&trailer[step * i + 4..step * (i + 1)]);
                 }
             }

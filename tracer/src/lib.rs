@@ -12,6 +12,7 @@ pub mod event;
 pub mod gadgets;
 pub mod io;
 pub mod kernel;
+pub mod kernel_info;
 pub mod logging;
 pub mod object_btf;
 pub mod output;

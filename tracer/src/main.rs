@@ -35,6 +35,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ig {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Check(args) => {
+            kernel::check_host(cli.auto_mount_filesystems)?;
+            // A session registers its ring buffer with the runtime.
+            runtime()?.block_on(async { args.run() })
+        }
         Command::Daemon(args) => {
             kernel::check_host(cli.auto_mount_filesystems)?;
             runtime()?.block_on(tracer::daemon::serve(args, source_opts))

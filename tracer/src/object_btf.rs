@@ -37,7 +37,7 @@ enum PrivateBtfError {
 pub fn with_object_btf<T: Send>(object: &[u8], load: impl FnOnce() -> T + Send) -> T {
     let started = std::time::Instant::now();
     let subset = match KernelBtf::open() {
-        Ok(kernel) => btf_subset::for_object(kernel.bytes(), object),
+        Ok(kernel) => subset_with_modules(kernel.bytes(), object),
         // aya will say the same when it tries: no need to say it twice.
         Err(_) => return load(),
     };
@@ -58,6 +58,36 @@ pub fn with_object_btf<T: Send>(object: &[u8], load: impl FnOnce() -> T + Send) 
         });
         thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// The subset `object` needs, with the types it reads from a module (e.g.
+/// overlayfs' `ovl_inode` where overlayfs is a module) taken from that
+/// module's BTF: aya only reads vmlinux's. A type no loaded module has is
+/// left out: the object's `bpf_core_type_exists` checks then see it missing.
+fn subset_with_modules(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, btf_subset::BtfSubsetError> {
+    let missing = btf_subset::roots_missing_from(kernel, object)?;
+    if missing.is_empty() {
+        return btf_subset::for_object(kernel, object);
+    }
+    let mut modules = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(BTF_DIR) {
+        for entry in entries.flatten() {
+            if entry.file_name() == "vmlinux" {
+                continue;
+            }
+            let Ok(btf) = std::fs::read(entry.path()) else { continue };
+            if btf_subset::module_defines(kernel, &btf, &missing).unwrap_or(false) {
+                tracing::debug!(module = ?entry.file_name(), "types from the module's BTF");
+                modules.push(btf);
+            }
+        }
+    }
+    if modules.is_empty() {
+        let names: Vec<String> = missing.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+        tracing::debug!("not in the kernel's or a loaded module's BTF: {}", names.join(", "));
+    }
+    let views: Vec<&[u8]> = modules.iter().map(Vec::as_slice).collect();
+    btf_subset::for_object_with_modules(kernel, &views, object)
 }
 
 /// The kernel's BTF, mapped rather than read: sysfs hands it out a page per

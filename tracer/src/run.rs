@@ -149,6 +149,13 @@ pub struct RunContext<'a> {
     pub io: RunIo,
 }
 
+/// Loads and attaches a trace or top gadget, then detaches it: the variant
+/// the running kernel takes (`ig check`).
+pub fn probe_program(gadget: &dyn crate::session::GadgetProgram) -> anyhow::Result<&'static str> {
+    let session = Session::load(gadget, &SessionOptions::default())?;
+    Ok(session.variant())
+}
+
 /// Runs `gadget` until stopped; returns when it has been detached.
 pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
     let RunContext { collection, io, .. } = ctx;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::bpf::{EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{RawTracePoint, TracePoint};
+use aya::programs::{KProbe, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -17,36 +17,67 @@ pub const DEFAULT_RING_BYTES: u32 = 4 * 1024 * 1024;
 /// Pending bytes at which a writer wakes the reader (see ebpf/include/buffer.h).
 pub const DEFAULT_WAKEUP_BYTES: u64 = 256 * 1024;
 
-/// One tracepoint a gadget attaches to.
+/// Where in the kernel a program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// A tracefs tracepoint, `category/name`.
+    Tracepoint { category: &'static str, name: &'static str },
+    /// A raw tracepoint: the arguments as the kernel passes them, without
+    /// the trace record a classic tracepoint fills first (cheaper on hot
+    /// paths such as every packet).
+    Raw { name: &'static str },
+    /// A kprobe on a kernel function's entry.
+    Kprobe { function: &'static str },
+    /// A kretprobe on a kernel function's return.
+    Kretprobe { function: &'static str },
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hook::Tracepoint { category, name } => write!(f, "tracepoint {category}/{name}"),
+            Hook::Raw { name } => write!(f, "raw tracepoint {name}"),
+            Hook::Kprobe { function } => write!(f, "kprobe {function}"),
+            Hook::Kretprobe { function } => write!(f, "kretprobe {function}"),
+        }
+    }
+}
+
+/// One program of a gadget and where it attaches.
 #[derive(Clone, Copy, Debug)]
 pub struct Attachment {
     pub program: &'static str,
-    /// The tracefs category; empty for a raw tracepoint.
-    pub category: &'static str,
-    pub name: &'static str,
+    pub hook: Hook,
     /// Absent on some architectures or kernels (e.g. `open` on arm64): skipped.
     pub optional: bool,
+    /// The first Linux release that has the hook, for the message where it is missing.
+    pub since: Option<&'static str>,
 }
 
 impl Attachment {
+    const fn new(program: &'static str, hook: Hook) -> Self {
+        Self { program, hook, optional: false, since: None }
+    }
+
     /// A tracepoint of the `syscalls` category (`sys_enter_*`, `sys_exit_*`).
     pub const fn syscall(program: &'static str, name: &'static str) -> Self {
-        Self { program, category: "syscalls", name, optional: false }
+        Self::new(program, Hook::Tracepoint { category: "syscalls", name })
     }
 
     pub const fn tracepoint(program: &'static str, category: &'static str, name: &'static str) -> Self {
-        Self { program, category, name, optional: false }
+        Self::new(program, Hook::Tracepoint { category, name })
     }
 
-    /// A raw tracepoint: the arguments as the kernel passes them, without the
-    /// trace record a classic tracepoint fills first (cheaper on hot paths
-    /// such as every packet).
     pub const fn raw(program: &'static str, name: &'static str) -> Self {
-        Self { program, category: "", name, optional: false }
+        Self::new(program, Hook::Raw { name })
     }
 
-    fn is_raw(&self) -> bool {
-        self.category.is_empty()
+    pub const fn kprobe(program: &'static str, function: &'static str) -> Self {
+        Self::new(program, Hook::Kprobe { function })
+    }
+
+    pub const fn kretprobe(program: &'static str, function: &'static str) -> Self {
+        Self::new(program, Hook::Kretprobe { function })
     }
 
     /// Skipped when the kernel does not have it.
@@ -54,13 +85,86 @@ impl Attachment {
         self.optional = true;
         self
     }
+
+    /// Says where the hook first appeared (e.g. "6.3").
+    pub const fn since(mut self, release: &'static str) -> Self {
+        self.since = Some(release);
+        self
+    }
 }
 
-/// What a gadget's eBPF side is: its object, its load-time settings and its
-/// attach points.
+/// One way of running a gadget: a set of programs and their hooks. A
+/// gadget lists its variants in order of preference; the first the running
+/// kernel has (probed, never by version) is used.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    /// What `ig check` shows: "tracepoint", "kprobe", ...
+    pub name: &'static str,
+    pub attachments: &'static [Attachment],
+}
+
+impl Variant {
+    pub const fn new(name: &'static str, attachments: &'static [Attachment]) -> Self {
+        Self { name, attachments }
+    }
+
+    /// What the running kernel lacks for this variant, checked without
+    /// loading anything; None when it has what can be checked so.
+    pub fn missing(&self, kernel: &KernelHooks) -> Option<String> {
+        self.attachments.iter().filter(|a| !a.optional).find_map(|a| kernel.missing(a))
+    }
+}
+
+/// What the kernel offers programs to attach to, as tracefs shows it.
+#[derive(Clone, Debug)]
+pub struct KernelHooks {
+    /// tracefs' events directory, if tracefs is mounted.
+    events: Option<std::path::PathBuf>,
+    /// kprobe_events exists: the kernel has kprobes (CONFIG_KPROBE_EVENTS).
+    pub kprobes: bool,
+}
+
+impl KernelHooks {
+    pub fn probe() -> Self {
+        let tracefs = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.join("events").is_dir());
+        Self {
+            events: tracefs.map(|p| p.join("events")),
+            kprobes: tracefs.is_some_and(|p| p.join("kprobe_events").exists()),
+        }
+    }
+
+    pub fn has_tracefs(&self) -> bool {
+        self.events.is_some()
+    }
+
+    pub fn has_tracepoint(&self, category: &str, name: &str) -> bool {
+        self.events.as_ref().is_some_and(|e| e.join(category).join(name).is_dir())
+    }
+
+    /// Why `a` cannot attach here, if that is known before trying.
+    fn missing(&self, a: &Attachment) -> Option<String> {
+        let since = a.since.map(|s| format!(" (Linux {s}+)")).unwrap_or_default();
+        match a.hook {
+            Hook::Tracepoint { category, name } if !self.has_tracepoint(category, name) => {
+                Some(format!("no {category}/{name} tracepoint{since}"))
+            }
+            Hook::Kprobe { .. } | Hook::Kretprobe { .. } if !self.kprobes => {
+                Some("no kprobes in this kernel (CONFIG_KPROBE_EVENTS)".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a gadget's eBPF side is: its object, its load-time settings and the
+/// ways it can attach.
 pub trait GadgetProgram {
     fn object(&self) -> &'static [u8];
-    fn attachments(&self) -> &'static [Attachment];
+    /// In order of preference.
+    fn variants(&self) -> &'static [Variant];
     /// Gadget-specific `const volatile` settings; none by default.
     fn globals(&self) -> Vec<(&'static str, Global)> {
         Vec::new()
@@ -96,14 +200,18 @@ pub enum SessionError {
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
-    #[error("attaching {program} to tracepoint {category}/{name}")]
+    #[error("the kernel's verifier refused program {program}: {verdict}")]
+    Verifier { program: &'static str, verdict: String },
+    #[error("attaching {program} to {hook}")]
     Attach {
         program: &'static str,
-        category: &'static str,
-        name: &'static str,
+        hook: Hook,
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
+    /// Every variant was missing something or failed; why, for each.
+    #[error("{}", unsupported(.0))]
+    Unsupported(Vec<(&'static str, String)>),
     #[error("watching the ring buffer")]
     Poll(#[source] std::io::Error),
 }
@@ -159,6 +267,7 @@ pub struct Session {
     ring: AsyncFd<RingBuf<MapData>>,
     stats: PerCpuArray<MapData, u64>,
     filter: MntnsFilter,
+    variant: &'static str,
     _bpf: Ebpf,
 }
 
@@ -170,31 +279,8 @@ impl Session {
             .map_err(|e| SessionError::Load(Box::new(e)))?;
         tracing::debug!(took = ?started.elapsed(), "object parsed and relocated");
 
-        for a in program.attachments() {
-            if a.is_raw() {
-                attach_raw(&mut bpf, a)?;
-                continue;
-            }
-            let prog: &mut TracePoint = bpf
-                .program_mut(a.program)
-                .ok_or(SessionError::MissingProgram(a.program))?
-                .try_into()
-                .map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
-            if a.optional && !tracepoint_exists(a.category, a.name) {
-                tracing::debug!("tracepoint {}/{} not on this kernel, skipped", a.category, a.name);
-                continue;
-            }
-            prog.load()
-                .map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
-            prog.attach(a.category, a.name).map_err(|source| SessionError::Attach {
-                program: a.program,
-                category: a.category,
-                name: a.name,
-                source: Box::new(source),
-            })?;
-        }
-
-        tracing::debug!(took = ?started.elapsed(), "programs loaded and attached");
+        let variant = attach_first_variant(&mut bpf, program.variants(), &KernelHooks::probe())?;
+        tracing::debug!(variant = variant.name, took = ?started.elapsed(), "programs loaded and attached");
         let ring = RingBuf::try_from(take_map(&mut bpf, EVENTS_MAP)?)
             .map_err(|source| SessionError::Map { name: EVENTS_MAP, source: Box::new(source) })?;
         let stats = PerCpuArray::try_from(take_map(&mut bpf, STATS_MAP)?)
@@ -205,7 +291,18 @@ impl Session {
         // so the fd stays open for as long as it is registered.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| SessionError::Poll(e.into_parts().1))?;
-        Ok(Self { ring, stats, filter: MntnsFilter { map: Arc::new(Mutex::new(filter)) }, _bpf: bpf })
+        Ok(Self {
+            ring,
+            stats,
+            filter: MntnsFilter { map: Arc::new(Mutex::new(filter)) },
+            variant: variant.name,
+            _bpf: bpf,
+        })
+    }
+
+    /// The variant the running kernel got (see [`Variant`]).
+    pub fn variant(&self) -> &'static str {
+        self.variant
     }
 
     pub fn filter(&self) -> MntnsFilter {
@@ -308,28 +405,151 @@ fn load_object(
     loader.load(object)
 }
 
-fn attach_raw(bpf: &mut Ebpf, a: &Attachment) -> Result<(), SessionError> {
-    let prog: &mut RawTracePoint = bpf
-        .program_mut(a.program)
-        .ok_or(SessionError::MissingProgram(a.program))?
-        .try_into()
-        .map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
-    prog.load().map_err(|source| SessionError::Program { program: a.program, source: Box::new(source) })?;
-    prog.attach(a.name).map_err(|source| SessionError::Attach {
-        program: a.program,
-        category: "raw",
-        name: a.name,
-        source: Box::new(source),
-    })?;
-    Ok(())
+/// Loads and attaches the programs of the first variant the kernel takes.
+/// A variant that fails half-way has what it loaded unloaded again, so only
+/// the chosen one runs.
+fn attach_first_variant(
+    bpf: &mut Ebpf,
+    variants: &'static [Variant],
+    kernel: &KernelHooks,
+) -> Result<&'static Variant, SessionError> {
+    let mut reasons = Vec::new();
+    for v in variants {
+        if let Some(missing) = v.missing(kernel) {
+            tracing::debug!(variant = v.name, "skipped: {missing}");
+            reasons.push((v.name, missing));
+            continue;
+        }
+        let mut loaded = Vec::new();
+        let attached = v.attachments.iter().try_for_each(|a| {
+            if a.optional && kernel.missing(a).is_some() {
+                tracing::debug!("{} not on this kernel, skipped", a.hook);
+                return Ok(());
+            }
+            loaded.push(a.program);
+            attach_one(bpf, a)
+        });
+        match attached {
+            Ok(()) => return Ok(v),
+            // A gadget with a single way of running reports its own error.
+            Err(e) if variants.len() == 1 => return Err(e),
+            Err(e) => {
+                tracing::debug!(variant = v.name, "failed: {}", shared::error_chain(&e));
+                for name in loaded {
+                    unload(bpf, name);
+                }
+                reasons.push((v.name, short_reason(&e)));
+            }
+        }
+    }
+    Err(SessionError::Unsupported(reasons))
+}
+
+fn program_error(program: &'static str, source: aya::programs::ProgramError) -> SessionError {
+    match source {
+        aya::programs::ProgramError::LoadError { verifier_log, .. } => {
+            let log = verifier_log.to_string();
+            // The whole log only with -v: it runs to thousands of lines.
+            tracing::debug!(program, "verifier log:\n{log}");
+            SessionError::Verifier { program, verdict: verifier_verdict(&log).to_string() }
+        }
+        source => SessionError::Program { program, source: Box::new(source) },
+    }
+}
+
+fn attach_one(bpf: &mut Ebpf, a: &Attachment) -> Result<(), SessionError> {
+    let prog = bpf.program_mut(a.program).ok_or(SessionError::MissingProgram(a.program))?;
+    let wrong_type = |source| SessionError::Program { program: a.program, source: Box::new(source) };
+    let attach_error =
+        |source| SessionError::Attach { program: a.program, hook: a.hook, source: Box::new(source) };
+    match a.hook {
+        Hook::Tracepoint { category, name } => {
+            let p: &mut TracePoint = prog.try_into().map_err(wrong_type)?;
+            p.load().map_err(|e| program_error(a.program, e))?;
+            p.attach(category, name).map(drop).map_err(attach_error)
+        }
+        Hook::Raw { name } => {
+            let p: &mut RawTracePoint = prog.try_into().map_err(wrong_type)?;
+            p.load().map_err(|e| program_error(a.program, e))?;
+            p.attach(name).map(drop).map_err(attach_error)
+        }
+        Hook::Kprobe { function } | Hook::Kretprobe { function } => {
+            let p: &mut KProbe = prog.try_into().map_err(wrong_type)?;
+            p.load().map_err(|e| program_error(a.program, e))?;
+            p.attach(function, 0).map(drop).map_err(attach_error)
+        }
+    }
+}
+
+/// Detaches and unloads a program of a variant that was given up.
+fn unload(bpf: &mut Ebpf, name: &str) {
+    let result = match bpf.program_mut(name) {
+        Some(aya::programs::Program::TracePoint(p)) => p.unload(),
+        Some(aya::programs::Program::RawTracePoint(p)) => p.unload(),
+        Some(aya::programs::Program::KProbe(p)) => p.unload(),
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(program = name, "unloading: {e}");
+    }
+}
+
+/// The verifier's verdict: its last line before the statistics
+/// ("verification time ...", "processed N insns"), not its first (often a
+/// notice such as "reg type unsupported for arg#0").
+pub fn verifier_verdict(log: &str) -> &str {
+    let stats = |l: &str| l.starts_with("verification time") || l.starts_with("processed ");
+    log.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| !stats(l))
+        .last()
+        .unwrap_or("(no verifier log)")
+}
+
+/// One line for a variant that failed.
+fn short_reason(e: &SessionError) -> String {
+    match e {
+        SessionError::Attach { hook, source, .. } => format!("attaching {hook}: {source}"),
+        other => other.to_string(),
+    }
+}
+
+fn unsupported(reasons: &[(&'static str, String)]) -> String {
+    let each: Vec<String> = reasons.iter().map(|(v, why)| format!("{v}: {why}")).collect();
+    format!("this kernel cannot run it ({})", each.join("; "))
 }
 
 fn take_map(bpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, SessionError> {
     bpf.take_map(name).ok_or(SessionError::MissingMap(name))
 }
 
-fn tracepoint_exists(category: &str, name: &str) -> bool {
-    ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
-        .iter()
-        .any(|root| std::path::Path::new(root).join(category).join(name).exists())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_is_the_last_line_before_the_statistics() {
+        let log = "reg type unsupported for arg#0 function ig_sched_exec#33\n0: R1=ctx() R10=fp0\n\
+            ; int ig_sched_exec(struct trace_event_raw_sched_process_exec *ctx)\n\
+            13: (85) call unknown#195896080\ninvalid func unknown#195896080\n\
+            processed 13 insns (limit 1000000) max_states_per_insn 0 total_states 0\n";
+        assert_eq!(verifier_verdict(log), "invalid func unknown#195896080");
+        assert_eq!(verifier_verdict("a\nverification time 5 usec\nstack depth 0"), "a");
+        assert_eq!(verifier_verdict(""), "(no verifier log)");
+    }
+
+    #[test]
+    fn a_variant_names_the_hook_the_kernel_lacks() {
+        const TP: &[Attachment] = &[Attachment::tracepoint("p", "nosuchcategory", "nosuch").since("9.9")];
+        const KP: &[Attachment] = &[Attachment::kprobe("p", "cap_capable")];
+        let none = KernelHooks { events: None, kprobes: false };
+        assert_eq!(
+            Variant::new("tracepoint", TP).missing(&none).as_deref(),
+            Some("no nosuchcategory/nosuch tracepoint (Linux 9.9+)")
+        );
+        assert!(Variant::new("kprobe", KP).missing(&none).unwrap().contains("no kprobes"));
+        let with_kprobes = KernelHooks { events: None, kprobes: true };
+        assert_eq!(Variant::new("kprobe", KP).missing(&with_kprobes), None);
+    }
 }

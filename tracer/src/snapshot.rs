@@ -42,6 +42,15 @@ pub trait SnapshotGadget {
     /// The entries that exist now. An entry whose container the gadget
     /// knows better than by mount namespace comes with it filled in.
     fn entries(&self, scope: &Scope<'_>) -> anyhow::Result<Vec<Self::Entry>>;
+
+    /// Sets up what the gadget reads through (loads its program), without
+    /// taking a snapshot; the variant, for `ig check`.
+    fn probe(&self) -> anyhow::Result<&'static str>;
+}
+
+/// `ig check` for a snapshot gadget.
+pub fn probe_snapshot<G: SnapshotGadget>(gadget: &G) -> anyhow::Result<&'static str> {
+    gadget.probe()
 }
 
 /// Takes the snapshot and prints it.

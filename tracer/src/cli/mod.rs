@@ -1,6 +1,7 @@
 //! The `ig` command line: clap definitions only; each subcommand's behaviour
 //! lives in its own module.
 
+pub mod check;
 pub mod list_containers;
 
 use std::path::Path;
@@ -48,6 +49,8 @@ pub enum Command {
     Daemon(crate::daemon::DaemonArgs),
     /// Print the version.
     Version,
+    /// Show, for this kernel, how each gadget runs, or why it cannot.
+    Check(check::CheckArgs),
 }
 
 /// What `ig` runs locally and `ig daemon` runs for `gadgetctl`: the same

@@ -29,7 +29,7 @@ pub mod trace_tcpconnect;
 macro_rules! registry {
     ($(
         $(#[$meta:meta])*
-        $category:ident => $command:ident, $runner:path {
+        $category:ident => $command:ident, $runner:path, $prober:path {
             $($variant:ident => $module:ident::$gadget:ident,)+
         }
     )+) => {
@@ -55,12 +55,24 @@ macro_rules! registry {
                 }
             }
         )+
+
+        /// Loads and attaches `g` with its default flags, then detaches it:
+        /// the variant it runs as on this kernel.
+        pub fn probe(g: &GadgetName) -> anyhow::Result<&'static str> {
+            $($(
+                // clap names a one-word variant by its lowercase name.
+                if g.category == stringify!($category) && g.name.eq_ignore_ascii_case(stringify!($variant)) {
+                    return $prober(&<$module::$gadget>::default());
+                }
+            )+)+
+            anyhow::bail!("no gadget {}", g.command())
+        }
     };
 }
 
 registry! {
     /// `ig trace <gadget>`: events as they happen.
-    trace => TraceCommand, crate::run::run_gadget {
+    trace => TraceCommand, crate::run::run_gadget, crate::run::probe_program {
         Bind => trace_bind::TraceBind,
         Capabilities => trace_capabilities::TraceCapabilities,
         Dns => trace_dns::TraceDns,
@@ -74,12 +86,12 @@ registry! {
         Tcpconnect => trace_tcpconnect::TraceTcpconnect,
     }
     /// `ig top <gadget>`: refreshing tables.
-    top => TopCommand, crate::top::run_top {
+    top => TopCommand, crate::top::run_top, crate::run::probe_program {
         File => top_file::TopFile,
         Tcp => top_tcp::TopTcp,
     }
     /// `ig snapshot <gadget>`: one-shot tables.
-    snapshot => SnapshotCommand, crate::snapshot::run_snapshot {
+    snapshot => SnapshotCommand, crate::snapshot::run_snapshot, crate::snapshot::probe_snapshot {
         Process => snapshot_process::SnapshotProcess,
         Socket => snapshot_socket::SnapshotSocket,
     }

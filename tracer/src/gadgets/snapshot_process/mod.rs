@@ -85,6 +85,13 @@ impl SnapshotGadget for SnapshotProcess {
         cols
     }
 
+    /// A walk restricted to no mount namespace: loads, attaches and runs
+    /// the iterator, which then returns nothing.
+    fn probe(&self) -> anyhow::Result<&'static str> {
+        self.take(Some(&[]))?;
+        Ok("iterator")
+    }
+
     fn entries(&self, scope: &Scope<'_>) -> anyhow::Result<Vec<ProcessEntry>> {
         let selected: Vec<u64> = scope.selected.iter().map(|r| r.mntns).collect();
         Ok(self.take(scope.containers_only.then_some(selected.as_slice()))?)

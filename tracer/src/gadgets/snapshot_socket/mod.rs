@@ -59,6 +59,12 @@ impl SnapshotGadget for SnapshotSocket {
         }
         Ok(entries)
     }
+
+    fn probe(&self) -> anyhow::Result<&'static str> {
+        let own = std::path::Path::new("/proc/self/net/tcp");
+        anyhow::ensure!(own.exists(), "no {}: /proc is not mounted", own.display());
+        Ok("procfs")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

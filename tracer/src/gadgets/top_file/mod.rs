@@ -11,7 +11,7 @@ use super::{Column, container_columns};
 use crate::cli::TopFlags;
 use crate::event::EventCommon;
 use crate::raw::Raw;
-use crate::session::{Attachment, GadgetProgram, Global, Session, SessionError};
+use crate::session::{Attachment, GadgetProgram, Global, Session, SessionError, Variant};
 use crate::top::TopGadget;
 
 crate::bpf_object!(top_file);
@@ -61,13 +61,15 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_writev_exit", "sys_exit_writev"),
 ];
 
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+
 impl GadgetProgram for TopFile {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 
     fn globals(&self) -> Vec<(&'static str, Global)> {

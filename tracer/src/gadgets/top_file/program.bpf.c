@@ -4,7 +4,7 @@
  * in the kernel; userspace reads and clears the map every interval.
  *
  * Facilities: the syscall tracepoints of read, write, pread64, pwrite64,
- * readv and writev. The enter side keeps the fd in task-local storage; the
+ * readv and writev. The enter side keeps the fd per thread (calls.h); the
  * exit side, with the byte count, finds the file behind the fd. Regular
  * files only, unless --all-files.
  */
@@ -14,6 +14,7 @@
  * send no events through them (their results are the counters map). */
 #include "buffer.h"
 #include "files.h"
+#include "calls.h"
 #include "program.h"
 
 #define IG_S_IFMT 00170000
@@ -28,12 +29,8 @@ struct rw_start {
 	__u64 mntns_id;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct rw_start);
-} rw_starts SEC(".maps");
+/* What sys_enter saw, for the exit. */
+GADGET_CALLS_MAP(rw_starts, struct rw_start);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -45,22 +42,20 @@ struct {
 static __always_inline int rw_enter(__s32 fd, __u32 is_write)
 {
 	__u64 mntns_id = gadget_get_mntns_id();
-	struct rw_start *s;
+	struct rw_start s = {};
 
 	if (gadget_should_discard_mntns_id(mntns_id))
 		return 0;
-	s = bpf_task_storage_get(&rw_starts, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s)
-		return 0;
-	s->fd = fd;
-	s->is_write = is_write;
-	s->mntns_id = mntns_id;
+	s.fd = fd;
+	s.is_write = is_write;
+	s.mntns_id = mntns_id;
+	gadget_call_begin(&rw_starts, &s);
 	return 0;
 }
 
 static __always_inline int rw_exit(long ret)
 {
-	struct rw_start *s = bpf_task_storage_get(&rw_starts, bpf_get_current_task_btf(), 0, 0);
+	struct rw_start s;
 	struct ig_topfile_key key = {};
 	struct ig_topfile_value *v;
 	struct file *file;
@@ -72,12 +67,11 @@ static __always_inline int rw_exit(long ret)
 	__u32 is_write;
 	__u64 mntns_id;
 
-	if (!s || s->fd < 0)
+	if (!gadget_call_end(&rw_starts, &s, sizeof(s)))
 		return 0;
-	fd = s->fd;
-	is_write = s->is_write;
-	mntns_id = s->mntns_id;
-	s->fd = -1;
+	fd = s.fd;
+	is_write = s.is_write;
+	mntns_id = s.mntns_id;
 	if (ret < 0)
 		return 0;
 	file = gadget_current_file(fd);
@@ -109,8 +103,11 @@ static __always_inline int rw_exit(long ret)
 		bpf_probe_read_kernel_str(zero.name, sizeof(zero.name), name.name);
 		bpf_map_update_elem(&file_stats, &key, &zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&file_stats, &key);
-		if (!v)
+		if (!v) {
+			/* The map is full until userspace next reads it. */
+			gadget_count(IG_STAT_LOST);
 			return 0;
+		}
 	}
 	if (is_write) {
 		__sync_fetch_and_add(&v->writes, 1);

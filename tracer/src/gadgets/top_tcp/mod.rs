@@ -11,7 +11,7 @@ use super::{Column, container_columns};
 use crate::cli::TopFlags;
 use crate::event::EventCommon;
 use crate::raw::{Raw, endpoint, ip_string};
-use crate::session::{Attachment, GadgetProgram, Session, SessionError};
+use crate::session::{Attachment, GadgetProgram, Session, SessionError, Variant};
 use crate::top::TopGadget;
 
 crate::bpf_object!(top_tcp);
@@ -42,17 +42,26 @@ pub struct TcpRow {
 crate::impl_has_common!(TcpRow);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment::tracepoint("ig_tcp_send", "sock", "sock_send_length"),
-    Attachment::tracepoint("ig_tcp_recv", "sock", "sock_recv_length"),
+    Attachment::tracepoint("ig_tcp_send", "sock", "sock_send_length").since("6.3"),
+    Attachment::tracepoint("ig_tcp_recv", "sock", "sock_recv_length").since("6.3"),
 ];
+
+/// Before Linux 6.3: the TCP send and receive paths themselves.
+const KPROBES: &[Attachment] = &[
+    Attachment::kprobe("ig_tcp_sendmsg_entry", "tcp_sendmsg"),
+    Attachment::kretprobe("ig_tcp_sendmsg_exit", "tcp_sendmsg"),
+    Attachment::kprobe("ig_tcp_cleanup_rbuf", "tcp_cleanup_rbuf"),
+];
+
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS), Variant::new("kprobe", KPROBES)];
 
 impl GadgetProgram for TopTcp {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 }
 

@@ -14,7 +14,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw, ip_string};
-use crate::session::{Attachment, GadgetProgram, Global};
+use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
 crate::bpf_object!(trace_bind);
 
@@ -64,13 +64,15 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_bind_exit", "sys_exit_bind"),
 ];
 
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+
 impl GadgetProgram for TraceBind {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 
     fn globals(&self) -> Vec<(&'static str, Global)> {

@@ -11,7 +11,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram, Global};
+use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
 crate::bpf_object!(trace_capabilities);
 
@@ -21,9 +21,9 @@ pub struct TraceCapabilities {
     #[command(flatten)]
     pub common: CommonFlags,
 
-    /// Only checks that would be audited. Accepted for compatibility: the
-    /// kernel's cap_capable tracepoint does not say which checks are
-    /// audited, so every check is shown and AUDIT is `-`.
+    /// Only checks that would be audited. Where the kernel's
+    /// capability/cap_capable tracepoint is used, it cannot say which checks
+    /// are: every check is shown and AUDIT is `-`.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub audit_only: bool,
 
@@ -46,7 +46,7 @@ pub struct CapabilitiesEvent {
     pub syscall: String,
     pub cap: i32,
     pub cap_name: String,
-    /// Whether the check would be audited: the tracepoint does not say.
+    /// Whether the check would be audited; None where the tracepoint is used (it does not say).
     pub audit: Option<u32>,
     /// `Allow` or `Deny`.
     pub verdict: &'static str,
@@ -54,19 +54,31 @@ pub struct CapabilitiesEvent {
 
 crate::impl_has_common!(CapabilitiesEvent);
 
-const ATTACHMENTS: &[Attachment] = &[Attachment::tracepoint("ig_cap_capable", "capability", "cap_capable")];
+const ATTACHMENTS: &[Attachment] =
+    &[Attachment::tracepoint("ig_cap_capable", "capability", "cap_capable").since("6.16")];
+
+/// Where the tracepoint is missing: cap_capable() itself.
+const KPROBES: &[Attachment] = &[
+    Attachment::kprobe("ig_cap_capable_entry", "cap_capable"),
+    Attachment::kretprobe("ig_cap_capable_exit", "cap_capable"),
+];
+
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS), Variant::new("kprobe", KPROBES)];
 
 impl GadgetProgram for TraceCapabilities {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 
     fn globals(&self) -> Vec<(&'static str, Global)> {
-        vec![("gadget_unique", Global::Bool(self.unique))]
+        vec![
+            ("gadget_unique", Global::Bool(self.unique)),
+            ("gadget_audit_only", Global::Bool(self.audit_only)),
+        ]
     }
 }
 
@@ -110,7 +122,7 @@ impl Gadget for TraceCapabilities {
             syscall: crate::syscalls::name(r.u64(offset_of!(E, syscall)) as i64),
             cap,
             cap_name: cap_name(cap),
-            audit: None,
+            audit: u32::try_from(r.i32(offset_of!(E, audit))).ok(),
             verdict: if r.i32(offset_of!(E, ret)) == 0 { "Allow" } else { "Deny" },
         })
     }

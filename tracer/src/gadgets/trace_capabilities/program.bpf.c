@@ -3,20 +3,31 @@
  * trace capabilities: every capability check the kernel's commoncap makes,
  * with its verdict.
  *
- * Facility: the tracepoint capability/cap_capable (Linux 6.14 and later),
- * fired at the end of cap_capable() with the capability and the result.
- * The syscall being served comes from the task's saved registers
- * (bpf_task_pt_regs, orig_ax on x86-64). The tracepoint does not carry the
- * caller's CAP_OPT_NOAUDIT option, so whether a check would be audited is
- * not known here.
+ * Two variants, chosen at load time by what the kernel has:
+ * - the tracepoint capability/cap_capable (Linux 6.16 in Debian's builds),
+ *   fired at the end of cap_capable() with the capability and the result;
+ *   it does not carry the caller's CAP_OPT_NOAUDIT option, so whether a
+ *   check would be audited is not known (-1);
+ * - a kprobe and a kretprobe on cap_capable() itself (every kernel with
+ *   kprobes): the arguments at entry (capability, options), the verdict at
+ *   return. --audit-only applies here.
+ * The syscall being served comes from the task's saved registers (orig_ax
+ * on x86-64), found below its kernel stack.
  */
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
+#include "calls.h"
 #include "program.h"
 
 /* --unique: report each (process, capability) once. */
 const volatile bool gadget_unique = false;
+/* --audit-only: leave out checks made with CAP_OPT_NOAUDIT (kprobe variant). */
+const volatile bool gadget_audit_only = true;
+
+#define CAP_OPT_NOAUDIT 0x2
+/* x86-64: the user registers sit at the top of the task's kernel stack. */
+#define IG_THREAD_SIZE (4096 << 2)
 
 struct unique_key {
 	__u32 pid;
@@ -30,38 +41,92 @@ struct {
 	__type(value, __u8);
 } seen SEC(".maps");
 
-SEC("tracepoint/capability/cap_capable")
-int ig_cap_capable(struct trace_event_raw_cap_capable *ctx)
+/* The syscall the current task is in, from its saved user registers. */
+static __always_inline __s64 current_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	void *stack = BPF_CORE_READ(task, stack);
+	struct pt_regs *regs;
+
+	if (!stack)
+		return -1;
+	regs = (struct pt_regs *)(stack + IG_THREAD_SIZE) - 1;
+	return (__s64)BPF_CORE_READ(regs, orig_ax);
+}
+
+/* Sends one check, unless --unique has seen it already. */
+static __always_inline void send_check(__s32 cap, __s32 ret, __s32 audit, __u64 mntns_id)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	struct ig_capabilities_event e = {};
-	struct task_struct *task;
-	struct pt_regs *regs;
 
-	e.mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(e.mntns_id))
-		return 0;
+	e.mntns_id = mntns_id;
 	e.pid = pid_tgid >> 32;
-	e.cap = ctx->cap;
+	e.cap = cap;
 	if (gadget_unique) {
 		struct unique_key key = { .pid = e.pid, .cap = e.cap };
 		__u8 one = 1;
 
 		if (bpf_map_lookup_elem(&seen, &key))
-			return 0;
+			return;
 		bpf_map_update_elem(&seen, &key, &one, BPF_ANY);
 	}
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
 	e.tid = (__u32)pid_tgid;
 	e.uid = (__u32)uid_gid;
 	e.gid = uid_gid >> 32;
-	e.ret = ctx->ret;
-	task = bpf_get_current_task_btf();
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	e.syscall = regs ? (__s64)BPF_CORE_READ(regs, orig_ax) : -1;
+	e.ret = ret;
+	e.audit = audit;
+	e.syscall = current_syscall();
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	gadget_output(&e, sizeof(e));
+}
+
+SEC("tracepoint/capability/cap_capable")
+int ig_cap_capable(struct trace_event_raw_cap_capable *ctx)
+{
+	__u64 mntns_id = gadget_get_mntns_id();
+
+	if (gadget_should_discard_mntns_id(mntns_id))
+		return 0;
+	send_check(ctx->cap, ctx->ret, -1, mntns_id);
+	return 0;
+}
+
+struct cap_call {
+	__u64 mntns_id;
+	__s32 cap;
+	__u32 opts;
+};
+
+GADGET_CALLS_MAP(cap_calls, struct cap_call);
+
+/* int cap_capable(const struct cred *, struct user_namespace *, int cap, unsigned int opts) */
+SEC("kprobe/cap_capable")
+int ig_cap_capable_entry(struct pt_regs *ctx)
+{
+	struct cap_call call = {};
+
+	call.mntns_id = gadget_get_mntns_id();
+	if (gadget_should_discard_mntns_id(call.mntns_id))
+		return 0;
+	call.cap = (__s32)PT_REGS_PARM3(ctx);
+	call.opts = (__u32)PT_REGS_PARM4(ctx);
+	if (gadget_audit_only && (call.opts & CAP_OPT_NOAUDIT))
+		return 0;
+	gadget_call_begin(&cap_calls, &call);
+	return 0;
+}
+
+SEC("kretprobe/cap_capable")
+int ig_cap_capable_exit(struct pt_regs *ctx)
+{
+	struct cap_call call;
+
+	if (!gadget_call_end(&cap_calls, &call, sizeof(call)))
+		return 0;
+	send_check(call.cap, (__s32)PT_REGS_RC(ctx), !(call.opts & CAP_OPT_NOAUDIT), call.mntns_id);
 	return 0;
 }
 

@@ -15,6 +15,8 @@ struct ig_capabilities_event {
 	__s32 cap;
 	__s32 ret;     /* 0: granted, -EPERM: denied */
 	__s64 syscall; /* the syscall the check happened in, -1 outside one */
+	__s32 audit;   /* 1: audited, 0: CAP_OPT_NOAUDIT, -1: not known (tracepoint) */
+	__u32 pad;
 	char comm[IG_TASK_COMM_LEN];
 };
 

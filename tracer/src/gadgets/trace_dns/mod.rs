@@ -19,7 +19,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw, ip_string};
-use crate::session::{Attachment, GadgetProgram};
+use crate::session::{Attachment, GadgetProgram, Variant};
 
 crate::bpf_object!(trace_dns);
 
@@ -105,13 +105,15 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_dns_bind", "sys_enter_bind"),
 ];
 
+const VARIANTS: &[Variant] = &[Variant::new("raw tracepoint", ATTACHMENTS)];
+
 impl GadgetProgram for TraceDns {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 }
 

@@ -172,11 +172,21 @@ int ig_execveat_exit(struct trace_event_raw_sys_exit *ctx)
 	return exec_exit(ctx->ret);
 }
 
+/*
+ * struct ovl_inode is overlayfs' own: in vmlinux's BTF where overlayfs is
+ * built in, in the overlay module's BTF where it is a module (Debian,
+ * Ubuntu, RHEL, Amazon Linux), which the loader then adds to what this
+ * object relocates against. Where neither has it (overlayfs not loaded, or
+ * no module BTF), the check is compiled out at load time: no overlay
+ * mount can exist then either.
+ */
 static __always_inline bool exe_in_upper_layer(struct task_struct *task)
 {
 	struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
 	struct ovl_inode *oi;
 
+	if (!bpf_core_type_exists(struct ovl_inode))
+		return false;
 	if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
 		return false;
 	oi = container_of(inode, struct ovl_inode, vfs_inode);

@@ -11,7 +11,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram};
+use crate::session::{Attachment, GadgetProgram, Variant};
 
 crate::bpf_object!(trace_mount);
 
@@ -54,13 +54,15 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_umount_exit", "sys_exit_umount"),
 ];
 
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+
 impl GadgetProgram for TraceMount {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 }
 

@@ -13,7 +13,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram};
+use crate::session::{Attachment, GadgetProgram, Variant};
 
 crate::bpf_object!(trace_oomkill);
 
@@ -42,13 +42,15 @@ crate::impl_has_common!(OomkillEvent);
 
 const ATTACHMENTS: &[Attachment] = &[Attachment::tracepoint("ig_mark_victim", "oom", "mark_victim")];
 
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+
 impl GadgetProgram for TraceOomkill {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 }
 

@@ -29,14 +29,21 @@ int ig_mark_victim(struct trace_event_raw_mark_victim *ctx)
 	e.kpid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e.kcomm, sizeof(e.kcomm));
 	e.tpid = BPF_CORE_READ(ctx, pid);
-	e.tuid = BPF_CORE_READ(ctx, uid);
-	e.oom_score_adj = BPF_CORE_READ(ctx, oom_score_adj);
-	e.pages = (BPF_CORE_READ(ctx, anon_rss) + BPF_CORE_READ(ctx, file_rss) +
-		   BPF_CORE_READ(ctx, shmem_rss)) / PAGE_KB;
-	/* comm is a __data_loc string: offset in the low 16 bits, length above */
-	loc = BPF_CORE_READ(ctx, __data_loc_comm);
-	off = loc & 0xffff;
-	bpf_probe_read_kernel_str(e.tcomm, sizeof(e.tcomm), (void *)ctx + off);
+	/* Only pid is in the tracepoint everywhere; the rest came with Linux
+	 * 6.2-6.6 (and stable backports): each is read where it exists. */
+	if (bpf_core_field_exists(ctx->uid))
+		e.tuid = BPF_CORE_READ(ctx, uid);
+	if (bpf_core_field_exists(ctx->oom_score_adj))
+		e.oom_score_adj = BPF_CORE_READ(ctx, oom_score_adj);
+	if (bpf_core_field_exists(ctx->anon_rss))
+		e.pages = (BPF_CORE_READ(ctx, anon_rss) + BPF_CORE_READ(ctx, file_rss) +
+			   BPF_CORE_READ(ctx, shmem_rss)) / PAGE_KB;
+	if (bpf_core_field_exists(ctx->__data_loc_comm)) {
+		/* a __data_loc string: offset in the low 16 bits, length above */
+		loc = BPF_CORE_READ(ctx, __data_loc_comm);
+		off = loc & 0xffff;
+		bpf_probe_read_kernel_str(e.tcomm, sizeof(e.tcomm), (void *)ctx + off);
+	}
 	gadget_output(&e, sizeof(e));
 	return 0;
 }

@@ -10,7 +10,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram, Global};
+use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
 crate::bpf_object!(trace_open);
 
@@ -68,13 +68,15 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_openat2_exit", "sys_exit_openat2").optional(),
 ];
 
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+
 impl GadgetProgram for TraceOpen {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 
     fn globals(&self) -> Vec<(&'static str, Global)> {

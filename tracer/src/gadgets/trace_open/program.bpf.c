@@ -13,6 +13,7 @@
 #include "filter.h"
 #include "buffer.h"
 #include "paths.h"
+#include "calls.h"
 #include "files.h"
 #include "program.h"
 
@@ -31,17 +32,8 @@ struct open_start {
 	__u32 mode;
 };
 
-/*
- * What sys_enter saw, kept on the task itself (task-local storage): cheaper
- * than a hash map keyed by tid, and it goes away with the task. An entry
- * with a NULL filename is empty.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct open_start);
-} open_starts SEC(".maps");
+/* What sys_enter saw, for the exit. */
+GADGET_CALLS_MAP(open_starts, struct open_start);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -53,19 +45,16 @@ struct {
 static __always_inline int open_enter(const char *filename, __s32 dfd, __u32 flags, __u32 mode)
 {
 	__u64 mntns_id = gadget_get_mntns_id();
-	struct open_start *start;
+	struct open_start start = {};
 
 	if (gadget_should_discard_mntns_id(mntns_id))
 		return 0;
-	start = bpf_task_storage_get(&open_starts, bpf_get_current_task_btf(), 0,
-				     BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!start)
-		return 0;
-	start->filename = filename;
-	start->mntns_id = mntns_id;
-	start->dfd = dfd;
-	start->flags = flags;
-	start->mode = mode;
+	start.filename = filename;
+	start.mntns_id = mntns_id;
+	start.dfd = dfd;
+	start.flags = flags;
+	start.mode = mode;
+	gadget_call_begin(&open_starts, &start);
 	return 0;
 }
 
@@ -98,19 +87,17 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 	__u32 off;
 
 	if (ret >= 0) {
+		/* The opened file itself. */
 		file = gadget_current_file(ret);
 		if (!file)
 			return;
 		base = BPF_CORE_READ(file, f_path);
-		e->full_path_size = gadget_read_path(&base, e->full_path) + 1;
-		return;
-	}
-	/* A failed open: the name as given, made absolute. */
-	if (e->path[0] == '/') {
+	} else if (e->path[0] == '/') {
+		/* A failed open of an absolute name: the name as given. */
 		e->full_path_size = bpf_probe_read_kernel_str(e->full_path, IG_PATH_MAX, e->path);
 		return;
-	}
-	if (dfd == AT_FDCWD) {
+	} else if (dfd == AT_FDCWD) {
+		/* A failed open of a relative name: its directory, then the name. */
 		base = BPF_CORE_READ(task, fs, pwd);
 	} else {
 		file = gadget_current_file(dfd);
@@ -118,8 +105,13 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 			return;
 		base = BPF_CORE_READ(file, f_path);
 	}
-	/* Directory then name, each in one half, so the verifier sees constant bounds. */
+	/* One call site: the path walk is inlined once. */
 	off = gadget_read_path(&base, e->full_path);
+	if (ret >= 0) {
+		e->full_path_size = off + 1;
+		return;
+	}
+	/* Directory then name, each in one half, so the verifier sees constant bounds. */
 	barrier_var(off);
 	off &= IG_PATH_MAX - 1;
 	if (off == 0 || off > IG_PATH_MAX / 2)
@@ -140,17 +132,14 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 
 static __always_inline int open_exit(long ret)
 {
-	struct open_start *start = bpf_task_storage_get(&open_starts, bpf_get_current_task_btf(), 0, 0);
 	struct open_start s;
 	struct ig_open_event *e;
 	__u32 zero = 0;
 	__u64 pid_tgid, uid_gid, size;
 	long n;
 
-	if (!start || !start->filename)
+	if (!gadget_call_end(&open_starts, &s, sizeof(s)) || !s.filename)
 		return 0;
-	s = *start;
-	start->filename = NULL;
 	if (ret < 0 && gadget_ignore_errors)
 		return 0;
 

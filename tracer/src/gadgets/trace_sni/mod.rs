@@ -14,7 +14,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
 use crate::raw::{DecodeError, Raw};
-use crate::session::{Attachment, GadgetProgram};
+use crate::session::{Attachment, GadgetProgram, Variant};
 
 crate::bpf_object!(trace_sni);
 
@@ -47,13 +47,15 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_sni_sendmsg", "sys_enter_sendmsg"),
 ];
 
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+
 impl GadgetProgram for TraceSni {
     fn object(&self) -> &'static [u8] {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 }
 

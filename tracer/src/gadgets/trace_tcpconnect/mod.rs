@@ -13,7 +13,7 @@ use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
 use crate::raw::{DecodeError, Raw, endpoint, ip_string};
-use crate::session::{Attachment, GadgetProgram, Global};
+use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
 crate::bpf_object!(trace_tcpconnect);
 
@@ -59,6 +59,8 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::tracepoint("ig_sock_set_state", "sock", "inet_sock_set_state"),
 ];
 
+const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+
 impl TraceTcpconnect {
     fn measuring(&self) -> bool {
         self.latency || self.min.is_some()
@@ -70,8 +72,8 @@ impl GadgetProgram for TraceTcpconnect {
         OBJECT
     }
 
-    fn attachments(&self) -> &'static [Attachment] {
-        ATTACHMENTS
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
     }
 
     fn globals(&self) -> Vec<(&'static str, Global)> {
