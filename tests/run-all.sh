@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite on a fresh machine (root): installs what is missing,
 # checks formatting and lints, builds every binary, runs every test against
-# the real kernel and real runtimes. .ci/run calls this.
+# the real kernel and real runtimes, then the kernel matrix (every gadget on
+# Debian's stock kernels in QEMU). .ci/run calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run-all.sh: the tests need root (real eBPF)" >&2; exit 1; }
@@ -17,3 +18,8 @@ echo "[tests] cargo build" >&2
 cargo build --workspace
 echo "[tests] cargo test" >&2
 cargo test --workspace
+# Every gadget on Debian's stock kernels 5.10, 6.1, 6.12 and the newest, in
+# QEMU (tests/kernels/; the full list: tests/kernels/matrix.sh without --ci).
+echo "[tests] kernel matrix" >&2
+bash tests/kernels/deps.sh
+bash tests/kernels/matrix.sh --ci

@@ -142,9 +142,12 @@ pub fn run(opts: &Options, input: Result<Vec<u8>, String>, started: Instant, log
         }
     }
     let acked = outcomes.iter().filter(|(_, o)| *o == Outcome::Acked).count();
+    // A stale socket is a tracer that died: not one of the tracers.
+    let stale = outcomes.iter().filter(|(_, o)| *o == Outcome::Stale).count();
+    let cleared = if stale > 0 { format!(" ({stale} stale sockets removed)") } else { String::new() };
     log.line(&format!(
-        "{stage:?}: {acked} of {} tracers acknowledged in {:?}",
-        outcomes.len(),
+        "{stage:?}: {acked} of {} tracers acknowledged in {:?}{cleared}",
+        outcomes.len() - stale,
         started.elapsed()
     ));
     all_acked || !opts.fail_closed

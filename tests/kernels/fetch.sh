@@ -28,7 +28,7 @@ if [ ! -s "$A/sources.list" ]; then
 fi
 APT=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/dev/null
      -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o Debug::NoLocking=1
-     -o Acquire::Retries=3)
+     -o Acquire::Retries=3 -o APT::Sandbox::User=root)
 
 # The private lists are refreshed when older than a day.
 if [ -z "$(find "$A/lists" -name '*_Packages' -mtime -1 2>/dev/null | head -1)" ]; then
@@ -37,7 +37,7 @@ fi
 
 KVERS=("$@")
 if [ ${#KVERS[@]} -eq 0 ]; then
-  mapfile -t KVERS < <(grep -v '^#' "$here/kernels.txt" | awk 'NF {print $1}')
+  mapfile -t KVERS < <(grep -v "^#" "$here/kernels.txt" | awk "NF {print \$1}")
 fi
 
 cd "$VM/debs"

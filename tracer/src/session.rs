@@ -271,9 +271,25 @@ pub struct Session {
     _bpf: Ebpf,
 }
 
+/// Before Linux 5.11, BPF maps are charged to RLIMIT_MEMLOCK (64 KiB by
+/// default there): a 4 MiB ring buffer would be refused. Later kernels
+/// charge the memory cgroup instead and ignore the limit, so raising it is
+/// harmless there. Done once; a refusal is left to the map creation to report.
+pub fn raise_memlock_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: a valid rlimit for RLIMIT_MEMLOCK.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+            tracing::debug!("raising RLIMIT_MEMLOCK: {}", std::io::Error::last_os_error());
+        }
+    });
+}
+
 impl Session {
     pub fn load(program: &dyn GadgetProgram, opts: &SessionOptions) -> Result<Self, SessionError> {
         let started = std::time::Instant::now();
+        raise_memlock_limit();
         let (object, globals) = (program.object(), program.globals());
         let mut bpf = crate::object_btf::with_object_btf(object, || load_object(object, &globals, opts))
             .map_err(|e| SessionError::Load(Box::new(e)))?;

@@ -104,6 +104,7 @@ impl SnapshotProcess {
     pub fn take(&self, mntns: Option<&[u64]>) -> Result<Vec<ProcessEntry>, SnapshotError> {
         let filter = u8::from(mntns.is_some());
         let threads = u8::from(self.threads);
+        crate::session::raise_memlock_limit();
         let mut bpf = EbpfLoader::new()
             .override_global(FILTER_BY_MNTNS, &filter, true)
             .override_global("gadget_threads", &threads, true)

@@ -173,24 +173,31 @@ int ig_execveat_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 /*
+ * Whether the task's executable is a file of an overlayfs upper layer (a
+ * binary the container wrote or changed, not one of its image).
+ *
  * struct ovl_inode is overlayfs' own: in vmlinux's BTF where overlayfs is
  * built in, in the overlay module's BTF where it is a module (Debian,
  * Ubuntu, RHEL, Amazon Linux), which the loader then adds to what this
- * object relocates against. Where neither has it (overlayfs not loaded, or
- * no module BTF), the check is compiled out at load time: no overlay
- * mount can exist then either.
+ * object relocates against. Where no BTF has it (Linux 5.10 has no module
+ * BTF), the layout every ovl_inode has had since 4.19 is used: the upper
+ * dentry is the member right after the embedded VFS inode, whose size
+ * vmlinux's BTF gives.
  */
 static __always_inline bool exe_in_upper_layer(struct task_struct *task)
 {
 	struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	struct dentry *upper = NULL;
 	struct ovl_inode *oi;
 
-	if (!bpf_core_type_exists(struct ovl_inode))
-		return false;
 	if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
 		return false;
-	oi = container_of(inode, struct ovl_inode, vfs_inode);
-	return BPF_CORE_READ(oi, __upperdentry) != NULL;
+	if (bpf_core_type_exists(struct ovl_inode)) {
+		oi = container_of(inode, struct ovl_inode, vfs_inode);
+		return BPF_CORE_READ(oi, __upperdentry) != NULL;
+	}
+	bpf_probe_read_kernel(&upper, sizeof(upper), (void *)inode + bpf_core_type_size(struct inode));
+	return upper != NULL;
 }
 
 SEC("tracepoint/sched/sched_process_exec")

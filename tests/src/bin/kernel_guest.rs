@@ -1,0 +1,831 @@
+//! The kernel matrix's program inside each VM (tests/kernels/): for every
+//! gadget of `ig check`'s report, starts the gadget as a user would (no
+//! `--host`), registers a stand-in container (a process in its own mount
+//! namespace) the way ig-hook does, provokes the gadget's event from inside
+//! it and from the host, and checks what ig printed: the container's event
+//! with the right pid, comm and gadget keys, named after the container, and
+//! no host event at all (every line is examined). Then lost-event counting,
+//! the container record's cgroup fields, and with runc in the image a real
+//! runc container started with ig-hook (first exec traced and named, the
+//! upper layer of an overlayfs root seen).
+//!
+//! Prints one `IGVM-RESULT <name> ok <variant>` or `IGVM-RESULT <name> FAIL
+//! <reason>` line per check, and `IGVM-CHECK <json>` with ig check's report.
+//! `kernel-guest container <action> <marker>` is the stand-in itself.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+
+/// The host side's TCP listener (connect, SNI and byte-count targets).
+const LISTEN_PORT: u16 = 7070;
+/// How long a gadget may take to show an event under emulation (TCG).
+const EVENT_WAIT: Duration = Duration::from_secs(30);
+/// Lines read after the container's event, for a host event that came later.
+const GRACE: Duration = Duration::from_secs(2);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("container") {
+        let code = match stand_in(&args[2], &args[3]) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("stand-in {}: {e:#}", args[2]);
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+    if let Err(e) = run_all() {
+        println!("IGVM-RESULT guest FAIL {e:#}");
+    }
+    println!("IGVM-GUEST-DONE");
+}
+
+fn bin(name: &str) -> PathBuf {
+    Path::new("/bin").join(name)
+}
+
+fn result(name: &str, r: &Result<String>) {
+    match r {
+        Ok(variant) => println!("IGVM-RESULT {name} ok {variant}"),
+        Err(e) => println!("IGVM-RESULT {name} FAIL {}", format!("{e:#}").replace('\n', " | ")),
+    }
+}
+
+fn run_all() -> Result<()> {
+    let only: Option<Vec<String>> =
+        std::env::var("ONLY").ok().map(|s| s.split(',').map(String::from).collect());
+    let check = Command::new(bin("ig")).args(["check", "-o", "json"]).output().context("ig check")?;
+    let report: Value = serde_json::from_slice(&check.stdout)
+        .with_context(|| format!("ig check printed no report: {}", String::from_utf8_lossy(&check.stderr)))?;
+    println!("IGVM-CHECK {}", serde_json::to_string(&report)?);
+    let host_mntns = mntns_of(std::process::id());
+
+    // The host's listener: accepts and reads everything, for the TCP gadgets.
+    let listener = TcpListener::bind(("127.0.0.1", LISTEN_PORT)).context("listening")?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+
+    let gadgets = report["gadgets"].as_array().context("the report lists gadgets")?;
+    for (i, g) in gadgets.iter().enumerate() {
+        let name = g["gadget"].as_str().unwrap_or_default().to_string();
+        if only.as_ref().is_some_and(|o| !o.iter().any(|x| name.replace(' ', "_") == *x)) {
+            continue;
+        }
+        let started = Instant::now();
+        let r = test_gadget(&name, i, host_mntns).and_then(|()| {
+            // What ig check claimed must be what happened.
+            match (g["ok"].as_bool(), g["variant"].as_str()) {
+                (Some(true), Some(v)) => Ok(format!("{v} {:.1}s", started.elapsed().as_secs_f64())),
+                _ => bail!("it ran, but ig check said it cannot: {}", g["error"]),
+            }
+        });
+        let r = r.map_err(|e| match g["error"].as_str() {
+            Some(why) => e.context(format!("ig check: {why}")),
+            None => e,
+        });
+        result(&name, &r);
+    }
+    if only.is_none() {
+        result("lost-events", &lost_events().map(|n| format!("{n} lost, reported")));
+        result("cgroup-fields", &cgroup_fields().map(|p| format!("cgroupPath {p}")));
+        // RUNC=1 on the kernel command line: this VM's image has runc.
+        if std::env::var("RUNC").is_ok_and(|v| v == "1") {
+            result("runc-hook", &runc_with_hook());
+        }
+    }
+    Ok(())
+}
+
+/// Inode of /proc/<pid>/ns/mnt.
+fn mntns_of(pid: u32) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino()).unwrap_or(0)
+}
+
+/// `ig` running one gadget, its stdout as lines, its stderr collected.
+struct Ig {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Ig {
+    fn start(args: &[&str]) -> Result<Self> {
+        let mut child = Command::new(bin("ig"))
+            .args(args)
+            .env("IG_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning ig")?;
+        let (tx, lines) = channel();
+        let out = child.stdout.take().context("stdout")?;
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err = child.stderr.take().context("stderr")?;
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&l);
+                s.push('\n');
+            }
+        });
+        let ig = Ig { child, lines, stderr };
+        let deadline = Instant::now() + EVENT_WAIT;
+        loop {
+            let text = ig.stderr_text();
+            if text.contains("tracing started") {
+                return Ok(ig);
+            }
+            if let Some(status) = ig.exited() {
+                bail!("ig {} exited ({status}): {}", args.join(" "), last_lines(&text));
+            }
+            ensure!(Instant::now() < deadline, "ig never started tracing: {}", last_lines(&text));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn exited(&self) -> Option<String> {
+        // waitpid(WNOHANG): whether ig has exited, without blocking.
+        use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => None,
+            Ok(s) => Some(format!("{s:?}")),
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads every line until `want` matches one (then GRACE more); any
+    /// line `forbidden` matches fails the check at once.
+    fn expect(
+        &self,
+        want: impl Fn(&Value) -> bool,
+        forbidden: impl Fn(&Value) -> Option<String>,
+    ) -> Result<Value> {
+        let deadline = Instant::now() + EVENT_WAIT;
+        let mut found: Option<(Value, Instant)> = None;
+        let mut seen = 0;
+        loop {
+            let until = match &found {
+                Some((_, at)) => *at + GRACE,
+                None => deadline,
+            };
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return match found {
+                    Some((v, _)) => Ok(v),
+                    None => bail!(
+                        "no matching event within {EVENT_WAIT:?} ({seen} lines); ig said: {}",
+                        last_lines(&self.stderr_text())
+                    ),
+                };
+            }
+            let Ok(line) = self.lines.recv_timeout(left.min(Duration::from_millis(200))) else { continue };
+            seen += 1;
+            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+            for item in v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]) {
+                if let Some(why) = forbidden(&item) {
+                    bail!("{why}: {item}");
+                }
+                if found.is_none() && want(&item) {
+                    found = Some((item, Instant::now()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Ig {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("tracing started")).collect();
+    lines[lines.len().saturating_sub(4)..].join(" | ")
+}
+
+/// A stand-in container: `kernel-guest container <action> <marker>` in a
+/// mount namespace of its own (and a network namespace for some actions),
+/// registered with ig-hook as container `<id>`.
+struct StandIn {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    id: String,
+    bundle: PathBuf,
+    pid: u32,
+    /// Its mount namespace, read while it lives (the OOM victim does not).
+    mntns: u64,
+}
+
+impl StandIn {
+    /// `tracing`: an ig runs, so ig-hook must have it acknowledge the record
+    /// (a snapshot has none: it reads the spool).
+    fn start(action: &str, marker: &str, own_netns: bool, tracing: bool) -> Result<Self> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["container", action, marker]).stdin(Stdio::piped()).stdout(Stdio::piped());
+        // SAFETY: unshare(2) only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut flags = nix::sched::CloneFlags::CLONE_NEWNS;
+                if own_netns {
+                    flags |= nix::sched::CloneFlags::CLONE_NEWNET;
+                }
+                nix::sched::unshare(flags).map_err(std::io::Error::from)
+            });
+        }
+        let mut child = cmd.spawn().context("spawning the stand-in")?;
+        let stdin = child.stdin.take().context("stdin")?;
+        let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        ensure!(line.trim() == "ready", "the stand-in said {line:?}");
+        let pid = child.id();
+        let id = format!("igvm-{action}-{marker}");
+        let bundle = PathBuf::from("/tmp/bundles").join(&id);
+        std::fs::create_dir_all(&bundle)?;
+        std::fs::write(
+            bundle.join("config.json"),
+            r#"{"ociVersion":"1.0.2","process":{"args":["kernel-guest"]}}"#,
+        )?;
+        let mntns = mntns_of(pid);
+        let me = StandIn { child, stdin, stdout, id, bundle, pid, mntns };
+        me.hook("prestart", "creating", tracing)?;
+        Ok(me)
+    }
+
+    /// Runs ig-hook as a runtime would, with this container's state.
+    fn hook(&self, stage: &str, status: &str, tracing: bool) -> Result<()> {
+        let state = serde_json::json!({
+            "ociVersion": "1.0.2", "id": self.id, "status": status,
+            "pid": self.pid, "bundle": self.bundle,
+        });
+        let mut hook = Command::new(bin("ig-hook"))
+            .args([stage, "--log", "/tmp/ig-hook.log"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .context("ig-hook")?;
+        hook.stdin.take().context("stdin")?.write_all(state.to_string().as_bytes())?;
+        let status = hook.wait()?;
+        ensure!(status.success(), "ig-hook {stage} failed: {status}");
+        let log = std::fs::read_to_string("/tmp/ig-hook.log").unwrap_or_default();
+        let last = log.lines().rev().find(|l| l.contains(&self.id)).unwrap_or_default();
+        ensure!(!tracing || last.contains("1 of 1 tracers acknowledged"), "ig-hook: {last}");
+        Ok(())
+    }
+
+    /// Tells it to act; returns what it reports (`key value` lines until `done`).
+    fn go(&mut self) -> Result<Vec<(String, String)>> {
+        writeln!(self.stdin, "go")?;
+        let mut out = Vec::new();
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line)? == 0 {
+                return Ok(out); // it died (the OOM killer's victim)
+            }
+            let line = line.trim();
+            if line == "done" {
+                return Ok(out);
+            }
+            if let Some((k, v)) = line.split_once(' ') {
+                out.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.hook("poststop", "stopped", false);
+        let _ = std::fs::remove_dir_all(&self.bundle);
+    }
+}
+
+fn reported(facts: &[(String, String)], key: &str) -> Result<u64> {
+    facts
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .with_context(|| format!("the stand-in did not report {key}: {facts:?}"))
+}
+
+/// Which event is the one provoked.
+type Predicate = Box<dyn Fn(&Value) -> bool>;
+/// What that event must hold.
+type Checker = Box<dyn Fn(&Value) -> Result<()>>;
+
+/// One gadget: its events (or rows) from inside a stand-in, none from the host.
+fn test_gadget(gadget: &str, index: usize, host_mntns: u64) -> Result<()> {
+    let marker = format!("m{index}x{}", std::process::id());
+    let (category, name) = gadget.split_once(' ').context("a gadget is `category name`")?;
+    let action = gadget.replace(' ', "_");
+    let action = action.as_str();
+    let own_netns = matches!(gadget, "snapshot socket");
+    let no_host = move |v: &Value| {
+        (v["mountnsid"].as_u64() == Some(host_mntns) && host_mntns != 0)
+            .then(|| "a host event was shown without --host".to_string())
+    };
+
+    if category == "snapshot" {
+        let mut standin = StandIn::start(action, &marker, own_netns, false)?;
+        standin.go()?;
+        // The host listens too: that socket must not be listed.
+        let _host = TcpListener::bind(("127.0.0.1", LISTEN_PORT + 1))?;
+        let out = Command::new(bin("ig")).args([category, name, "-o", "json"]).output()?;
+        ensure!(out.status.success(), "ig {gadget}: {}", String::from_utf8_lossy(&out.stderr));
+        let rows: Value = serde_json::from_slice(&out.stdout).context("a JSON array")?;
+        let rows = rows.as_array().context("a JSON array")?;
+        let named = |r: &Value| r["runtime"]["containerName"] == standin.id.as_str();
+        let ok = match gadget {
+            "snapshot process" => {
+                rows.iter().any(|r| named(r) && r["pid"] == standin.pid && r["comm"] == "kernel-guest")
+            }
+            _ => rows.iter().any(|r| {
+                named(r) && r["src"].as_str().is_some_and(|s| s.ends_with(&format!(":{}", LISTEN_PORT + 2)))
+            }),
+        };
+        ensure!(ok, "the stand-in's entry is missing: {}", serde_json::to_string(rows)?);
+        if gadget == "snapshot process" {
+            ensure!(rows.iter().all(|r| no_host(r).is_none()), "a host process was listed");
+        } else {
+            let host_port = format!(":{}", LISTEN_PORT + 1);
+            ensure!(
+                rows.iter().all(|r| !r["src"].as_str().unwrap_or_default().ends_with(&host_port)),
+                "a host socket was listed"
+            );
+        }
+        return Ok(());
+    }
+
+    let mut args = vec![category, name, "-o", "json"];
+    if category == "top" {
+        args.extend(["--interval", "1"]);
+    }
+    let ig = Ig::start(&args)?;
+    let mut standin = StandIn::start(action, &marker, own_netns, true)?;
+    let facts = standin.go()?;
+    // The same from the host, which must not show.
+    let _ = provoke(action, &format!("h{marker}"), &mut Vec::new());
+    let pid = standin.pid;
+    let named =
+        |v: &Value| v["runtime"]["containerName"] == standin.id.as_str() && v["mountnsid"] == standin.mntns;
+    let (want, check): (Predicate, Checker) = match gadget {
+        "trace exec" => {
+            let child = reported(&facts, "child")?;
+            (
+                Box::new(move |v| {
+                    v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker.as_str()))
+                }),
+                Box::new(move |v| {
+                    expect_fields(v, &[("pid", child.into()), ("ppid", pid.into()), ("comm", "true".into())])
+                }),
+            )
+        }
+        "trace open" => {
+            let path = format!("/tmp/{marker}");
+            (
+                Box::new(move |v| v["path"] == path.as_str()),
+                Box::new(move |v| {
+                    expect_fields(
+                        v,
+                        &[("pid", pid.into()), ("comm", "kernel-guest".into()), ("err", 2.into())],
+                    )
+                }),
+            )
+        }
+        "trace signal" => {
+            let target = reported(&facts, "target")?;
+            (
+                Box::new(move |v| v["tpid"] == target),
+                Box::new(move |v| expect_fields(v, &[("pid", pid.into()), ("signal", "SIGCONT".into())])),
+            )
+        }
+        "trace mount" => (
+            Box::new(move |v| v["call"].as_str().is_some_and(|c| c.contains(marker.as_str()))),
+            Box::new(move |v| {
+                expect_fields(v, &[("pid", pid.into()), ("comm", "kernel-guest".into()), ("ret", 0.into())])
+            }),
+        ),
+        "trace oomkill" => (
+            Box::new(move |v| v["tpid"] == pid),
+            Box::new(move |v| expect_fields(v, &[("tcomm", "kernel-guest".into())])),
+        ),
+        "trace bind" => {
+            let port = reported(&facts, "port")?;
+            (
+                Box::new(move |v| v["port"] == port),
+                Box::new(move |v| expect_fields(v, &[("pid", pid.into()), ("proto", "UDP".into())])),
+            )
+        }
+        "trace tcp" => (
+            Box::new(move |v| v["operation"] == "connect" && v["dport"] == LISTEN_PORT && v["pid"] == pid),
+            Box::new(move |v| {
+                expect_fields(v, &[("comm", "kernel-guest".into()), ("daddr", "127.0.0.1".into())])
+            }),
+        ),
+        "trace tcpconnect" => (
+            Box::new(move |v| v["dport"] == LISTEN_PORT && v["pid"] == pid),
+            Box::new(move |v| {
+                expect_fields(v, &[("comm", "kernel-guest".into()), ("daddr", "127.0.0.1".into())])
+            }),
+        ),
+        "trace capabilities" => (
+            Box::new(move |v| v["pid"] == pid && v["capName"] == "CAP_SETUID"),
+            Box::new(move |v| {
+                expect_fields(v, &[("comm", "kernel-guest".into()), ("verdict", "Allow".into())])
+            }),
+        ),
+        "trace dns" => {
+            let qname = format!("{marker}.test.");
+            (
+                Box::new(move |v| v["name"] == qname.as_str() && v["qr"] == "Q"),
+                Box::new(move |v| expect_fields(v, &[("pid", pid.into()), ("qtype", "A".into())])),
+            )
+        }
+        "trace sni" => {
+            let sni = format!("{marker}.test");
+            (
+                Box::new(move |v| v["name"] == sni.as_str()),
+                Box::new(move |v| expect_fields(v, &[("pid", pid.into()), ("comm", "kernel-guest".into())])),
+            )
+        }
+        // A row may hold part of the bytes when the interval ends between writes.
+        "top file" => (
+            Box::new(move |v| v["file"] == marker.as_str()),
+            Box::new(move |v| {
+                expect_fields(v, &[("pid", pid.into()), ("comm", "kernel-guest".into())])?;
+                ensure!(v["wbytes"].as_u64().is_some_and(|b| b > 0 && b <= 3000), "wbytes: {v}");
+                Ok(())
+            }),
+        ),
+        "top tcp" => (
+            Box::new(move |v| v["pid"] == pid && v["dst"] == format!("127.0.0.1:{LISTEN_PORT}").as_str()),
+            Box::new(move |v| {
+                expect_fields(v, &[("comm", "kernel-guest".into())])?;
+                ensure!(v["sent"].as_u64().is_some_and(|b| b > 0 && b <= 5000), "sent: {v}");
+                Ok(())
+            }),
+        ),
+        other => bail!("no test for {other}"),
+    };
+    let event = ig.expect(|v| want(v), |v| no_host(v))?;
+    ensure!(named(&event), "the event is not named after its container: {event}");
+    check(&event)?;
+    drop(standin);
+    Ok(())
+}
+
+fn expect_fields(v: &Value, fields: &[(&str, Value)]) -> Result<()> {
+    for (k, want) in fields {
+        ensure!(v[*k] == *want, "{k} is {} instead of {want}: {v}", v[*k]);
+    }
+    Ok(())
+}
+
+/// The stand-in: says ready, waits for `go`, acts, reports, says done, then
+/// waits for its stdin to close.
+fn stand_in(action: &str, marker: &str) -> Result<()> {
+    let mut out = std::io::stdout();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let mut facts = Vec::new();
+    provoke(action, marker, &mut facts)?;
+    for (k, v) in &facts {
+        writeln!(out, "{k} {v}")?;
+    }
+    writeln!(out, "done")?;
+    out.flush()?;
+    let mut rest = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut rest);
+    Ok(())
+}
+
+/// Does what `action`'s gadget must see, with `marker` in it where it can
+/// carry one; `facts` gets what the checker needs to know (pids, ports).
+fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Result<()> {
+    match action {
+        "trace_exec" => {
+            let mut child = Command::new("/bin/true").arg(marker).spawn()?;
+            facts.push(("child".into(), child.id().to_string()));
+            child.wait()?;
+        }
+        "trace_open" => {
+            let _ = std::fs::File::open(format!("/tmp/{marker}"));
+        }
+        "trace_signal" => {
+            let mut target = Command::new("/bin/sleep").arg("30").spawn()?;
+            let pid = nix::unistd::Pid::from_raw(target.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT)?;
+            facts.push(("target".into(), target.id().to_string()));
+            let _ = target.kill();
+            let _ = target.wait();
+        }
+        "trace_mount" => {
+            let dir = format!("/tmp/{marker}");
+            std::fs::create_dir_all(&dir)?;
+            nix::mount::mount(
+                Some("tmpfs"),
+                dir.as_str(),
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                None::<&str>,
+            )?;
+            let _ = nix::mount::umount(dir.as_str());
+        }
+        "trace_oomkill" => {
+            if marker.starts_with('h') {
+                return Ok(()); // no OOM kill on the host
+            }
+            let cg = PathBuf::from("/sys/fs/cgroup").join(format!("ig-oom-{marker}"));
+            std::fs::create_dir_all(&cg)?;
+            std::fs::write(cg.join("memory.max"), "16M")?;
+            let _ = std::fs::write(cg.join("memory.swap.max"), "0");
+            std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string())?;
+            let mut hog: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..64 {
+                hog.push(vec![1u8; 1 << 20]);
+            }
+            bail!("not killed with {} MiB in a 16M cgroup", hog.len());
+        }
+        "trace_bind" => {
+            // A port of its own (bind reports the port asked for, not one given).
+            let port = 20_000 + (std::process::id() % 40_000) as u16;
+            let _sock = UdpSocket::bind(("127.0.0.1", port))?;
+            facts.push(("port".into(), port.to_string()));
+        }
+        "trace_tcp" | "trace_tcpconnect" => {
+            let s = TcpStream::connect(("127.0.0.1", LISTEN_PORT))?;
+            drop(s);
+        }
+        "trace_capabilities" => {
+            // setuid(0) as root still asks for CAP_SETUID (audited).
+            nix::unistd::setuid(nix::unistd::Uid::from_raw(0))?;
+        }
+        "trace_dns" => {
+            let sock = UdpSocket::bind(("127.0.0.1", 0))?;
+            let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            for label in [marker, "test"] {
+                q.push(label.len() as u8);
+                q.extend_from_slice(label.as_bytes());
+            }
+            q.extend_from_slice(&[0, 0, 1, 0, 1]);
+            sock.send_to(&q, ("127.0.0.1", 53))?;
+        }
+        "trace_sni" => {
+            let mut s = TcpStream::connect(("127.0.0.1", LISTEN_PORT))?;
+            s.write_all(&client_hello(&format!("{marker}.test")))?;
+        }
+        "top_file" => {
+            let mut f = std::fs::File::create(format!("/tmp/{marker}"))?;
+            for _ in 0..3 {
+                f.write_all(&[0u8; 1000])?;
+            }
+            f.sync_all()?;
+        }
+        "top_tcp" => {
+            let mut s = TcpStream::connect(("127.0.0.1", LISTEN_PORT))?;
+            s.write_all(&[0u8; 5000])?;
+        }
+        "snapshot_process" => {}
+        "snapshot_socket" => {
+            // In its own network namespace: bring loopback up, listen.
+            Command::new("/bin/ip").args(["link", "set", "lo", "up"]).status()?;
+            let l = TcpListener::bind(("127.0.0.1", LISTEN_PORT + 2))?;
+            std::mem::forget(l);
+        }
+        other => bail!("no action {other}"),
+    }
+    Ok(())
+}
+
+/// A TLS 1.3-style ClientHello record asking for `name`.
+fn client_hello(name: &str) -> Vec<u8> {
+    fn with_len(width: usize, body: &[u8]) -> Vec<u8> {
+        let mut v = body.len().to_be_bytes()[8 - width..].to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+    let mut entry = vec![0];
+    entry.extend(with_len(2, name.as_bytes()));
+    let mut ext = 0u16.to_be_bytes().to_vec();
+    ext.extend(with_len(2, &with_len(2, &entry)));
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.extend(with_len(1, &[]));
+    body.extend(with_len(2, &[0x13, 0x01]));
+    body.extend(with_len(1, &[0]));
+    body.extend(with_len(2, &ext));
+    let mut hs = vec![1];
+    hs.extend(with_len(3, &body));
+    let mut rec = vec![0x16, 3, 1];
+    rec.extend(with_len(2, &hs));
+    rec
+}
+
+/// `trace open` with the smallest ring buffer and a burst of opens: the
+/// events it could not queue are reported as lost, and with what it got
+/// they account for every open.
+fn lost_events() -> Result<u64> {
+    let ig = Ig::start(&["trace", "open", "--host", "-o", "json", "--ring-buffer-size", "4096"])?;
+    let marker = format!("/tmp/lost-{}", std::process::id());
+    let count = 20_000u64;
+    for _ in 0..count {
+        let _ = std::fs::File::open(&marker);
+    }
+    let (mut got, mut lost) = (0u64, 0u64);
+    let deadline = Instant::now() + EVENT_WAIT;
+    while got + lost < count && Instant::now() < deadline {
+        let Ok(line) = ig.lines.recv_timeout(Duration::from_millis(500)) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+        if v["path"] == marker.as_str() {
+            got += 1;
+        } else if v["type"] == "warn" {
+            lost += v["lostEvents"].as_u64().unwrap_or(0);
+        }
+    }
+    ensure!(lost > 0, "no loss reported with a 4 KiB ring buffer ({got} of {count} delivered)");
+    // Lost events are counted over every process (host noise included).
+    ensure!(got + lost >= count, "{got} delivered + {lost} lost < {count} opens");
+    Ok(lost)
+}
+
+/// A container in a cgroup of its own (cgroup v2 unified here): its record
+/// says so (path, v2 path and id, the cgroup directory's inode).
+fn cgroup_fields() -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let cg = PathBuf::from("/sys/fs/cgroup/igvm-record");
+    std::fs::create_dir_all(&cg)?;
+    let _ig = Ig::start(&["trace", "exec", "-o", "json"])?;
+    let mut cmd = Command::new("/bin/sleep");
+    cmd.arg("30");
+    let procs = cg.join("cgroup.procs");
+    let mut child = cmd.spawn()?;
+    std::fs::write(&procs, child.id().to_string())?;
+    let standin = StandInPid { pid: child.id(), id: "igvm-cgroup".into() };
+    standin.hook("prestart", "creating")?;
+    let out = Command::new(bin("ig")).args(["list-containers", "-o", "json"]).output()?;
+    let list: Value = serde_json::from_slice(&out.stdout)?;
+    let record = list
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["runtime"]["containerId"] == "igvm-cgroup"))
+        .cloned()
+        .context("the container is not listed")?;
+    let _ = standin.hook("poststop", "stopped");
+    let _ = child.kill();
+    let _ = child.wait();
+    ensure!(record["cgroupPath"] == "/sys/fs/cgroup/igvm-record", "cgroupPath: {record}");
+    ensure!(record["cgroupV2"] == "/igvm-record", "cgroupV2: {record}");
+    let ino = std::fs::metadata(&cg)?.ino();
+    ensure!(record["cgroupID"] == ino, "cgroupID is not the cgroup's inode {ino}: {record}");
+    let _ = std::fs::remove_dir(&cg);
+    Ok("/igvm-record".into())
+}
+
+/// A process registered as a container by pid alone.
+struct StandInPid {
+    pid: u32,
+    id: String,
+}
+
+impl StandInPid {
+    fn hook(&self, stage: &str, status: &str) -> Result<()> {
+        let bundle = PathBuf::from("/tmp/bundles").join(&self.id);
+        std::fs::create_dir_all(&bundle)?;
+        std::fs::write(bundle.join("config.json"), r#"{"ociVersion":"1.0.2"}"#)?;
+        let state = serde_json::json!({"ociVersion": "1.0.2", "id": self.id, "status": status, "pid": self.pid, "bundle": bundle});
+        let mut hook = Command::new(bin("ig-hook"))
+            .args([stage, "--log", "/tmp/ig-hook.log"])
+            .stdin(Stdio::piped())
+            .spawn()?;
+        hook.stdin.take().context("stdin")?.write_all(state.to_string().as_bytes())?;
+        ensure!(hook.wait()?.success(), "ig-hook {stage}");
+        Ok(())
+    }
+}
+
+/// Debian's runc with ig-hook as its prestart/poststop hook, the bundle's
+/// root an overlayfs (overlay.ko loaded when it is a module): the first
+/// exec of the container is traced and named, and upperlayer tells a
+/// binary written into the upper layer from one of the lower layer.
+fn runc_with_hook() -> Result<String> {
+    if Path::new("/modules/overlay.ko").exists() {
+        let out = Command::new("/bin/insmod").arg("/modules/overlay.ko").output()?;
+        ensure!(
+            out.status.success() || String::from_utf8_lossy(&out.stderr).contains("exists"),
+            "insmod overlay.ko: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let base = PathBuf::from("/tmp/runc");
+    let (lower, upper, work, rootfs) =
+        (base.join("lower"), base.join("upper"), base.join("work"), base.join("rootfs"));
+    for d in [&lower, &upper, &work, &rootfs] {
+        std::fs::create_dir_all(d)?;
+    }
+    for d in ["bin", "proc", "dev", "sys", "tmp"] {
+        std::fs::create_dir_all(lower.join(d))?;
+    }
+    std::fs::copy("/bin/busybox", lower.join("bin/busybox"))?;
+    let opts =
+        format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+    nix::mount::mount(
+        Some("overlay"),
+        &rootfs,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .context("mounting the overlayfs root")?;
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "cwd": "/",
+            "args": ["/bin/busybox", "sh", "-c", "/bin/busybox cp /bin/busybox /bin/upper; /bin/upper true upper-marker; /bin/busybox true lower-marker"],
+            "env": ["PATH=/bin"]},
+        "root": {"path": rootfs, "readonly": false},
+        "hostname": "igvm-runc",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]},
+        "hooks": {
+            "prestart": [{"path": "/bin/ig-hook", "args": ["ig-hook", "prestart", "--log", "/tmp/ig-hook.log"]}],
+            "poststop": [{"path": "/bin/ig-hook", "args": ["ig-hook", "poststop", "--log", "/tmp/ig-hook.log"]}]
+        }
+    });
+    std::fs::write(base.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
+    let ig = Ig::start(&["trace", "exec", "-o", "json"])?;
+    let out = Command::new(bin("runc"))
+        // --no-pivot: the VM's root is the initramfs, which pivot_root(2) refuses.
+        .args(["--root", "/tmp/runc-state", "run", "--no-pivot", "--bundle"])
+        .arg(&base)
+        .arg("igvm-runc")
+        .stdin(Stdio::null())
+        .output()
+        .context("runc")?;
+    ensure!(out.status.success(), "runc run: {}", String::from_utf8_lossy(&out.stderr));
+    let named =
+        |v: &Value| v["runtime"]["containerName"] == "igvm-runc" && v["runtime"]["runtimeName"] == "runc";
+    let has = |v: &Value, arg: &str| v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == arg));
+    // The container's three execs, in order: its entrypoint, then the two markers.
+    let mut execs: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + EVENT_WAIT;
+    while !execs.iter().any(|v| has(v, "lower-marker")) && Instant::now() < deadline {
+        if let Ok(line) = ig.lines.recv_timeout(Duration::from_millis(200))
+            && let Ok(v) = serde_json::from_str::<Value>(&line)
+        {
+            execs.push(v);
+        }
+    }
+    let find = |arg: &str| {
+        execs.iter().find(|v| has(v, arg)).cloned().with_context(|| format!("no exec with {arg}: {execs:?}"))
+    };
+    let first = find("sh")?;
+    ensure!(named(&first), "the first exec is not named: {first}");
+    let upper_ev = find("upper-marker")?;
+    let lower_ev = find("lower-marker")?;
+    ensure!(
+        upper_ev["upperlayer"] == true,
+        "a binary written in the container is not in the upper layer: {upper_ev}"
+    );
+    ensure!(lower_ev["upperlayer"] == false, "an image binary is in the upper layer: {lower_ev}");
+    let _ = nix::mount::umount(&rootfs);
+    Ok("first exec named, upperlayer right".into())
+}
