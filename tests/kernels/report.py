@@ -26,10 +26,11 @@ for k in kernels:
     sec = results / k / "seconds"
     seconds[k] = sec.read_text().strip() if sec.exists() else "?"
     for line in text.splitlines():
-        m = re.match(r".*IGVM-RESULT (\S+(?: (?!ok |FAIL )\S+)?) (ok|FAIL) ?(.*)$", line)
+        m = re.match(r".*IGVM-RESULT (.+?) (ok|FAIL)(?: (.*))?$", line)
         if not m:
             continue
         name, status, what = m.groups()
+        what = what or ""
         if name not in rows:
             rows.append(name)
         table[(name, k)] = (status, what)
@@ -55,7 +56,8 @@ for name in rows:
         status, what = table.get((name, k), ("-", ""))
         if status == "ok":
             # "<variant> <seconds>s" for a gadget, free text for the other checks
-            variant = what.rsplit(" ", 1)[0] if name.startswith(("trace ", "top ", "snapshot ")) else ""
+            m = re.match(r"^(.*) [\d.]+s$", what)
+            variant = m.group(1) if m else ""
             cells.append(("ok " + variant).strip()[:22])
         else:
             cells.append(status)

@@ -88,7 +88,7 @@ fn run_all() -> Result<()> {
             continue;
         }
         let started = Instant::now();
-        let r = test_gadget(&name, i, host_mntns).and_then(|()| {
+        let r = test_gadget(&name, i, host_mntns, &[]).and_then(|()| {
             // What ig check claimed must be what happened.
             match (g["ok"].as_bool(), g["variant"].as_str()) {
                 (Some(true), Some(v)) => Ok(format!("{v} {:.1}s", started.elapsed().as_secs_f64())),
@@ -100,6 +100,15 @@ fn run_all() -> Result<()> {
             None => e,
         });
         result(&name, &r);
+    }
+    // The path walks (bounded loops) behind --full-path and --cwd.
+    for (name, flag, index) in [("trace open", "--full-path", 100), ("trace exec", "--cwd", 101)] {
+        if only.as_ref().is_none_or(|o| o.iter().any(|x| name.replace(' ', "_") == *x)) {
+            result(
+                &format!("{name} {flag}"),
+                &test_gadget(name, index, host_mntns, &[flag]).map(|()| "ok".into()),
+            );
+        }
     }
     if only.is_none() {
         result("lost-events", &lost_events().map(|n| format!("{n} lost, reported")));
@@ -192,6 +201,7 @@ impl Ig {
         let deadline = Instant::now() + EVENT_WAIT;
         let mut found: Option<(Value, Instant)> = None;
         let mut seen = 0;
+        let mut last = String::new();
         loop {
             let until = match &found {
                 Some((_, at)) => *at + GRACE,
@@ -202,13 +212,14 @@ impl Ig {
                 return match found {
                     Some((v, _)) => Ok(v),
                     None => bail!(
-                        "no matching event within {EVENT_WAIT:?} ({seen} lines); ig said: {}",
+                        "no matching event within {EVENT_WAIT:?} ({seen} lines, the last: {last}); ig said: {}",
                         last_lines(&self.stderr_text())
                     ),
                 };
             }
             let Ok(line) = self.lines.recv_timeout(left.min(Duration::from_millis(200))) else { continue };
             seen += 1;
+            last = line.chars().take(600).collect();
             let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
             for item in v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]) {
                 if let Some(why) = forbidden(&item) {
@@ -259,7 +270,10 @@ impl StandIn {
     /// (a snapshot has none: it reads the spool).
     fn start(action: &str, marker: &str, own_netns: bool, tracing: bool) -> Result<Self> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["container", action, marker]).stdin(Stdio::piped()).stdout(Stdio::piped());
+        cmd.args(["container", action, marker])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .current_dir("/tmp");
         // SAFETY: unshare(2) only, between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -353,7 +367,7 @@ type Predicate = Box<dyn Fn(&Value) -> bool>;
 type Checker = Box<dyn Fn(&Value) -> Result<()>>;
 
 /// One gadget: its events (or rows) from inside a stand-in, none from the host.
-fn test_gadget(gadget: &str, index: usize, host_mntns: u64) -> Result<()> {
+fn test_gadget(gadget: &str, index: usize, host_mntns: u64, extra: &[&str]) -> Result<()> {
     let marker = format!("m{index}x{}", std::process::id());
     let (category, name) = gadget.split_once(' ').context("a gadget is `category name`")?;
     let action = gadget.replace(' ', "_");
@@ -396,6 +410,9 @@ fn test_gadget(gadget: &str, index: usize, host_mntns: u64) -> Result<()> {
     }
 
     let mut args = vec![category, name, "-o", "json"];
+    args.extend_from_slice(extra);
+    let full_path = extra.contains(&"--full-path");
+    let cwd = extra.contains(&"--cwd");
     if category == "top" {
         args.extend(["--interval", "1"]);
     }
@@ -415,19 +432,33 @@ fn test_gadget(gadget: &str, index: usize, host_mntns: u64) -> Result<()> {
                     v["args"].as_array().is_some_and(|a| a.iter().any(|x| x == marker.as_str()))
                 }),
                 Box::new(move |v| {
-                    expect_fields(v, &[("pid", child.into()), ("ppid", pid.into()), ("comm", "true".into())])
+                    expect_fields(
+                        v,
+                        &[("pid", child.into()), ("ppid", pid.into()), ("comm", "true".into())],
+                    )?;
+                    // The stand-in runs in /tmp.
+                    if cwd {
+                        expect_fields(v, &[("cwd", "/tmp".into())])?;
+                    }
+                    Ok(())
                 }),
             )
         }
         "trace open" => {
-            let path = format!("/tmp/{marker}");
+            // A relative name, opened in /tmp: --full-path walks /tmp's path.
+            let path = marker.clone();
+            let full = format!("/tmp/{marker}");
             (
                 Box::new(move |v| v["path"] == path.as_str()),
                 Box::new(move |v| {
                     expect_fields(
                         v,
                         &[("pid", pid.into()), ("comm", "kernel-guest".into()), ("err", 2.into())],
-                    )
+                    )?;
+                    if full_path {
+                        expect_fields(v, &[("fullPath", full.as_str().into())])?;
+                    }
+                    Ok(())
                 }),
             )
         }
@@ -550,7 +581,7 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
             child.wait()?;
         }
         "trace_open" => {
-            let _ = std::fs::File::open(format!("/tmp/{marker}"));
+            let _ = std::fs::File::open(marker);
         }
         "trace_signal" => {
             let mut target = Command::new("/bin/sleep").arg("30").spawn()?;
@@ -638,28 +669,10 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
     Ok(())
 }
 
-/// A TLS 1.3-style ClientHello record asking for `name`.
+/// A ClientHello record asking for `name`.
 fn client_hello(name: &str) -> Vec<u8> {
-    fn with_len(width: usize, body: &[u8]) -> Vec<u8> {
-        let mut v = body.len().to_be_bytes()[8 - width..].to_vec();
-        v.extend_from_slice(body);
-        v
-    }
-    let mut entry = vec![0];
-    entry.extend(with_len(2, name.as_bytes()));
-    let mut ext = 0u16.to_be_bytes().to_vec();
-    ext.extend(with_len(2, &with_len(2, &entry)));
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[7; 32]);
-    body.extend(with_len(1, &[]));
-    body.extend(with_len(2, &[0x13, 0x01]));
-    body.extend(with_len(1, &[0]));
-    body.extend(with_len(2, &ext));
-    let mut hs = vec![1];
-    hs.extend(with_len(3, &body));
-    let mut rec = vec![0x16, 3, 1];
-    rec.extend(with_len(2, &hs));
-    rec
+    use tracer::gadgets::trace_sni::hello::{hello, sni};
+    hello(&[sni(name)])
 }
 
 /// `trace open` with the smallest ring buffer and a burst of opens: the

@@ -51,25 +51,8 @@ fn dns_raw() -> Vec<u8> {
 /// An SNI event carrying a ClientHello for `a.test`.
 fn sni_raw() -> Vec<u8> {
     use super::trace_sni::bpf::ig_sni_event as E;
-    fn with_len(width: usize, body: &[u8]) -> Vec<u8> {
-        let mut v = body.len().to_be_bytes()[8 - width..].to_vec();
-        v.extend_from_slice(body);
-        v
-    }
-    let mut entry = vec![0];
-    entry.extend(with_len(2, b"a.test"));
-    let mut ext = 0u16.to_be_bytes().to_vec();
-    ext.extend(with_len(2, &with_len(2, &entry)));
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[7; 32]);
-    body.extend(with_len(1, &[]));
-    body.extend(with_len(2, &[0x13, 0x01]));
-    body.extend(with_len(1, &[0]));
-    body.extend(with_len(2, &ext));
-    let mut hs = vec![1];
-    hs.extend(with_len(3, &body));
-    let mut hello = vec![0x16, 3, 1];
-    hello.extend(with_len(2, &hs));
+    use super::trace_sni::hello::{hello as client_hello, sni};
+    let hello = client_hello(&[sni("a.test")]);
     let mut raw = vec![0u8; offset_of!(E, hello)];
     raw[offset_of!(E, hello_len)..][..4].copy_from_slice(&(hello.len() as u32).to_ne_bytes());
     raw.extend_from_slice(&hello);

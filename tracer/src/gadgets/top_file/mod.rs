@@ -47,17 +47,11 @@ pub struct FileRow {
 crate::impl_has_common!(FileRow);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment::syscall("ig_read_enter", "sys_enter_read"),
     Attachment::syscall("ig_read_exit", "sys_exit_read"),
-    Attachment::syscall("ig_pread_enter", "sys_enter_pread64"),
     Attachment::syscall("ig_pread_exit", "sys_exit_pread64"),
-    Attachment::syscall("ig_readv_enter", "sys_enter_readv"),
     Attachment::syscall("ig_readv_exit", "sys_exit_readv"),
-    Attachment::syscall("ig_write_enter", "sys_enter_write"),
     Attachment::syscall("ig_write_exit", "sys_exit_write"),
-    Attachment::syscall("ig_pwrite_enter", "sys_enter_pwrite64"),
     Attachment::syscall("ig_pwrite_exit", "sys_exit_pwrite64"),
-    Attachment::syscall("ig_writev_enter", "sys_enter_writev"),
     Attachment::syscall("ig_writev_exit", "sys_exit_writev"),
 ];
 

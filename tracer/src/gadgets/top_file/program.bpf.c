@@ -4,9 +4,9 @@
  * in the kernel; userspace reads and clears the map every interval.
  *
  * Facilities: the syscall tracepoints of read, write, pread64, pwrite64,
- * readv and writev. The enter side keeps the fd per thread (calls.h); the
- * exit side, with the byte count, finds the file behind the fd. Regular
- * files only, unless --all-files.
+ * readv and writev, at their exit only: the byte count is the result, the
+ * fd is still in the task's saved registers (task.h), and the file is found
+ * behind it. Regular files only, unless --all-files.
  */
 #include "common.h"
 #include "filter.h"
@@ -14,7 +14,7 @@
  * send no events through them (their results are the counters map). */
 #include "buffer.h"
 #include "files.h"
-#include "calls.h"
+#include "task.h"
 #include "program.h"
 
 #define IG_S_IFMT 00170000
@@ -23,15 +23,6 @@
 
 const volatile bool gadget_all_files = false;
 
-struct rw_start {
-	__s32 fd;
-	__u32 is_write;
-	__u64 mntns_id;
-};
-
-/* What sys_enter saw, for the exit. */
-GADGET_CALLS_MAP(rw_starts, struct rw_start);
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
@@ -39,24 +30,10 @@ struct {
 	__type(value, struct ig_topfile_value);
 } file_stats SEC(".maps");
 
-static __always_inline int rw_enter(__s32 fd, __u32 is_write)
+static __always_inline int rw_exit(long ret, __u32 is_write)
 {
-	__u64 mntns_id = gadget_get_mntns_id();
-	struct rw_start s = {};
-
-	if (gadget_should_discard_mntns_id(mntns_id))
-		return 0;
-	s.fd = fd;
-	s.is_write = is_write;
-	s.mntns_id = mntns_id;
-	gadget_call_begin(&rw_starts, &s);
-	return 0;
-}
-
-static __always_inline int rw_exit(long ret)
-{
-	struct rw_start s;
 	struct ig_topfile_key key = {};
+	struct pt_regs *regs;
 	struct ig_topfile_value *v;
 	struct file *file;
 	struct dentry *dentry;
@@ -64,16 +41,18 @@ static __always_inline int rw_exit(long ret)
 	__u64 pid_tgid;
 	__u32 mode, type;
 	__s32 fd;
-	__u32 is_write;
 	__u64 mntns_id;
 
-	if (!gadget_call_end(&rw_starts, &s, sizeof(s)))
+	mntns_id = gadget_get_mntns_id();
+	if (gadget_should_discard_mntns_id(mntns_id))
 		return 0;
-	fd = s.fd;
-	is_write = s.is_write;
-	mntns_id = s.mntns_id;
 	if (ret < 0)
 		return 0;
+	/* The fd is the call's first argument, still in its saved registers. */
+	regs = gadget_user_regs();
+	if (!regs)
+		return 0;
+	fd = BPF_CORE_READ(regs, di);
 	file = gadget_current_file(fd);
 	if (!file)
 		return 0;
@@ -119,76 +98,40 @@ static __always_inline int rw_exit(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int ig_read_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return rw_enter(ctx->args[0], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_pread64")
-int ig_pread_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return rw_enter(ctx->args[0], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int ig_readv_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return rw_enter(ctx->args[0], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int ig_write_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return rw_enter(ctx->args[0], 1);
-}
-
-SEC("tracepoint/syscalls/sys_enter_pwrite64")
-int ig_pwrite_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return rw_enter(ctx->args[0], 1);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int ig_writev_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return rw_enter(ctx->args[0], 1);
-}
-
 SEC("tracepoint/syscalls/sys_exit_read")
 int ig_read_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return rw_exit(ctx->ret);
+	return rw_exit(ctx->ret, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_pread64")
 int ig_pread_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return rw_exit(ctx->ret);
+	return rw_exit(ctx->ret, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
 int ig_readv_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return rw_exit(ctx->ret);
+	return rw_exit(ctx->ret, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_write")
 int ig_write_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return rw_exit(ctx->ret);
+	return rw_exit(ctx->ret, 1);
 }
 
 SEC("tracepoint/syscalls/sys_exit_pwrite64")
 int ig_pwrite_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return rw_exit(ctx->ret);
+	return rw_exit(ctx->ret, 1);
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
 int ig_writev_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return rw_exit(ctx->ret);
+	return rw_exit(ctx->ret, 1);
 }
 
 char LICENSE[] SEC("license") = "GPL";

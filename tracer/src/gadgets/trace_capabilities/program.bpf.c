@@ -12,12 +12,13 @@
  *   kprobes): the arguments at entry (capability, options), the verdict at
  *   return. --audit-only applies here.
  * The syscall being served comes from the task's saved registers (orig_ax
- * on x86-64), found below its kernel stack.
+ * on x86-64, task.h).
  */
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
 #include "calls.h"
+#include "task.h"
 #include "program.h"
 
 /* --unique: report each (process, capability) once. */
@@ -26,8 +27,6 @@ const volatile bool gadget_unique = false;
 const volatile bool gadget_audit_only = true;
 
 #define CAP_OPT_NOAUDIT 0x2
-/* x86-64: the user registers sit at the top of the task's kernel stack. */
-#define IG_THREAD_SIZE (4096 << 2)
 
 struct unique_key {
 	__u32 pid;
@@ -44,14 +43,9 @@ struct {
 /* The syscall the current task is in, from its saved user registers. */
 static __always_inline __s64 current_syscall(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	void *stack = BPF_CORE_READ(task, stack);
-	struct pt_regs *regs;
+	struct pt_regs *regs = gadget_user_regs();
 
-	if (!stack)
-		return -1;
-	regs = (struct pt_regs *)(stack + IG_THREAD_SIZE) - 1;
-	return (__s64)BPF_CORE_READ(regs, orig_ax);
+	return regs ? (__s64)BPF_CORE_READ(regs, orig_ax) : -1;
 }
 
 /* Sends one check, unless --unique has seen it already. */

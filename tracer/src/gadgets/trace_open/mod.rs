@@ -60,11 +60,8 @@ pub struct OpenEvent {
 crate::impl_has_common!(OpenEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
-    Attachment::syscall("ig_open_enter", "sys_enter_open").optional(),
     Attachment::syscall("ig_open_exit", "sys_exit_open").optional(),
-    Attachment::syscall("ig_openat_enter", "sys_enter_openat"),
     Attachment::syscall("ig_openat_exit", "sys_exit_openat"),
-    Attachment::syscall("ig_openat2_enter", "sys_enter_openat2").optional(),
     Attachment::syscall("ig_openat2_exit", "sys_exit_openat2").optional(),
 ];
 

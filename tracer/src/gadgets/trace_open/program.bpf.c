@@ -2,9 +2,12 @@
 /*
  * trace open: open, openat and openat2, with the descriptor or the error.
  *
- * Facilities: tracepoints syscalls/sys_{enter,exit}_{open,openat,openat2}.
- * The file name is read at sys_exit: by then the kernel has copied it
- * (getname), so its page is present even if the caller never touched it.
+ * Facilities: tracepoints syscalls/sys_exit_{open,openat,openat2}. One
+ * program per call, at its exit: the arguments are still in the task's
+ * saved user registers (task.h), so no entry program and no map keep them
+ * (half the programs run per open, no map update or delete). The file name
+ * is read then too: by then the kernel has copied it (getname), so its
+ * page is present even if the caller never touched it.
  * With --full-path the path is rebuilt from the kernel's view: the opened
  * file's struct path on success; on failure the directory the name was
  * relative to (cwd or dfd) joined with the name.
@@ -13,7 +16,7 @@
 #include "filter.h"
 #include "buffer.h"
 #include "paths.h"
-#include "calls.h"
+#include "task.h"
 #include "files.h"
 #include "program.h"
 
@@ -24,16 +27,14 @@ const volatile bool gadget_ignore_errors = false;
 #define AT_FDCWD -100
 #endif
 
+/* A call's arguments, read at its exit from the task's saved registers. */
 struct open_start {
 	const char *filename;
-	__u64 mntns_id; /* read once at enter, reused at exit */
+	__u64 mntns_id;
 	__s32 dfd;
 	__u32 flags;
 	__u32 mode;
 };
-
-/* What sys_enter saw, for the exit. */
-GADGET_CALLS_MAP(open_starts, struct open_start);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -41,43 +42,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ig_open_event);
 } open_scratch SEC(".maps");
-
-static __always_inline int open_enter(const char *filename, __s32 dfd, __u32 flags, __u32 mode)
-{
-	__u64 mntns_id = gadget_get_mntns_id();
-	struct open_start start = {};
-
-	if (gadget_should_discard_mntns_id(mntns_id))
-		return 0;
-	start.filename = filename;
-	start.mntns_id = mntns_id;
-	start.dfd = dfd;
-	start.flags = flags;
-	start.mode = mode;
-	gadget_call_begin(&open_starts, &start);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int ig_open_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return open_enter((const char *)ctx->args[0], AT_FDCWD, ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int ig_openat_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return open_enter((const char *)ctx->args[1], ctx->args[0], ctx->args[2], ctx->args[3]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int ig_openat2_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	struct open_how how = {};
-
-	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
-	return open_enter((const char *)ctx->args[1], ctx->args[0], how.flags, how.mode);
-}
 
 static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, long ret)
 {
@@ -130,17 +94,47 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 	}
 }
 
-static __always_inline int open_exit(long ret)
+enum open_call { OPEN, OPENAT, OPENAT2 };
+
+static __always_inline int open_exit(long ret, enum open_call call)
 {
-	struct open_start s;
+	struct open_start s = {};
 	struct ig_open_event *e;
+	struct pt_regs *uregs, regs;
 	__u32 zero = 0;
 	__u64 pid_tgid, uid_gid, size;
 	long n;
 
-	if (!gadget_call_end(&open_starts, &s, sizeof(s)) || !s.filename)
+	s.mntns_id = gadget_get_mntns_id();
+	if (gadget_should_discard_mntns_id(s.mntns_id))
 		return 0;
 	if (ret < 0 && gadget_ignore_errors)
+		return 0;
+	uregs = gadget_user_regs();
+	if (!uregs || bpf_probe_read_kernel(&regs, sizeof(regs), uregs))
+		return 0;
+	if (call == OPEN) {
+		/* open(filename, flags, mode) */
+		s.filename = (const char *)regs.di;
+		s.dfd = AT_FDCWD;
+		s.flags = regs.si;
+		s.mode = regs.dx;
+	} else {
+		/* openat(dfd, filename, flags, mode), openat2(dfd, filename, how, size) */
+		s.dfd = regs.di;
+		s.filename = (const char *)regs.si;
+		if (call == OPENAT) {
+			s.flags = regs.dx;
+			s.mode = regs.r10;
+		} else {
+			struct open_how how = {};
+
+			bpf_probe_read_user(&how, sizeof(how), (void *)regs.dx);
+			s.flags = how.flags;
+			s.mode = how.mode;
+		}
+	}
+	if (!s.filename)
 		return 0;
 
 	e = bpf_map_lookup_elem(&open_scratch, &zero);
@@ -179,19 +173,19 @@ static __always_inline int open_exit(long ret)
 SEC("tracepoint/syscalls/sys_exit_open")
 int ig_open_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit(ctx->ret);
+	return open_exit(ctx->ret, OPEN);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int ig_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit(ctx->ret);
+	return open_exit(ctx->ret, OPENAT);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int ig_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit(ctx->ret);
+	return open_exit(ctx->ret, OPENAT2);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -76,41 +76,44 @@ pub fn server_name(record: &[u8]) -> Result<Option<String>, HelloError> {
     Ok(None)
 }
 
+/// `body` preceded by its length on `width` bytes.
+fn with_len(width: usize, body: &[u8]) -> Vec<u8> {
+    let mut v = body.len().to_be_bytes()[8 - width..].to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+/// A ClientHello record with the given extensions (type, data): what the
+/// tests and the kernel matrix send to provoke `trace sni`.
+pub fn hello(exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[7; 32]);
+    body.extend(with_len(1, &[1, 2, 3]));
+    body.extend(with_len(2, &[0x13, 0x01, 0x13, 0x02]));
+    body.extend(with_len(1, &[0]));
+    let mut ext_bytes = Vec::new();
+    for (kind, data) in exts {
+        ext_bytes.extend_from_slice(&kind.to_be_bytes());
+        ext_bytes.extend(with_len(2, data));
+    }
+    body.extend(with_len(2, &ext_bytes));
+    let mut hs = vec![0x01];
+    hs.extend(with_len(3, &body));
+    let mut rec = vec![0x16, 0x03, 0x01];
+    rec.extend(with_len(2, &hs));
+    rec
+}
+
+/// The server_name extension naming `name`.
+pub fn sni(name: &str) -> (u16, Vec<u8>) {
+    let mut entry = vec![NAME_TYPE_HOST];
+    entry.extend(with_len(2, name.as_bytes()));
+    (EXT_SERVER_NAME as u16, with_len(2, &entry))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_len(width: usize, body: &[u8]) -> Vec<u8> {
-        let mut v = body.len().to_be_bytes()[8 - width..].to_vec();
-        v.extend_from_slice(body);
-        v
-    }
-
-    /// A ClientHello record with the given extensions (type, data).
-    fn hello(exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
-        let mut body = vec![0x03, 0x03];
-        body.extend_from_slice(&[7; 32]);
-        body.extend(with_len(1, &[1, 2, 3]));
-        body.extend(with_len(2, &[0x13, 0x01, 0x13, 0x02]));
-        body.extend(with_len(1, &[0]));
-        let mut ext_bytes = Vec::new();
-        for (kind, data) in exts {
-            ext_bytes.extend_from_slice(&kind.to_be_bytes());
-            ext_bytes.extend(with_len(2, data));
-        }
-        body.extend(with_len(2, &ext_bytes));
-        let mut hs = vec![0x01];
-        hs.extend(with_len(3, &body));
-        let mut rec = vec![0x16, 0x03, 0x01];
-        rec.extend(with_len(2, &hs));
-        rec
-    }
-
-    fn sni(name: &str) -> (u16, Vec<u8>) {
-        let mut entry = vec![NAME_TYPE_HOST];
-        entry.extend(with_len(2, name.as_bytes()));
-        (0, with_len(2, &entry))
-    }
 
     #[test]
     fn finds_the_name_after_other_extensions() {
