@@ -79,6 +79,9 @@ pub struct IgChild {
     lines: Receiver<String>,
     stderr: Receiver<String>,
     stderr_seen: std::sync::Mutex<String>,
+    /// Lines read ahead (while checking what follows a wanted event), to be
+    /// read again by the next wait.
+    read_ahead: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl IgChild {
@@ -97,7 +100,7 @@ impl IgChild {
             .expect("spawning ig");
         let lines = pipe_lines(child.stdout.take().expect("stdout"));
         let stderr = pipe_lines(child.stderr.take().expect("stderr"));
-        Self { child, lines, stderr, stderr_seen: Default::default() }
+        Self { child, lines, stderr, stderr_seen: Default::default(), read_ahead: Default::default() }
     }
 
     /// Wraps a child whose stdout and/or stderr are piped (e.g. ig-nri).
@@ -108,7 +111,7 @@ impl IgChild {
         let (tx, empty) = channel();
         drop(tx);
         let stderr = child.stderr.take().map(pipe_lines).unwrap_or(empty);
-        Self { child, lines, stderr, stderr_seen: Default::default() }
+        Self { child, lines, stderr, stderr_seen: Default::default(), read_ahead: Default::default() }
     }
 
     /// Starts with info logs and waits until the log says `needle` (e.g.
@@ -150,6 +153,9 @@ impl IgChild {
 
     /// The next stdout line, or None after `timeout` or at end of output.
     pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        if let Some(line) = self.read_ahead.lock().unwrap().pop_front() {
+            return Some(line);
+        }
         self.lines.recv_timeout(timeout).ok()
     }
 
@@ -179,6 +185,52 @@ impl IgChild {
                     "no matching event within {timeout:?} ({seen} lines seen); stderr: {}",
                     self.stderr_text()
                 );
+            }
+        }
+    }
+
+    /// Like [`wait_json`](Self::wait_json), for tests of what a filter keeps
+    /// out: every line read is checked against `forbidden`, and one that
+    /// matches fails the test at once; after the wanted event it reads on
+    /// for `grace` (events of other CPUs may come a little later).
+    pub fn wait_json_forbidding(
+        &self,
+        timeout: Duration,
+        mut poke: impl FnMut(),
+        pred: impl Fn(&Value) -> bool,
+        forbidden: impl Fn(&Value) -> bool,
+        grace: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut found: Option<(Value, Instant)> = None;
+        let mut later = Vec::new();
+        loop {
+            if found.is_none() {
+                poke();
+            }
+            let until = Instant::now() + Duration::from_millis(50);
+            while let Some(line) = self.next_line(until.saturating_duration_since(Instant::now())) {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                assert!(!forbidden(&v), "an event the filter must keep out: {v}");
+                if found.is_some() {
+                    later.push(line); // examined, and left for the next wait
+                } else if pred(&v) {
+                    found = Some((v, Instant::now()));
+                }
+            }
+            match &found {
+                Some((_, at)) if at.elapsed() >= grace => {
+                    let mut ahead = self.read_ahead.lock().unwrap();
+                    for line in later.into_iter().rev() {
+                        ahead.push_front(line);
+                    }
+                    return found.unwrap().0;
+                }
+                Some(_) => {}
+                None if Instant::now() > deadline => {
+                    panic!("no matching event within {timeout:?}; stderr: {}", self.stderr_text())
+                }
+                None => {}
             }
         }
     }

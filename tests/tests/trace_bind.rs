@@ -68,8 +68,13 @@ fn ports_filter() {
     let ig = start(&["-P", &wanted.to_string()]);
     let _a = UdpSocket::bind(("127.0.0.1", other)).unwrap();
     let _b = UdpSocket::bind(("127.0.0.1", wanted)).unwrap();
-    ig.wait_json(Duration::from_secs(10), || {}, |v| v["port"] == wanted);
-    assert!(ig.collect_json(Duration::from_millis(300)).iter().all(|v| v["port"] == wanted));
+    ig.wait_json_forbidding(
+        Duration::from_secs(10),
+        || {},
+        |v| v["port"] == wanted,
+        |v| v["port"] != wanted,
+        Duration::from_millis(300),
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
