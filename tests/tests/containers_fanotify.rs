@@ -130,8 +130,12 @@ fn a_stalled_watcher_holds_a_container_start_only_for_its_bound() {
     );
 }
 
+/// The open descriptors of a live process; a dead one fails the test (a
+/// count of 0 would pass a leak check).
 fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("ig (pid {pid}) is not running: {e}"))
+        .count()
 }
 
 #[test]

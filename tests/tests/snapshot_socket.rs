@@ -37,8 +37,14 @@ fn host_sockets_with_their_inodes_and_proto_filter() {
     assert_eq!(t["inode"], socket_inode(tcp.as_raw_fd()));
     let u = all.iter().find(|e| e["src"] == format!("[::1]:{uport}").as_str()).expect("the UDP socket");
     assert_eq!((u["protocol"].as_str(), u["status"].as_str()), (Some("UDP"), Some("INACTIVE")));
-    assert!(snapshot(&["--host", "--proto", "tcp"]).iter().all(|e| e["protocol"] == "TCP"));
-    assert!(snapshot(&["--host", "--proto", "udp"]).iter().all(|e| e["protocol"] == "UDP"));
+    // Each filter keeps its own socket and only its protocol (never an empty list).
+    let (tsrc, usrc) = (format!("127.0.0.1:{tport}"), format!("[::1]:{uport}"));
+    let tcp_only = snapshot(&["--host", "--proto", "tcp"]);
+    assert!(tcp_only.iter().any(|e| e["src"] == tsrc.as_str()), "the TCP listener with --proto tcp");
+    assert!(tcp_only.iter().all(|e| e["protocol"] == "TCP"), "{tcp_only:?}");
+    let udp_only = snapshot(&["--host", "--proto", "udp"]);
+    assert!(udp_only.iter().any(|e| e["src"] == usrc.as_str()), "the UDP socket with --proto udp");
+    assert!(udp_only.iter().all(|e| e["protocol"] == "UDP"), "{udp_only:?}");
 }
 
 #[test]
