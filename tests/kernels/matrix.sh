@@ -47,7 +47,7 @@ bash "$here/fetch.sh" "${kernels[@]}"
 # The binaries: static (see .cargo/config.toml), optimized (TCG is slow).
 if [ -z "${IG_BIN_DIR:-}" ]; then
   log "building ig, ig-hook and kernel-guest (release)"
-  (cd "$repo" && cargo build --release -q -p tracer --bin ig -p ig-hook -p tests --bin kernel-guest)
+  (cd "$repo" && cargo build --release -q -p tracer -p ig-hook -p tests --bin ig --bin ig-hook --bin kernel-guest)
   IG_BIN_DIR=$repo/target/x86_64-unknown-linux-gnu/release
 fi
 
