@@ -100,7 +100,7 @@ pub fn record(root: &Path, pod: Option<&PodSandbox>, c: &Container) -> Result<Co
         pod_name: pod.name.clone(),
         container_name: c.name.clone(),
         pod_uid: pod.uid.clone(),
-        pod_labels: pod.labels.clone(),
+        pod_labels: shared::container::pod_labels(&pod.labels),
     };
     Ok(ContainerRecord {
         annotations: c.annotations.clone(),
@@ -119,7 +119,13 @@ mod tests {
             name: "web-0".into(),
             namespace: "shop".into(),
             uid: "uid-1".into(),
-            labels: [("app".to_string(), "web".to_string())].into(),
+            // containerd adds its own to the pod's (1.7 and 2.x).
+            labels: [
+                ("app".to_string(), "web".to_string()),
+                ("io.cri-containerd.kind".to_string(), "sandbox".to_string()),
+                ("io.kubernetes.pod.name".to_string(), "web-0".to_string()),
+            ]
+            .into(),
             ..Default::default()
         };
         let c = Container {
@@ -134,7 +140,7 @@ mod tests {
         assert_eq!(r.runtime.runtime_name, "containerd");
         assert_eq!(r.runtime.container_image_name, "nginx:1");
         assert_eq!((r.k8s.namespace.as_str(), r.k8s.pod_name.as_str()), ("shop", "web-0"));
-        assert_eq!(r.k8s.pod_labels["app"], "web");
+        assert_eq!(r.k8s.pod_labels, [("app".to_string(), "web".to_string())].into(), "the pod's own labels");
         assert!(r.mntns > 0);
         assert!(matches!(record(Path::new("/"), None, &Container::default()), Err(RecordError::NoPid(_))));
     }

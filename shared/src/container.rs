@@ -29,6 +29,20 @@ pub struct K8sMetadata {
     pub pod_labels: BTreeMap<String, String>,
 }
 
+/// A pod's own labels, from those its sandbox carries: without the ones the
+/// kubelet (`io.kubernetes.*`) and containerd (`io.cri-containerd.*`) add,
+/// so that every source (CRI, NRI, ...) gives the labels the pod was given.
+pub fn pod_labels<'a>(
+    sandbox: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<String, String> {
+    const ADDED: [&str; 2] = ["io.kubernetes.", "io.cri-containerd."];
+    sandbox
+        .into_iter()
+        .filter(|(k, _)| !ADDED.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// One container as the tracer's collection holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

@@ -43,15 +43,20 @@ struct Pod {
 
 impl Pod {
     fn run(command: &[&str]) -> Self {
+        Self::run_with(command, "ig-test-ns", json!({"app": "ig-test"}))
+    }
+
+    /// In namespace `ns`, with these pod labels.
+    fn run_with(command: &[&str], ns: &str, labels: Value) -> Self {
         let h = harness();
         let name = unique("igt-pod");
-        let (ns, uid, ctr) = ("ig-test-ns".to_string(), unique("uid"), unique("igt-ctr"));
+        let (ns, uid, ctr) = (ns.to_string(), unique("uid"), unique("igt-ctr"));
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).unwrap();
         let pod = json!({
             "metadata": {"name": name, "namespace": ns, "uid": uid, "attempt": 0},
             "logDirectory": dir.join("logs"),
-            "labels": {"app": "ig-test"},
+            "labels": labels,
             "linux": {"cgroupParent": format!("/kubepods/besteffort/pod{uid}"),
                       "securityContext": {"namespaceOptions": {"network": "NODE", "pid": "POD", "ipc": "POD"}}}
         });
@@ -131,6 +136,56 @@ fn a_cri_container_is_traced_from_its_first_exec_with_kubernetes_names() {
     assert_eq!(rec["mntns"], mntns_of(pod.pid()));
     // The pause container is not a container.
     assert!(list_containers().iter().all(|r| r["runtime"]["containerId"] != pod.pod_id.as_str()));
+}
+
+#[test]
+fn pods_are_selected_by_labels_namespace_and_image_as_they_start() {
+    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let _plugin = start_plugin();
+    let tier = unique("tier");
+    // The image by its last path component: "ig-busybox" for localhost/ig-busybox:latest.
+    let image = harness().image.rsplit('/').next().unwrap().split(':').next().unwrap().to_string();
+    let selector = format!("app=ig-test,tier={tier},!canary");
+    let ig = IgChild::spawn_ready(
+        &[
+            "trace",
+            "exec",
+            "-o",
+            "json",
+            "--auto-mount-filesystems",
+            "--k8s-selector",
+            &selector,
+            "--k8s-namespace",
+            "!ig-test-other",
+            "--runtime-containerimage",
+            &image,
+        ],
+        "tracing started",
+    );
+    // Each started after ig, in this order: only the last one is selected.
+    let other_tier =
+        Pod::run_with(&["/bin/true", "other-tier"], "ig-test-ns", json!({"app": "ig-test", "tier": "x"}));
+    let canary = Pod::run_with(
+        &["/bin/true", "canary"],
+        "ig-test-ns",
+        json!({"app": "ig-test", "tier": tier, "canary": "yes"}),
+    );
+    let other_ns =
+        Pod::run_with(&["/bin/true", "other-ns"], "ig-test-other", json!({"app": "ig-test", "tier": tier}));
+    let wanted =
+        Pod::run_with(&["/bin/true", "wanted"], "ig-test-ns", json!({"app": "ig-test", "tier": tier}));
+    let unwanted = [other_tier.name.as_str(), canary.name.as_str(), other_ns.name.as_str()];
+    let ev = ig.wait_json_forbidding(
+        Duration::from_secs(20),
+        || {},
+        |v| v["k8s"]["podName"] == wanted.name.as_str(),
+        |v| unwanted.iter().any(|n| v["k8s"]["podName"] == *n),
+        Duration::from_millis(500),
+    );
+    assert_eq!(ev["args"], json!(["/bin/true", "wanted"]));
+    // The pod's own labels, on the NRI path too (containerd adds io.cri-containerd.kind).
+    assert_eq!(ev["k8s"]["podLabels"], json!({"app": "ig-test", "tier": tier}));
 }
 
 #[test]

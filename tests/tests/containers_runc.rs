@@ -78,6 +78,67 @@ fn containername_filters_in_the_kernel() {
 }
 
 #[test]
+fn containername_lists_and_exclusions() {
+    let h = harness();
+    let (a, b, c) = (unique("igt-la"), unique("igt-lb"), unique("igt-lc"));
+    // a and b, c left out: c runs first, then a and b each in turn.
+    let ig = trace_exec(&["-c", &format!("{a},{b}")]);
+    h.runc_bundle(&c, &["/bin/true", "from-c"], true).run();
+    h.runc_bundle(&a, &["/bin/true", "from-a"], true).run();
+    let not_c = |v: &Value| name_of(v) == c || v["args"][1] == "from-c";
+    ig.wait_json_forbidding(Duration::from_secs(10), || {}, |v| name_of(v) == a, not_c, Duration::ZERO);
+    h.runc_bundle(&b, &["/bin/true", "from-b"], true).run();
+    ig.wait_json_forbidding(
+        Duration::from_secs(10),
+        || {},
+        |v| name_of(v) == b,
+        not_c,
+        Duration::from_millis(500),
+    );
+    drop(ig);
+    // Every container but b.
+    let ig = trace_exec(&["-c", &format!("!{b}")]);
+    h.runc_bundle(&b, &["/bin/true", "from-b"], true).run();
+    h.runc_bundle(&a, &["/bin/true", "from-a"], true).run();
+    ig.wait_json_forbidding(
+        Duration::from_secs(10),
+        || {},
+        |v| name_of(v) == a,
+        |v| name_of(v) == b || v["args"][1] == "from-b",
+        Duration::from_millis(500),
+    );
+}
+
+#[test]
+fn host_with_a_selection_shows_the_host_and_the_selected_containers() {
+    let h = harness();
+    let (a, b) = (unique("igt-ha"), unique("igt-hb"));
+    let marker = unique("host-exec");
+    let ig = trace_exec(&["--host", "-c", &a]);
+    // b (not selected) first, then a host exec, then a.
+    h.runc_bundle(&b, &["/bin/true", "from-b"], true).run();
+    std::process::Command::new("/bin/true").arg(&marker).status().unwrap();
+    let not_b = |v: &Value| name_of(v) == b || v["args"][1] == "from-b";
+    let host = ig.wait_json_forbidding(
+        Duration::from_secs(10),
+        || {},
+        |v| v["args"][1] == marker.as_str(),
+        not_b,
+        Duration::ZERO,
+    );
+    assert_eq!(name_of(&host), "", "a host process has no container: {host}");
+    h.runc_bundle(&a, &["/bin/true", "from-a"], true).run();
+    let ev = ig.wait_json_forbidding(
+        Duration::from_secs(10),
+        || {},
+        |v| name_of(v) == a,
+        not_b,
+        Duration::from_millis(500),
+    );
+    assert_eq!(ev["args"][1], "from-a");
+}
+
+#[test]
 fn list_containers_shows_the_record_with_the_real_mntns() {
     let h = harness();
     require_root();

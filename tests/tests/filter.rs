@@ -49,7 +49,7 @@ async fn only_namespaces_in_the_map_are_traced() {
     assert_ne!(mntns, mntns_of(std::process::id()), "the child has its own mount namespace");
     let mut stdin = child.stdin.take().unwrap();
 
-    filter.allow(mntns).expect("allow mntns");
+    filter.add(mntns).expect("allow mntns");
     stdin.write_all(b"\n").unwrap();
     Command::new("/bin/true").arg(&host).status().unwrap();
     let seen = execs_for(&mut session, &gadget, Duration::from_secs(2)).await;
@@ -57,8 +57,8 @@ async fn only_namespaces_in_the_map_are_traced() {
     assert!(!has_arg(&seen, &host), "a host exec is not traced while filtering");
     assert!(seen.iter().all(|e| e.common.mntns == mntns), "only the allowed namespace");
 
-    filter.disallow(mntns).expect("disallow mntns");
-    filter.disallow(mntns).expect("removing twice is fine");
+    filter.remove(mntns).expect("disallow mntns");
+    filter.remove(mntns).expect("removing twice is fine");
     stdin.write_all(b"\n").unwrap();
     let seen = execs_for(&mut session, &gadget, Duration::from_secs(1)).await;
     assert!(!has_arg(&seen, &inside2), "after removal the namespace is not traced");
@@ -72,7 +72,7 @@ async fn without_the_filter_every_namespace_is_traced() {
     require_root();
     tracer::kernel::check_host(true).expect("host ready for eBPF");
     let gadget = TraceExec::default();
-    let opts = SessionOptions { filter_by_mntns: false, ..Default::default() };
+    let opts = SessionOptions { filter: tracer::session::FilterMode::Off, ..Default::default() };
     let mut session = Session::load(&gadget, &opts).expect("load trace exec");
     let marker = unique("ig-nofilter");
     let mut cmd = Command::new("/bin/true");
@@ -81,4 +81,33 @@ async fn without_the_filter_every_namespace_is_traced() {
     cmd.status().unwrap();
     let seen = execs_for(&mut session, &gadget, Duration::from_secs(1)).await;
     assert!(has_arg(&seen, &marker));
+}
+
+/// `--host` with a selection: the map lists the containers left out; those
+/// are dropped, the host and every namespace not listed are traced.
+#[tokio::test(flavor = "current_thread")]
+async fn in_except_mode_only_the_listed_namespaces_are_dropped() {
+    require_root();
+    tracer::kernel::check_host(true).expect("host ready for eBPF");
+    let gadget = TraceExec::default();
+    let opts = SessionOptions { filter: tracer::session::FilterMode::Except, ..Default::default() };
+    let mut session = Session::load(&gadget, &opts).expect("load trace exec");
+    let (left_out, other, host) = (unique("ig-left-out"), unique("ig-other"), unique("ig-host"));
+    let in_own_ns = |marker: &str| {
+        let mut sh = Command::new("/bin/sh");
+        sh.arg("-c").arg(format!("read a; /bin/true {marker}")).stdin(Stdio::piped());
+        tests::in_own_mntns(&mut sh);
+        sh.spawn().expect("spawn sh")
+    };
+    let (mut listed, mut unlisted) = (in_own_ns(&left_out), in_own_ns(&other));
+    session.filter().add(mntns_of(listed.id())).expect("list a namespace");
+    for child in [&mut listed, &mut unlisted] {
+        child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        child.wait().unwrap();
+    }
+    Command::new("/bin/true").arg(&host).status().unwrap();
+    let seen = execs_for(&mut session, &gadget, Duration::from_secs(2)).await;
+    assert!(has_arg(&seen, &host), "a host exec is traced");
+    assert!(has_arg(&seen, &other), "an exec in a namespace not listed is traced");
+    assert!(!has_arg(&seen, &left_out), "the listed namespace is dropped");
 }

@@ -141,7 +141,7 @@ async fn only_allowed_mount_namespaces_are_counted() {
     tests::in_own_mntns(&mut sh);
     let mut child = sh.spawn().unwrap();
     let mntns = mntns_of(child.id());
-    filter.allow(mntns).unwrap();
+    filter.add(mntns).unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"\n").unwrap();
     let _ = std::fs::read(&path); // on the host: not counted

@@ -91,7 +91,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     cmd.args(["-c", &script]).stdin(std::process::Stdio::piped());
     tests::in_own_mntns(&mut cmd);
     let mut child = cmd.spawn().unwrap();
-    session.filter().allow(mntns_of(child.id())).unwrap();
+    session.filter().add(mntns_of(child.id())).unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
     let _host = UdpSocket::bind(("127.0.0.1", outside)).unwrap();
     child.wait().unwrap();

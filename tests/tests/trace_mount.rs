@@ -91,7 +91,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     let d = dir.display();
     let mut allowed = private_shell(&format!("mount -t tmpfs {inside} {d}"));
     let mut other = private_shell(&format!("mount -t tmpfs {outside} {d}"));
-    session.filter().allow(mntns_of(allowed.id())).unwrap();
+    session.filter().add(mntns_of(allowed.id())).unwrap();
     go(&mut allowed);
     go(&mut other);
 

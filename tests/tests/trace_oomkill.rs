@@ -100,7 +100,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     }
     let mut child = cmd.spawn().unwrap();
     let child_pid = child.id();
-    session.filter().allow(mntns_of(child_pid)).unwrap();
+    session.filter().add(mntns_of(child_pid)).unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"\n").unwrap();
     child.wait().unwrap();
 

@@ -81,7 +81,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     tests::in_own_mntns(&mut sh);
     let mut child = sh.spawn().unwrap();
     let (sh_pid, mntns) = (child.id() as i32, mntns_of(child.id()));
-    filter.allow(mntns).unwrap();
+    filter.add(mntns).unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"\n").unwrap();
     let host_target = dead_pid();

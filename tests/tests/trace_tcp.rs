@@ -80,7 +80,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
     tests::in_own_mntns(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let child_pid = child.id();
-    session.filter().allow(mntns_of(child_pid)).unwrap();
+    session.filter().add(mntns_of(child_pid)).unwrap();
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     let (_accepted, _) = listener.accept().unwrap(); // in the host namespace: not traced
     let _host_client = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -2,13 +2,17 @@
 /*
  * The mount-namespace filter. Userspace fills gadget_mntns_filter with the
  * mount namespace ids of the containers a run selects, and removes them when
- * the containers go (namespace ids are reused by the kernel). The switch is a
- * load-time constant, so with --host the verifier drops the lookup entirely.
+ * the containers go (namespace ids are reused by the kernel). With --host and
+ * a selection it holds the other way round the containers NOT selected, and
+ * only those are dropped: host processes and the selected containers pass.
+ * The switches are load-time constants, so with --host alone the verifier
+ * drops the lookup entirely.
  */
 #ifndef IG_FILTER_H
 #define IG_FILTER_H
 
 const volatile bool gadget_filter_by_mntns = false;
+const volatile bool gadget_mntns_filter_excludes = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -27,8 +31,12 @@ static __always_inline __u64 gadget_get_mntns_id(void)
 /* True when the event of a task in mount namespace mntns_id must be dropped. */
 static __always_inline bool gadget_should_discard_mntns_id(__u64 mntns_id)
 {
-	return gadget_filter_by_mntns &&
-	       !bpf_map_lookup_elem(&gadget_mntns_filter, &mntns_id);
+	bool listed;
+
+	if (!gadget_filter_by_mntns)
+		return false;
+	listed = bpf_map_lookup_elem(&gadget_mntns_filter, &mntns_id) != NULL;
+	return gadget_mntns_filter_excludes ? listed : !listed;
 }
 
 #endif

@@ -27,6 +27,8 @@ pub const STATS_MAP: &str = "gadget_stats";
 pub const MNTNS_FILTER_MAP: &str = "gadget_mntns_filter";
 /// Load-time switch: filter by `MNTNS_FILTER_MAP`.
 pub const FILTER_BY_MNTNS: &str = "gadget_filter_by_mntns";
+/// The filter map lists the namespaces to drop rather than those to keep.
+pub const MNTNS_FILTER_EXCLUDES: &str = "gadget_mntns_filter_excludes";
 /// Load-time: pending bytes that force a reader wake-up (0: every event).
 pub const WAKEUP_BYTES: &str = "gadget_wakeup_bytes";
 /// Load-time: drop failed calls in the kernel.

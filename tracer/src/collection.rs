@@ -181,21 +181,6 @@ impl Inner {
     }
 }
 
-/// Which containers a gadget run selects (`-c/--containername`).
-#[derive(Clone, Debug, Default)]
-pub struct ContainerSelector {
-    pub name: Option<String>,
-}
-
-impl ContainerSelector {
-    pub fn matches(&self, record: &ContainerRecord) -> bool {
-        match &self.name {
-            None => true,
-            Some(n) => &record.runtime.container_name == n || &record.k8s.container_name == n,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc::channel;

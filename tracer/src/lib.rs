@@ -19,6 +19,7 @@ pub mod output;
 pub mod raw;
 pub mod run;
 pub mod sdunit;
+pub mod selector;
 pub mod session;
 pub mod snapshot;
 pub mod sources;

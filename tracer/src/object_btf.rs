@@ -90,6 +90,31 @@ fn subset_with_modules(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, btf_subs
     btf_subset::for_object_with_modules(kernel, &views, object)
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionBtfError {
+    #[error("reading {KERNEL_BTF}: {0}")]
+    Read(std::io::Error),
+    #[error("parsing {KERNEL_BTF}: {0}")]
+    Parse(btf_subset::BtfSubsetError),
+    #[error("no function {0} in the kernel's BTF (inlined or not built)")]
+    NoFunction(&'static str),
+    #[error("the BTF stand-in for {0}: {1}")]
+    StandIn(&'static str, aya::BtfError),
+}
+
+/// What aya needs to load a program attached to the kernel function
+/// `name` by BTF (fentry, fexit): a BTF holding it under the kernel's own
+/// id (see [`btf_subset::function_stand_in`]), not the whole kernel BTF.
+pub fn function_btf(name: &'static str) -> Result<aya::Btf, FunctionBtfError> {
+    let kernel = KernelBtf::open().map_err(FunctionBtfError::Read)?;
+    let id = btf_subset::function_id(kernel.bytes(), name)
+        .map_err(FunctionBtfError::Parse)?
+        .ok_or(FunctionBtfError::NoFunction(name))?;
+    drop(kernel);
+    aya::Btf::parse(&btf_subset::function_stand_in(name, id), aya::Endianness::default())
+        .map_err(|e| FunctionBtfError::StandIn(name, e))
+}
+
 /// The kernel's BTF, mapped rather than read: sysfs hands it out a page per
 /// read(2) (~1,300 calls, ~10 ms here), while a mapping of it (kernels from
 /// 6.16) costs nothing until touched. Read on older kernels.

@@ -10,14 +10,15 @@ use anyhow::Context;
 
 use std::sync::Arc;
 
-use crate::collection::{Change, Collection, ContainerSelector};
+use crate::collection::{Change, Collection};
 use crate::event::{Clock, HasCommon};
 use crate::gadgets::{Column, Gadget};
 use crate::io::RunIo;
 use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
 use crate::output::{MessageEvent, OutputMode, select_columns, write_json};
-use crate::session::{Session, SessionOptions};
+use crate::selector::ContainerSelector;
+use crate::session::{FilterMode, Session, SessionOptions};
 
 /// The reader drains at least this often, even without a wake-up: the
 /// kernel wakes it only once a batch of events is pending, so this bounds
@@ -116,17 +117,17 @@ pub fn follow_containers(
     collection: &Arc<Collection>,
     err: &mut dyn Write,
 ) -> Option<crate::collection::Subscription> {
-    let filter_by_mntns = !opts.host || opts.selector.name.is_some();
-    if !filter_by_mntns {
+    let mode = FilterMode::for_run(opts.host, &opts.selector);
+    if mode == FilterMode::Off {
         return None;
     }
     let filter = session.filter();
     let selector = opts.selector.clone();
     let subscription = collection.subscribe(move |change| {
         let result = match change {
-            Change::Added(r) if selector.matches(r) => filter.allow(r.mntns),
+            Change::Added(r) if mode.lists(selector.matches(r)) => filter.add(r.mntns),
             Change::Added(_) => Ok(()),
-            Change::Removed(r) => filter.disallow(r.mntns),
+            Change::Removed(r) => filter.remove(r.mntns),
         };
         if let Err(e) = result {
             tracing::warn!("updating the mount namespace filter: {e}");
@@ -172,8 +173,8 @@ pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         OutputMode::JsonPretty => Printer::Json { pretty: true },
     };
 
-    let filter_by_mntns = !opts.host || opts.selector.name.is_some();
-    let session_opts = SessionOptions { filter_by_mntns, ring_bytes: opts.ring_bytes, ..Default::default() };
+    let filter = FilterMode::for_run(opts.host, &opts.selector);
+    let session_opts = SessionOptions { filter, ring_bytes: opts.ring_bytes, ..Default::default() };
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     // Containers already known, and every one that comes or goes from now
     // on, update the filter map before their source is acknowledged.

@@ -4,9 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::bpf::{EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES};
+use crate::bpf::{
+    EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_EXCLUDES, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES,
+};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{KProbe, RawTracePoint, TracePoint};
+use aya::programs::{FExit, KProbe, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -30,6 +32,9 @@ pub enum Hook {
     Kprobe { function: &'static str },
     /// A kretprobe on a kernel function's return.
     Kretprobe { function: &'static str },
+    /// An fexit program on a kernel function's return (a BPF trampoline:
+    /// the arguments and the result, at the cost of a call).
+    Fexit { function: &'static str },
 }
 
 impl std::fmt::Display for Hook {
@@ -39,6 +44,7 @@ impl std::fmt::Display for Hook {
             Hook::Raw { name } => write!(f, "raw tracepoint {name}"),
             Hook::Kprobe { function } => write!(f, "kprobe {function}"),
             Hook::Kretprobe { function } => write!(f, "kretprobe {function}"),
+            Hook::Fexit { function } => write!(f, "fexit {function}"),
         }
     }
 }
@@ -78,6 +84,10 @@ impl Attachment {
 
     pub const fn kretprobe(program: &'static str, function: &'static str) -> Self {
         Self::new(program, Hook::Kretprobe { function })
+    }
+
+    pub const fn fexit(program: &'static str, function: &'static str) -> Self {
+        Self::new(program, Hook::Fexit { function })
     }
 
     /// Skipped when the kernel does not have it.
@@ -122,6 +132,9 @@ pub struct KernelHooks {
     events: Option<std::path::PathBuf>,
     /// kprobe_events exists: the kernel has kprobes (CONFIG_KPROBE_EVENTS).
     pub kprobes: bool,
+    /// Why function tracing, which BPF trampolines (fentry, fexit) attach
+    /// through, is not there or not allowed; None when it is.
+    pub no_function_tracing: Option<String>,
 }
 
 impl KernelHooks {
@@ -130,9 +143,20 @@ impl KernelHooks {
             .iter()
             .map(std::path::Path::new)
             .find(|p| p.join("events").is_dir());
+        // Opened, never read (it lists every traceable function): a kernel
+        // without CONFIG_FUNCTION_TRACER has no such file, and one that
+        // forbids function tracing refuses the open (EPERM), as it refuses
+        // trampolines.
+        let no_function_tracing = match tracefs {
+            None => Some("no tracefs".to_string()),
+            Some(p) => std::fs::File::open(p.join("available_filter_functions"))
+                .err()
+                .map(|e| format!("tracefs available_filter_functions: {e}")),
+        };
         Self {
             events: tracefs.map(|p| p.join("events")),
             kprobes: tracefs.is_some_and(|p| p.join("kprobe_events").exists()),
+            no_function_tracing,
         }
     }
 
@@ -153,6 +177,9 @@ impl KernelHooks {
             }
             Hook::Kprobe { .. } | Hook::Kretprobe { .. } if !self.kprobes => {
                 Some("no kprobes in this kernel (CONFIG_KPROBE_EVENTS)".into())
+            }
+            Hook::Fexit { .. } => {
+                self.no_function_tracing.as_ref().map(|why| format!("no function tracing for fexit ({why})"))
             }
             _ => None,
         }
@@ -214,13 +241,49 @@ pub enum SessionError {
     Unsupported(Vec<(&'static str, String)>),
     #[error("watching the ring buffer")]
     Poll(#[source] std::io::Error),
+    #[error("finding the target of {program}")]
+    Target {
+        program: &'static str,
+        #[source]
+        source: crate::object_btf::FunctionBtfError,
+    },
+}
+
+/// What the in-kernel mount-namespace filter does with its map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterMode {
+    /// Every task passes (`--host` without a selection): no lookup at all.
+    Off,
+    /// Only tasks in a listed namespace pass: the selected containers.
+    Only,
+    /// Tasks in a listed namespace are dropped (`--host` with a selection:
+    /// the containers not selected are listed).
+    Except,
+}
+
+impl FilterMode {
+    pub fn for_run(host: bool, selector: &crate::selector::ContainerSelector) -> Self {
+        match (host, selector.is_empty()) {
+            (false, _) => Self::Only,
+            (true, true) => Self::Off,
+            (true, false) => Self::Except,
+        }
+    }
+
+    /// Whether a container of this selection goes into the map.
+    pub fn lists(self, selected: bool) -> bool {
+        match self {
+            Self::Off => false,
+            Self::Only => selected,
+            Self::Except => !selected,
+        }
+    }
 }
 
 /// How to load a session.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
-    /// Only tasks whose mount namespace is in the filter map are traced.
-    pub filter_by_mntns: bool,
+    pub filter: FilterMode,
     /// Ring buffer size: a power of two, at least one page.
     pub ring_bytes: u32,
     /// See [`DEFAULT_WAKEUP_BYTES`]; 0 wakes the reader for every event.
@@ -229,24 +292,25 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { filter_by_mntns: true, ring_bytes: DEFAULT_RING_BYTES, wakeup_bytes: DEFAULT_WAKEUP_BYTES }
+        Self { filter: FilterMode::Only, ring_bytes: DEFAULT_RING_BYTES, wakeup_bytes: DEFAULT_WAKEUP_BYTES }
     }
 }
 
 /// The mount-namespace filter map of a session, shared with whatever learns
 /// about containers (it adds a container's mntns before acknowledging it).
+/// What a listed namespace means is the session's [`FilterMode`].
 #[derive(Clone)]
 pub struct MntnsFilter {
     map: Arc<Mutex<BpfHashMap<MapData, u64, u8>>>,
 }
 
 impl MntnsFilter {
-    pub fn allow(&self, mntns: u64) -> Result<(), aya::maps::MapError> {
+    pub fn add(&self, mntns: u64) -> Result<(), aya::maps::MapError> {
         self.map.lock().expect("filter lock").insert(mntns, 1, 0)
     }
 
     /// Removes a namespace; removing one that is not there is not an error.
-    pub fn disallow(&self, mntns: u64) -> Result<(), aya::maps::MapError> {
+    pub fn remove(&self, mntns: u64) -> Result<(), aya::maps::MapError> {
         match self.map.lock().expect("filter lock").remove(&mntns) {
             Err(aya::maps::MapError::KeyNotFound) => Ok(()),
             // aya reports a missing key on delete as the raw ENOENT.
@@ -295,7 +359,8 @@ impl Session {
             .map_err(|e| SessionError::Load(Box::new(e)))?;
         tracing::debug!(took = ?started.elapsed(), "object parsed and relocated");
 
-        let variant = attach_first_variant(&mut bpf, program.variants(), &KernelHooks::probe())?;
+        let variants = wanted_variants(program.variants(), std::env::var(VARIANT_ENV).ok().as_deref());
+        let variant = attach_first_variant(&mut bpf, &variants, &KernelHooks::probe())?;
         tracing::debug!(variant = variant.name, took = ?started.elapsed(), "programs loaded and attached");
         let ring = RingBuf::try_from(take_map(&mut bpf, EVENTS_MAP)?)
             .map_err(|source| SessionError::Map { name: EVENTS_MAP, source: Box::new(source) })?;
@@ -388,12 +453,14 @@ fn load_object(
     globals: &[(&'static str, Global)],
     opts: &SessionOptions,
 ) -> Result<Ebpf, aya::EbpfError> {
-    let filter_flag = u8::from(opts.filter_by_mntns);
+    let filter_flag = u8::from(opts.filter != FilterMode::Off);
+    let excludes_flag = u8::from(opts.filter == FilterMode::Except);
     let mut loader = EbpfLoader::new();
     loader
         // Task-local storage has no userspace API in aya 0.14, and needs none.
         .allow_unsupported_maps()
         .override_global(FILTER_BY_MNTNS, &filter_flag, true)
+        .override_global(MNTNS_FILTER_EXCLUDES, &excludes_flag, true)
         .override_global(WAKEUP_BYTES, &opts.wakeup_bytes, true)
         .map_max_entries(EVENTS_MAP, opts.ring_bytes);
     // Keep the bytes alive for as long as the loader borrows them.
@@ -421,16 +488,28 @@ fn load_object(
     loader.load(object)
 }
 
+/// `IG_GADGET_VARIANT=fexit` (say): a gadget that has a variant of that
+/// name runs only as that, to compare variants (`bench open`) or to avoid
+/// one; other gadgets run as usual.
+pub const VARIANT_ENV: &str = "IG_GADGET_VARIANT";
+
+fn wanted_variants(all: &'static [Variant], wanted: Option<&str>) -> Vec<&'static Variant> {
+    match wanted {
+        Some(name) if all.iter().any(|v| v.name == name) => all.iter().filter(|v| v.name == name).collect(),
+        _ => all.iter().collect(),
+    }
+}
+
 /// Loads and attaches the programs of the first variant the kernel takes.
 /// A variant that fails half-way has what it loaded unloaded again, so only
 /// the chosen one runs.
 fn attach_first_variant(
     bpf: &mut Ebpf,
-    variants: &'static [Variant],
+    variants: &[&'static Variant],
     kernel: &KernelHooks,
 ) -> Result<&'static Variant, SessionError> {
     let mut reasons = Vec::new();
-    for v in variants {
+    for &v in variants {
         if let Some(missing) = v.missing(kernel) {
             tracing::debug!(variant = v.name, "skipped: {missing}");
             reasons.push((v.name, missing));
@@ -494,6 +573,13 @@ fn attach_one(bpf: &mut Ebpf, a: &Attachment) -> Result<(), SessionError> {
             p.load().map_err(|e| program_error(a.program, e))?;
             p.attach(function, 0).map(drop).map_err(attach_error)
         }
+        Hook::Fexit { function } => {
+            let btf = crate::object_btf::function_btf(function)
+                .map_err(|source| SessionError::Target { program: a.program, source })?;
+            let p: &mut FExit = prog.try_into().map_err(wrong_type)?;
+            p.load(function, &btf).map_err(|e| program_error(a.program, e))?;
+            p.attach().map(drop).map_err(attach_error)
+        }
     }
 }
 
@@ -503,6 +589,7 @@ fn unload(bpf: &mut Ebpf, name: &str) {
         Some(aya::programs::Program::TracePoint(p)) => p.unload(),
         Some(aya::programs::Program::RawTracePoint(p)) => p.unload(),
         Some(aya::programs::Program::KProbe(p)) => p.unload(),
+        Some(aya::programs::Program::FExit(p)) => p.unload(),
         _ => Ok(()),
     };
     if let Err(e) = result {
@@ -527,6 +614,7 @@ pub fn verifier_verdict(log: &str) -> &str {
 fn short_reason(e: &SessionError) -> String {
     match e {
         SessionError::Attach { hook, source, .. } => format!("attaching {hook}: {source}"),
+        SessionError::Target { source, .. } => source.to_string(),
         other => other.to_string(),
     }
 }
@@ -559,13 +647,14 @@ mod tests {
     fn a_variant_names_the_hook_the_kernel_lacks() {
         const TP: &[Attachment] = &[Attachment::tracepoint("p", "nosuchcategory", "nosuch").since("9.9")];
         const KP: &[Attachment] = &[Attachment::kprobe("p", "cap_capable")];
-        let none = KernelHooks { events: None, kprobes: false };
+        let none =
+            KernelHooks { events: None, kprobes: false, no_function_tracing: Some("no tracefs".into()) };
         assert_eq!(
             Variant::new("tracepoint", TP).missing(&none).as_deref(),
             Some("no nosuchcategory/nosuch tracepoint (Linux 9.9+)")
         );
         assert!(Variant::new("kprobe", KP).missing(&none).unwrap().contains("no kprobes"));
-        let with_kprobes = KernelHooks { events: None, kprobes: true };
+        let with_kprobes = KernelHooks { events: None, kprobes: true, no_function_tracing: None };
         assert_eq!(Variant::new("kprobe", KP).missing(&with_kprobes), None);
     }
 }

@@ -22,12 +22,15 @@ use crate::run::RunContext;
 pub struct Scope<'a> {
     pub root: &'a Path,
     pub collection: &'a Collection,
-    /// The containers the flags select (all of them without `-c`).
+    /// The containers the flags select (all of them without a selection).
     pub selected: Vec<Arc<ContainerRecord>>,
-    /// Only the selected containers' entries; false: every entry (--host alone).
+    /// Only the selected containers' entries; false: host entries too (--host).
     pub containers_only: bool,
-    /// Host entries too (`--host` without `-c`).
+    /// Host entries too (`--host`).
     pub host: bool,
+    /// With `--host` and a selection: the mount namespaces of the known
+    /// containers not selected, whose entries are left out.
+    pub unselected_mntns: std::collections::HashSet<u64>,
 }
 
 pub trait SnapshotGadget {
@@ -67,8 +70,14 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
         root: ctx.root,
         collection,
         selected: collection.snapshot().into_iter().filter(|r| opts.selector.matches(r)).collect(),
-        containers_only: !opts.host || opts.selector.name.is_some(),
-        host: opts.host && opts.selector.name.is_none(),
+        containers_only: !opts.host,
+        host: opts.host,
+        unselected_mntns: match opts.host && !opts.selector.is_empty() {
+            true => {
+                collection.snapshot().iter().filter(|r| !opts.selector.matches(r)).map(|r| r.mntns).collect()
+            }
+            false => Default::default(),
+        },
     };
     let mut entries = gadget.entries(&scope)?;
     for e in &mut entries {

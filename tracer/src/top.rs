@@ -18,7 +18,7 @@ use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
 use crate::output::{OutputMode, select_columns, write_json};
 use crate::run::{RunContext, follow_containers};
-use crate::session::{GadgetProgram, Session, SessionError, SessionOptions};
+use crate::session::{FilterMode, GadgetProgram, Session, SessionError, SessionOptions};
 
 pub trait TopGadget: GadgetProgram {
     type Row: Serialize + HasCommon;
@@ -95,9 +95,9 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         OutputMode::Columns(sel) => Some(select_columns(&columns, sel.as_ref())?),
         _ => None,
     };
-    let filter_by_mntns = !opts.host || opts.selector.name.is_some();
+    let filter = FilterMode::for_run(opts.host, &opts.selector);
     // No events go through the ring buffer: the smallest one will do.
-    let session_opts = SessionOptions { filter_by_mntns, ring_bytes: 4096, ..Default::default() };
+    let session_opts = SessionOptions { filter, ring_bytes: 4096, ..Default::default() };
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
     tracing::info!("tracing started");

@@ -43,7 +43,9 @@ fn main() {
         };
         std::process::exit(code);
     }
-    if let Err(e) = run_all() {
+    // BENCH=open on the kernel command line: the open storm instead of the checks.
+    let run = if std::env::var("BENCH").is_ok_and(|b| b == "open") { bench_open } else { run_all };
+    if let Err(e) = run() {
         println!("IGVM-RESULT guest FAIL {e:#}");
     }
     println!("IGVM-GUEST-DONE");
@@ -88,7 +90,7 @@ fn run_all() -> Result<()> {
             continue;
         }
         let started = Instant::now();
-        let r = test_gadget(&name, i, host_mntns, &[]).and_then(|()| {
+        let r = test_gadget(&name, i, host_mntns, &[], &[]).and_then(|()| {
             // What ig check claimed must be what happened.
             match (g["ok"].as_bool(), g["variant"].as_str()) {
                 (Some(true), Some(v)) => Ok(format!("{v} {:.1}s", started.elapsed().as_secs_f64())),
@@ -106,9 +108,20 @@ fn run_all() -> Result<()> {
         if only.as_ref().is_none_or(|o| o.iter().any(|x| name.replace(' ', "_") == *x)) {
             result(
                 &format!("{name} {flag}"),
-                &test_gadget(name, index, host_mntns, &[flag]).map(|()| "ok".into()),
+                &test_gadget(name, index, host_mntns, &[flag], &[]).map(|()| "ok".into()),
             );
         }
+    }
+    // A gadget's variants after the one chosen are what a kernel without
+    // it runs: trace open's tracepoints are checked where fexit is chosen.
+    let open_variant =
+        gadgets.iter().find(|g| g["gadget"] == "trace open").and_then(|g| g["variant"].as_str());
+    if open_variant == Some("fexit") && only.as_ref().is_none_or(|o| o.iter().any(|x| x == "trace_open")) {
+        let env = [(tracer::session::VARIANT_ENV, "tracepoint")];
+        result(
+            "trace open tracepoint",
+            &test_gadget("trace open", 102, host_mntns, &[], &env).map(|()| "tracepoint".into()),
+        );
     }
     if only.is_none() {
         result("lost-events", &lost_events().map(|n| format!("{n} lost, reported")));
@@ -136,22 +149,31 @@ struct Ig {
 
 impl Ig {
     fn start(args: &[&str]) -> Result<Self> {
+        Self::start_with(args, &[], None)
+    }
+
+    /// With more environment, and its output into `out` instead of `lines`.
+    fn start_with(args: &[&str], env: &[(&str, &str)], out: Option<std::fs::File>) -> Result<Self> {
+        let to_file = out.is_some();
         let mut child = Command::new(bin("ig"))
             .args(args)
             .env("IG_LOG", "info")
-            .stdout(Stdio::piped())
+            .envs(env.iter().copied())
+            .stdout(out.map_or_else(Stdio::piped, Stdio::from))
             .stderr(Stdio::piped())
             .spawn()
             .context("spawning ig")?;
         let (tx, lines) = channel();
-        let out = child.stdout.take().context("stdout")?;
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
+        if !to_file {
+            let out = child.stdout.take().context("stdout")?;
+            std::thread::spawn(move || {
+                for l in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let err = child.stderr.take().context("stderr")?;
         let sink = stderr.clone();
@@ -367,7 +389,13 @@ type Predicate = Box<dyn Fn(&Value) -> bool>;
 type Checker = Box<dyn Fn(&Value) -> Result<()>>;
 
 /// One gadget: its events (or rows) from inside a stand-in, none from the host.
-fn test_gadget(gadget: &str, index: usize, host_mntns: u64, extra: &[&str]) -> Result<()> {
+fn test_gadget(
+    gadget: &str,
+    index: usize,
+    host_mntns: u64,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<()> {
     let marker = format!("m{index}x{}", std::process::id());
     let (category, name) = gadget.split_once(' ').context("a gadget is `category name`")?;
     let action = gadget.replace(' ', "_");
@@ -416,7 +444,7 @@ fn test_gadget(gadget: &str, index: usize, host_mntns: u64, extra: &[&str]) -> R
     if category == "top" {
         args.extend(["--interval", "1"]);
     }
-    let ig = Ig::start(&args)?;
+    let ig = Ig::start_with(&args, env, None)?;
     let mut standin = StandIn::start(action, &marker, own_netns, true)?;
     let facts = standin.go()?;
     // The same from the host, which must not show.
@@ -841,4 +869,120 @@ fn runc_with_hook() -> Result<String> {
     ensure!(lower_ev["upperlayer"] == false, "an image binary is in the upper layer: {lower_ev}");
     let _ = nix::mount::umount(&rootfs);
     Ok("first exec named, upperlayer right".into())
+}
+
+/// trace open's variants against no tracer, interleaved round by round:
+/// with `--host` (every open sent to ig) and without (no container runs,
+/// so every open is dropped by the in-kernel filter: the hook's own cost,
+/// the common case on a node). Each run times a storm of open+close in this
+/// thread and one of getppid, a syscall no variant traces (what the rest of
+/// the node pays), by wall time and this thread's system time (where the
+/// programs run; the reader's time is not in it); ig's output goes to a
+/// file. Under TCG absolute times mean little: the ratios are compared.
+/// BENCH_COUNT (100000) opens, twice as many getppid, BENCH_ROUNDS (3).
+fn bench_open() -> Result<()> {
+    let number =
+        |key: &str, default: u64| std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (count, rounds) = (number("BENCH_COUNT", 100_000), number("BENCH_ROUNDS", 3));
+    let target = format!("/tmp/bench-open-{}", std::process::id());
+    std::fs::write(&target, b"")?;
+    // (name, the variant and --host), no tracer first.
+    let configs: [(&str, Option<(&str, bool)>); 5] = [
+        ("none", None),
+        ("fexit --host", Some(("fexit", true))),
+        ("tracepoint --host", Some(("tracepoint", true))),
+        ("fexit filtered", Some(("fexit", false))),
+        ("tracepoint filtered", Some(("tracepoint", false))),
+    ];
+    // Per config: (open wall, open system, getppid wall, getppid system).
+    let mut samples: Vec<Vec<[f64; 4]>> = vec![Vec::new(); configs.len()];
+    for round in 0..rounds {
+        for (i, (name, config)) in configs.iter().enumerate() {
+            let out_path = format!("/tmp/bench-out-{i}");
+            let ig = match config {
+                Some((variant, host)) => {
+                    let mut args = vec!["trace", "open", "-o", "json"];
+                    if *host {
+                        args.push("--host");
+                    }
+                    let env = [(tracer::session::VARIANT_ENV, *variant)];
+                    Some(Ig::start_with(&args, &env, Some(std::fs::File::create(&out_path)?))?)
+                }
+                None => None,
+            };
+            let (open_wall, open_sys) = timed(|| open_storm(&target, count))?;
+            let (other_wall, other_sys) = timed(|| {
+                for _ in 0..2 * count {
+                    // SAFETY: getppid has no arguments and cannot fail.
+                    unsafe { libc::getppid() };
+                }
+                Ok(())
+            })?;
+            let (mut delivered, mut lost) = (0, 0);
+            if let Some(ig) = ig {
+                // Let the reader catch up before it is stopped.
+                std::thread::sleep(Duration::from_secs(2));
+                drop(ig);
+                let text = std::fs::read_to_string(&out_path)?;
+                delivered = text.lines().filter(|l| l.contains(target.as_str())).count();
+                lost = text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter_map(|v| v["lostEvents"].as_u64())
+                    .sum::<u64>();
+                std::fs::remove_file(&out_path)?;
+            }
+            println!(
+                "IGVM-BENCH round {round} {name}: open+close wall {open_wall:.2} s system {open_sys:.2} s, \
+                 getppid wall {other_wall:.2} s system {other_sys:.2} s, delivered {delivered} of {count}, lost {lost}"
+            );
+            samples[i].push([open_wall, open_sys, other_wall, other_sys]);
+        }
+    }
+    let median = |runs: &[[f64; 4]], k: usize| {
+        let mut v: Vec<f64> = runs.iter().map(|r| r[k]).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (i, (name, _)) in configs.iter().enumerate().skip(1) {
+        let ratio = |k: usize| median(&samples[i], k) / median(&samples[0], k);
+        let per_open = (median(&samples[i], 1) - median(&samples[0], 1)) * 1e6 / count as f64;
+        println!(
+            "IGVM-BENCH {name}: open+close wall {:.2}x, system {:.2}x ({per_open:.2} us more each); \
+             getppid wall {:.2}x, system {:.2}x",
+            ratio(0),
+            ratio(1),
+            ratio(2),
+            ratio(3)
+        );
+    }
+    Ok(())
+}
+
+/// The wall time and this thread's system time of `f`.
+fn timed(f: impl FnOnce() -> Result<()>) -> Result<(f64, f64)> {
+    let sys_time = || -> f64 {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the rusage it is given.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+        // SAFETY: zeroed, then filled by the kernel.
+        let t = unsafe { usage.assume_init() }.ru_stime;
+        t.tv_sec as f64 + t.tv_usec as f64 / 1e6
+    };
+    let (started, sys0) = (Instant::now(), sys_time());
+    f()?;
+    Ok((started.elapsed().as_secs_f64(), sys_time() - sys0))
+}
+
+/// `count` open+close of `path`.
+fn open_storm(path: &str, count: u64) -> Result<()> {
+    let c_path = std::ffi::CString::new(path)?;
+    for _ in 0..count {
+        // SAFETY: a NUL-terminated path; the descriptor is closed at once.
+        let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY) };
+        ensure!(fd >= 0, "open {path}: {}", std::io::Error::last_os_error());
+        // SAFETY: fd was just opened here.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
 }

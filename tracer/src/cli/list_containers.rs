@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 use shared::ContainerRecord;
 
-use crate::collection::{Change, Collection, ContainerSelector};
+use crate::collection::{Change, Collection};
 use crate::event::Value;
 use crate::gadgets::Column;
 use crate::io::RunIo;
@@ -23,9 +23,8 @@ pub struct ListContainersArgs {
     #[arg(short = 'o', long = "output", default_value = "columns", value_parser = OutputMode::parse)]
     pub output: OutputMode,
 
-    /// Only the container with this name.
-    #[arg(short = 'c', long = "containername")]
-    pub containername: Option<String>,
+    #[command(flatten)]
+    pub selection: crate::selector::SelectorFlags,
 
     /// After listing, show containers as they are created and deleted.
     #[arg(short = 'w', long)]
@@ -84,7 +83,7 @@ impl ListContainersArgs {
     /// changes until stopped. The caller feeds the collection (`ig` starts
     /// the sources, the daemon has its own).
     pub async fn run(self, collection: &Arc<Collection>, io: RunIo) -> anyhow::Result<()> {
-        let selector = ContainerSelector { name: self.containername.clone() };
+        let selector = self.selection.selector();
         let RunIo { out, terminal_width, stop, started, .. } = io;
         let mut out = io::BufWriter::new(out);
         if !self.watch {

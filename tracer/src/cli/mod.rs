@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::collection::{Collection, ContainerSelector};
+use crate::collection::Collection;
 use crate::io::RunIo;
 use crate::output::OutputMode;
 use crate::run::{RunContext, RunOptions};
@@ -41,6 +41,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     #[command(flatten)]
@@ -111,9 +113,8 @@ pub struct CommonFlags {
     #[arg(short = 'o', long = "output", default_value = "columns", value_parser = OutputMode::parse)]
     pub output: OutputMode,
 
-    /// Only events of the container with this name.
-    #[arg(short = 'c', long = "containername")]
-    pub containername: Option<String>,
+    #[command(flatten)]
+    pub selection: crate::selector::SelectorFlags,
 
     /// Also show events of host processes (container fields empty).
     #[arg(long)]
@@ -137,7 +138,7 @@ impl CommonFlags {
         RunOptions {
             output: self.output.clone(),
             host: self.host,
-            selector: ContainerSelector { name: self.containername.clone() },
+            selector: self.selection.selector(),
             filters: self.filter.clone(),
             timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
             ring_bytes: self.ring_buffer_size,

@@ -94,7 +94,9 @@ impl SnapshotGadget for SnapshotProcess {
 
     fn entries(&self, scope: &Scope<'_>) -> anyhow::Result<Vec<ProcessEntry>> {
         let selected: Vec<u64> = scope.selected.iter().map(|r| r.mntns).collect();
-        Ok(self.take(scope.containers_only.then_some(selected.as_slice()))?)
+        let mut entries = self.take(scope.containers_only.then_some(selected.as_slice()))?;
+        entries.retain(|e| !scope.unselected_mntns.contains(&e.common.mntns));
+        Ok(entries)
     }
 }
 

@@ -94,7 +94,10 @@ static __always_inline void owner_of_current(struct owner *o, __u64 mntns_id)
 
 static __always_inline bool discard_owner(const struct owner *o)
 {
-	return gadget_filter_by_mntns && (!o || gadget_should_discard_mntns_id(o->mntns_id));
+	/* A packet nobody is known to own is a host packet. */
+	if (!o)
+		return gadget_filter_by_mntns && !gadget_mntns_filter_excludes;
+	return gadget_should_discard_mntns_id(o->mntns_id);
 }
 
 /* The IP and UDP headers of a packet without IP options, read at once. */

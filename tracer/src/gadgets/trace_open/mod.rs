@@ -1,5 +1,5 @@
 //! `ig trace open`: open, openat and openat2 with the descriptor or errno.
-//! Kernel side: program.bpf.c (the syscall tracepoints).
+//! Kernel side: program.bpf.c (fexit on do_sys_openat2, or the syscall tracepoints).
 
 use std::mem::offset_of;
 
@@ -65,7 +65,10 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_openat2_exit", "sys_exit_openat2").optional(),
 ];
 
-const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
+/// One program where all three calls end (Linux 5.6+).
+const FEXIT: &[Attachment] = &[Attachment::fexit("ig_open_fexit", "do_sys_openat2")];
+
+const VARIANTS: &[Variant] = &[Variant::new("fexit", FEXIT), Variant::new("tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for TraceOpen {
     fn object(&self) -> &'static [u8] {

@@ -2,12 +2,18 @@
 /*
  * trace open: open, openat and openat2, with the descriptor or the error.
  *
- * Facilities: tracepoints syscalls/sys_exit_{open,openat,openat2}. One
- * program per call, at its exit: the arguments are still in the task's
- * saved user registers (task.h), so no entry program and no map keep them
- * (half the programs run per open, no map update or delete). The file name
- * is read then too: by then the kernel has copied it (getname), so its
- * page is present even if the caller never touched it.
+ * Two variants, chosen at load time (mod.rs):
+ * - fexit on do_sys_openat2 (Linux 5.6+, where BPF trampolines are
+ *   allowed), which all three calls go through: its arguments and result
+ *   are the program's, and no syscall tracepoint is enabled, so the
+ *   node's other syscalls keep the fast path (an enabled syscall
+ *   tracepoint sends every syscall of every task through the slow one).
+ * - tracepoints syscalls/sys_exit_{open,openat,openat2}. One program per
+ *   call, at its exit: the arguments are still in the task's saved user
+ *   registers (task.h), so no entry program and no map keep them.
+ * Either way the file name is read at the exit: by then the kernel has
+ * copied it (getname), so its page is present even if the caller never
+ * touched it.
  * With --full-path the path is rebuilt from the kernel's view: the opened
  * file's struct path on success; on failure the directory the name was
  * relative to (cwd or dfd) joined with the name.
@@ -96,19 +102,64 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 
 enum open_call { OPEN, OPENAT, OPENAT2 };
 
-static __always_inline int open_exit(long ret, enum open_call call)
+/* Sends the event of one open whose task passed the filter. */
+static __always_inline int open_emit(const struct open_start *s, long ret)
 {
-	struct open_start s = {};
 	struct ig_open_event *e;
-	struct pt_regs *uregs, regs;
 	__u32 zero = 0;
 	__u64 pid_tgid, uid_gid, size;
 	long n;
 
-	s.mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(s.mntns_id))
+	if (!s->filename)
 		return 0;
-	if (ret < 0 && gadget_ignore_errors)
+	e = bpf_map_lookup_elem(&open_scratch, &zero);
+	if (!e)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	uid_gid = bpf_get_current_uid_gid();
+	e->timestamp_ns = bpf_ktime_get_boot_ns();
+	e->mntns_id = s->mntns_id;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->retval = ret;
+	e->flags = s->flags;
+	e->mode = s->mode;
+	e->full_path_size = 0;
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	n = bpf_probe_read_user_str(e->path, IG_PATH_MAX, s->filename);
+	e->path_size = n > 0 ? n : 0;
+	if (n <= 0)
+		e->path[0] = 0;
+	if (gadget_full_path) {
+		fill_full_path(e, s->dfd, ret);
+		size = sizeof(*e);
+	} else {
+		size = offsetof(struct ig_open_event, path) + e->path_size;
+		if (size > sizeof(*e))
+			size = sizeof(*e);
+	}
+	gadget_output(e, size);
+	return 0;
+}
+
+/* Whether this task's open is shown at all: checked before anything is read. */
+static __always_inline bool open_wanted(struct open_start *s, long ret)
+{
+	s->mntns_id = gadget_get_mntns_id();
+	if (gadget_should_discard_mntns_id(s->mntns_id))
+		return false;
+	return !(ret < 0 && gadget_ignore_errors);
+}
+
+static __always_inline int open_exit(long ret, enum open_call call)
+{
+	struct open_start s = {};
+	struct pt_regs *uregs, regs;
+
+	if (!open_wanted(&s, ret))
 		return 0;
 	uregs = gadget_user_regs();
 	if (!uregs || bpf_probe_read_kernel(&regs, sizeof(regs), uregs))
@@ -134,40 +185,27 @@ static __always_inline int open_exit(long ret, enum open_call call)
 			s.mode = how.mode;
 		}
 	}
-	if (!s.filename)
-		return 0;
+	return open_emit(&s, ret);
+}
 
-	e = bpf_map_lookup_elem(&open_scratch, &zero);
-	if (!e)
+/*
+ * do_sys_openat2(dfd, filename, how): open, openat and openat2 all end
+ * here. It returns long on older kernels and int on newer ones (7.2): read
+ * as int (a descriptor or an errno fits), since the upper half of an int
+ * result is not sign-extended in the register.
+ */
+SEC("fexit/do_sys_openat2")
+int BPF_PROG(ig_open_fexit, int dfd, const char *filename, struct open_how *how, int ret)
+{
+	struct open_start s = {};
+
+	if (!open_wanted(&s, ret))
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	uid_gid = bpf_get_current_uid_gid();
-	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->mntns_id = s.mntns_id;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
-	e->retval = ret;
-	e->flags = s.flags;
-	e->mode = s.mode;
-	e->full_path_size = 0;
-	e->pad = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	n = bpf_probe_read_user_str(e->path, IG_PATH_MAX, s.filename);
-	e->path_size = n > 0 ? n : 0;
-	if (n <= 0)
-		e->path[0] = 0;
-	if (gadget_full_path) {
-		fill_full_path(e, s.dfd, ret);
-		size = sizeof(*e);
-	} else {
-		size = offsetof(struct ig_open_event, path) + e->path_size;
-		if (size > sizeof(*e))
-			size = sizeof(*e);
-	}
-	gadget_output(e, size);
-	return 0;
+	s.dfd = dfd;
+	s.filename = filename;
+	s.flags = BPF_CORE_READ(how, flags);
+	s.mode = BPF_CORE_READ(how, mode);
+	return open_emit(&s, ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")

@@ -4,7 +4,7 @@
 //! messages are written out by hand with their field numbers from the CRI
 //! `api.proto`; only the fields used here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use shared::{ContainerRecord, K8sMetadata, RuntimeMetadata};
@@ -188,12 +188,7 @@ fn k8s_metadata(container_name: &str, pod: Option<&PodSandbox>) -> K8sMetadata {
         pod_name: meta.name,
         container_name: container_name.into(),
         pod_uid: meta.uid,
-        pod_labels: pod
-            .labels
-            .iter()
-            .filter(|(k, _)| !k.starts_with("io.kubernetes."))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
+        pod_labels: shared::container::pod_labels(&pod.labels),
     }
 }
 
