@@ -116,7 +116,7 @@ fn filters_select_events() {
 
 #[test]
 fn bad_flags_get_clear_errors() {
-    let out = Command::new(tests::binary("ig")).args(["trace", "exec", "-o", "yaml"]).output().unwrap();
+    let out = Command::new(tests::binary("ig")).args(["trace", "exec", "-o", "xml"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown output mode"));
     require_root();
@@ -151,4 +151,71 @@ fn an_unprivileged_user_gets_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing privileges") && err.contains("CAP_BPF"), "{err}");
+}
+
+#[test]
+fn yaml_reads_back_as_the_json_of_the_same_event() {
+    require_root();
+    let json = IgChild::spawn_ready(
+        &["trace", "exec", "--host", "-o", "json", "--auto-mount-filesystems"],
+        "tracing started",
+    );
+    let yaml = IgChild::spawn_ready(
+        &["trace", "exec", "--host", "-o", "yaml", "--auto-mount-filesystems"],
+        "tracing started",
+    );
+    // Arguments YAML would read as other types if written bare.
+    let marker = unique("ig-yaml");
+    Command::new("/bin/true")
+        .args([marker.as_str(), "true", "1.5", "a: b", "- x", "", "é\u{1b}"])
+        .status()
+        .unwrap();
+    let mut from_json = json.wait_json(Duration::from_secs(10), || {}, |v| v["args"][1] == marker.as_str());
+    // Each ig converts boot time to wall time from its own start: a few µs apart.
+    let without_timestamp = |mut v: Value| {
+        v.as_object_mut().map(|o| o.remove("timestamp"));
+        v
+    };
+    from_json = without_timestamp(from_json);
+    // Documents until the one with the marker.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    let from_yaml = loop {
+        assert!(Instant::now() < deadline, "no YAML document with the marker: {text}");
+        if let Some(line) = yaml.next_line(Duration::from_millis(200)) {
+            if line == "---" {
+                text.clear();
+            }
+            text.push_str(&line);
+            text.push('\n');
+        } else {
+            continue;
+        }
+        if !text.contains(&marker) {
+            continue;
+        }
+        // The document is whole when its last key (uid/gid/...) arrived: parse until it does.
+        if let Ok(v) = serde_yaml::from_str::<Value>(text.trim_start_matches("---\n")).map(without_timestamp)
+            && v == from_json
+        {
+            break v;
+        }
+    };
+    assert_eq!(from_yaml["args"][2], "true", "a string, not a boolean");
+    assert_eq!(from_yaml["args"][3], "1.5", "a string, not a number");
+}
+
+#[test]
+fn fields_picks_columns_as_o_columns_does() {
+    require_root();
+    let header = |args: &[&str]| {
+        let mut all = vec!["trace", "open", "--host", "--auto-mount-filesystems"];
+        all.extend_from_slice(args);
+        let ig = IgChild::spawn(&all);
+        ig.next_line(Duration::from_secs(20)).expect("header").trim_end().to_string()
+    };
+    assert_eq!(header(&["--fields", "pid,path"]), header(&["-o", "columns=pid,path"]));
+    assert_eq!(header(&["--fields", "pid,path"]).split_whitespace().collect::<Vec<_>>(), ["PID", "PATH"]);
+    assert_eq!(header(&["--fields", "+uid,-err"]), header(&["-o", "columns=+uid,-err"]));
+    assert!(header(&["--fields", "+uid,-err"]).contains("UID"));
 }

@@ -16,6 +16,7 @@ pub mod kernel_info;
 pub mod logging;
 pub mod object_btf;
 pub mod output;
+pub mod process_filter;
 pub mod raw;
 pub mod run;
 pub mod sdunit;

@@ -16,7 +16,7 @@ use crate::gadgets::{Column, Gadget};
 use crate::io::RunIo;
 use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
-use crate::output::{MessageEvent, OutputMode, select_columns, write_json};
+use crate::output::{MessageEvent, OutputMode, Structured, select_columns};
 use crate::selector::ContainerSelector;
 use crate::session::{FilterMode, Session, SessionOptions};
 
@@ -32,6 +32,7 @@ pub struct RunOptions {
     pub output: OutputMode,
     pub host: bool,
     pub selector: ContainerSelector,
+    pub process: crate::process_filter::ProcessFlags,
     pub filters: Vec<String>,
     pub timeout: Option<Duration>,
     pub ring_bytes: u32,
@@ -40,7 +41,7 @@ pub struct RunOptions {
 /// How events are printed.
 enum Printer<E> {
     Columns(ColumnsPrinter<E>),
-    Json { pretty: bool },
+    Structured(Structured),
 }
 
 struct Sink<G: Gadget> {
@@ -80,7 +81,7 @@ impl<G: Gadget> Sink<G> {
         }
         match &mut self.printer {
             Printer::Columns(p) => p.write_row(&mut self.out, &event),
-            Printer::Json { pretty } => write_json(&mut self.out, &event, *pretty),
+            Printer::Structured(style) => style.write(&mut self.out, &event),
         }
     }
 
@@ -91,10 +92,10 @@ impl<G: Gadget> Sink<G> {
                 writeln!(self.err, "WARN: {message}")?;
                 self.err.flush()
             }
-            Printer::Json { pretty } => {
+            Printer::Structured(style) => {
                 let timestamp = self.clock.to_realtime(boot_ns());
                 let msg = MessageEvent { timestamp, kind: "warn", message, lost_events: lost };
-                write_json(&mut self.out, &msg, pretty)
+                style.write(&mut self.out, &msg)
             }
         }
     }
@@ -169,12 +170,18 @@ pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
             let shown = select_columns(&columns, sel.as_ref())?;
             Printer::Columns(ColumnsPrinter::new(gadget.columns(), shown, terminal_width))
         }
-        OutputMode::Json => Printer::Json { pretty: false },
-        OutputMode::JsonPretty => Printer::Json { pretty: true },
+        OutputMode::Json => Printer::Structured(Structured::Json),
+        OutputMode::JsonPretty => Printer::Structured(Structured::JsonPretty),
+        OutputMode::Yaml => Printer::Structured(Structured::Yaml),
     };
 
     let filter = FilterMode::for_run(opts.host, &opts.selector);
-    let session_opts = SessionOptions { filter, ring_bytes: opts.ring_bytes, ..Default::default() };
+    let session_opts = SessionOptions {
+        filter,
+        process: opts.process.clone(),
+        ring_bytes: opts.ring_bytes,
+        ..Default::default()
+    };
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     // Containers already known, and every one that comes or goes from now
     // on, update the filter map before their source is acknowledged.

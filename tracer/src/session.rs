@@ -284,6 +284,8 @@ impl FilterMode {
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
     pub filter: FilterMode,
+    /// --pid, --tid, --uid, --gid, --comm.
+    pub process: crate::process_filter::ProcessFlags,
     /// Ring buffer size: a power of two, at least one page.
     pub ring_bytes: u32,
     /// See [`DEFAULT_WAKEUP_BYTES`]; 0 wakes the reader for every event.
@@ -292,7 +294,12 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { filter: FilterMode::Only, ring_bytes: DEFAULT_RING_BYTES, wakeup_bytes: DEFAULT_WAKEUP_BYTES }
+        Self {
+            filter: FilterMode::Only,
+            process: Default::default(),
+            ring_bytes: DEFAULT_RING_BYTES,
+            wakeup_bytes: DEFAULT_WAKEUP_BYTES,
+        }
     }
 }
 
@@ -455,7 +462,9 @@ fn load_object(
 ) -> Result<Ebpf, aya::EbpfError> {
     let filter_flag = u8::from(opts.filter != FilterMode::Off);
     let excludes_flag = u8::from(opts.filter == FilterMode::Except);
+    let process = opts.process.globals();
     let mut loader = EbpfLoader::new();
+    process.apply(&mut loader);
     loader
         // Task-local storage has no userspace API in aya 0.14, and needs none.
         .allow_unsupported_maps()

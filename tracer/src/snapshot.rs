@@ -15,7 +15,7 @@ use crate::event::HasCommon;
 use crate::gadgets::Column;
 use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
-use crate::output::{OutputMode, select_columns, write_json};
+use crate::output::{OutputMode, Structured, select_columns};
 use crate::run::RunContext;
 
 /// What a snapshot is taken of.
@@ -94,7 +94,7 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
             let mut p = ColumnsPrinter::new(columns, shown, ctx.io.terminal_width);
             p.write_header(&mut out).and_then(|()| entries.iter().try_for_each(|e| p.write_row(&mut out, e)))
         }
-        None => write_json(&mut out, &entries, opts.output == OutputMode::JsonPretty),
+        None => opts.output.structured().unwrap_or(Structured::Json).write(&mut out, &entries),
     };
     match written.and_then(|()| out.flush()) {
         // A closed pipe (`ig ... | head`) is a normal way to stop.

@@ -16,7 +16,7 @@ use crate::gadgets::Column;
 use crate::io::RunIo;
 use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
-use crate::output::{OutputMode, select_columns, write_json};
+use crate::output::{OutputMode, Structured, select_columns};
 use crate::run::{RunContext, follow_containers};
 use crate::session::{FilterMode, GadgetProgram, Session, SessionError, SessionOptions};
 
@@ -97,7 +97,8 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     };
     let filter = FilterMode::for_run(opts.host, &opts.selector);
     // No events go through the ring buffer: the smallest one will do.
-    let session_opts = SessionOptions { filter, ring_bytes: 4096, ..Default::default() };
+    let session_opts =
+        SessionOptions { filter, process: opts.process.clone(), ring_bytes: 4096, ..Default::default() };
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
     tracing::info!("tracing started");
@@ -149,7 +150,7 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
                         p.write_row(&mut out, r)?;
                     }
                 }
-                (mode, _) => write_json(&mut out, &rows, *mode == OutputMode::JsonPretty)?,
+                (mode, _) => mode.structured().unwrap_or(Structured::Json).write(&mut out, &rows)?,
             }
             out.flush()?;
             if last {

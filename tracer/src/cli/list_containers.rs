@@ -15,11 +15,11 @@ use crate::event::Value;
 use crate::gadgets::Column;
 use crate::io::RunIo;
 use crate::output::columns::ColumnsPrinter;
-use crate::output::{OutputMode, select_columns};
+use crate::output::{OutputMode, Structured, select_columns};
 
 #[derive(Debug, Args)]
 pub struct ListContainersArgs {
-    /// Output: columns, columns=a,b (or =+a,-b), json, jsonpretty.
+    /// Output: columns, columns=a,b (or =+a,-b), json, jsonpretty, yaml.
     #[arg(short = 'o', long = "output", default_value = "columns", value_parser = OutputMode::parse)]
     pub output: OutputMode,
 
@@ -115,7 +115,7 @@ impl ListContainersArgs {
             }
             _ => None,
         };
-        let pretty = self.output == OutputMode::JsonPretty;
+        let style = self.output.structured().unwrap_or(Structured::Json);
         let mut stop = stop;
         let result: io::Result<()> = async {
             loop {
@@ -132,11 +132,7 @@ impl ListContainersArgs {
                 }
                 match &mut printer {
                     Some(p) => p.write_row(&mut out, &Row { event, record })?,
-                    None => crate::output::write_json(
-                        &mut out,
-                        &WatchEvent { event, container: &record },
-                        pretty,
-                    )?,
+                    None => style.write(&mut out, &WatchEvent { event, container: &record })?,
                 }
                 out.flush()?;
             }
@@ -166,9 +162,9 @@ fn print_list(
                 p.write_row(out, row)?;
             }
         }
-        OutputMode::Json | OutputMode::JsonPretty => {
+        OutputMode::Json | OutputMode::JsonPretty | OutputMode::Yaml => {
             let records: Vec<&ContainerRecord> = rows.iter().map(|r| r.record.as_ref()).collect();
-            crate::output::write_json(out, &records, *mode == OutputMode::JsonPretty)?;
+            mode.structured().unwrap_or(Structured::Json).write(out, &records)?;
         }
     }
     out.flush()?;

@@ -109,12 +109,20 @@ impl GadgetCommand {
 /// Flags every gadget takes.
 #[derive(Clone, Debug, Args)]
 pub struct CommonFlags {
-    /// Output: columns, columns=a,b (or =+a,-b), json, jsonpretty.
+    /// Output: columns, columns=a,b (or =+a,-b), json, jsonpretty, yaml.
     #[arg(short = 'o', long = "output", default_value = "columns", value_parser = OutputMode::parse)]
     pub output: OutputMode,
 
+    /// The columns to show: a,b (exactly these) or +a,-b (added to or taken
+    /// from the defaults); the same as -o columns=...
+    #[arg(long, value_parser = crate::output::ColumnSelection::parse, conflicts_with = "output")]
+    pub fields: Option<crate::output::ColumnSelection>,
+
     #[command(flatten)]
     pub selection: crate::selector::SelectorFlags,
+
+    #[command(flatten)]
+    pub process: crate::process_filter::ProcessFlags,
 
     /// Also show events of host processes (container fields empty).
     #[arg(long)]
@@ -136,9 +144,13 @@ pub struct CommonFlags {
 impl CommonFlags {
     pub fn run_options(&self) -> RunOptions {
         RunOptions {
-            output: self.output.clone(),
+            output: match &self.fields {
+                Some(sel) => OutputMode::Columns(Some(sel.clone())),
+                None => self.output.clone(),
+            },
             host: self.host,
             selector: self.selection.selector(),
+            process: self.process.clone(),
             filters: self.filter.clone(),
             timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
             ring_bytes: self.ring_buffer_size,
@@ -208,5 +220,29 @@ mod tests {
         assert_eq!(run.filters, vec!["comm:cat"]);
         assert_eq!(run.timeout, Some(Duration::from_secs(3)));
         assert!(Cli::try_parse_from(["ig", "trace", "open", "--ring-buffer-size", "5000"]).is_err());
+    }
+
+    #[test]
+    fn fields_is_columns_output_by_another_name() {
+        let options = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args)?;
+            let Command::Gadget(GadgetCommand::Trace { gadget: crate::gadgets::TraceCommand::Open(open) }) =
+                cli.command
+            else {
+                panic!("not trace open");
+            };
+            Ok::<_, clap::Error>(open.common.run_options().output)
+        };
+        let relative = options(&["ig", "trace", "open", "--fields", "+uid,-err"]).unwrap();
+        assert_eq!(relative, OutputMode::parse("columns=+uid,-err").unwrap());
+        assert_eq!(
+            options(&["ig", "trace", "open", "--fields", "pid,path"]).unwrap(),
+            OutputMode::parse("columns=pid,path").unwrap()
+        );
+        assert!(
+            options(&["ig", "trace", "open", "--fields", "pid", "-o", "json"]).is_err(),
+            "one or the other"
+        );
+        assert_eq!(options(&["ig", "trace", "open", "-o", "yaml"]).unwrap(), OutputMode::Yaml);
     }
 }

@@ -1,8 +1,9 @@
-//! Turning events into what the user reads: `-o columns|json|jsonpretty`,
+//! Turning events into what the user reads: `-o columns|json|jsonpretty|yaml`,
 //! column selection, `-F` filters, and warnings such as lost events.
 
 pub mod columns;
 pub mod filter;
+pub mod yaml;
 
 use std::io::Write;
 
@@ -17,6 +18,27 @@ pub enum OutputMode {
     Columns(Option<ColumnSelection>),
     Json,
     JsonPretty,
+    Yaml,
+}
+
+/// How an output other than a table writes each event (or a snapshot's list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Structured {
+    /// One line each.
+    Json,
+    JsonPretty,
+    /// One document each.
+    Yaml,
+}
+
+impl Structured {
+    pub fn write<E: Serialize>(self, out: &mut impl Write, item: &E) -> std::io::Result<()> {
+        match self {
+            Self::Json => write_json(out, item, false),
+            Self::JsonPretty => write_json(out, item, true),
+            Self::Yaml => yaml::write_yaml(out, item),
+        }
+    }
 }
 
 /// `-o columns=a,b` (exactly these) or `-o columns=+a,-b` (relative to the defaults).
@@ -28,7 +50,7 @@ pub enum ColumnSelection {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OutputError {
-    #[error("unknown output mode {0:?}: use columns, columns=a,b,c, json or jsonpretty")]
+    #[error("unknown output mode {0:?}: use columns, columns=a,b,c, json, jsonpretty or yaml")]
     UnknownMode(String),
     #[error("-o columns= mixes absolute names and +/- changes ({0:?}): use one or the other")]
     MixedSelection(String),
@@ -42,23 +64,40 @@ impl OutputMode {
             "columns" => return Ok(Self::Columns(None)),
             "json" => return Ok(Self::Json),
             "jsonpretty" => return Ok(Self::JsonPretty),
+            "yaml" => return Ok(Self::Yaml),
             _ => {}
         }
         let Some(list) = s.strip_prefix("columns=") else {
             return Err(OutputError::UnknownMode(s.to_string()));
         };
+        ColumnSelection::parse(list).map(|sel| Self::Columns(Some(sel)))
+    }
+
+    /// None for a table.
+    pub fn structured(&self) -> Option<Structured> {
+        match self {
+            Self::Columns(_) => None,
+            Self::Json => Some(Structured::Json),
+            Self::JsonPretty => Some(Structured::JsonPretty),
+            Self::Yaml => Some(Structured::Yaml),
+        }
+    }
+}
+
+impl ColumnSelection {
+    /// `a,b` (exactly these) or `+a,-b` (changes to the defaults), as after
+    /// `-o columns=` or `--fields`.
+    pub fn parse(list: &str) -> Result<Self, OutputError> {
         let names: Vec<&str> = list.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
         let relative = names.iter().filter(|n| n.starts_with(['+', '-'])).count();
         if relative == 0 {
-            return Ok(Self::Columns(Some(ColumnSelection::Exactly(
-                names.iter().map(|n| n.to_string()).collect(),
-            ))));
+            return Ok(Self::Exactly(names.iter().map(|n| n.to_string()).collect()));
         }
         if relative != names.len() {
             return Err(OutputError::MixedSelection(list.to_string()));
         }
         let pick = |sign: char| names.iter().filter_map(|n| n.strip_prefix(sign)).map(String::from).collect();
-        Ok(Self::Columns(Some(ColumnSelection::Relative { add: pick('+'), remove: pick('-') })))
+        Ok(Self::Relative { add: pick('+'), remove: pick('-') })
     }
 }
 
@@ -138,7 +177,8 @@ mod tests {
             OutputMode::parse("columns=pid,comm"),
             Ok(OutputMode::Columns(Some(ColumnSelection::Exactly(vec!["pid".into(), "comm".into()]))))
         );
-        assert!(matches!(OutputMode::parse("yaml"), Err(OutputError::UnknownMode(_))));
+        assert_eq!(OutputMode::parse("yaml"), Ok(OutputMode::Yaml));
+        assert!(matches!(OutputMode::parse("xml"), Err(OutputError::UnknownMode(_))));
         assert!(matches!(OutputMode::parse("columns=pid,+uid"), Err(OutputError::MixedSelection(_))));
     }
 

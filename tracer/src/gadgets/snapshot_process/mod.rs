@@ -8,8 +8,8 @@ use std::mem::{offset_of, size_of};
 
 use self::bpf::{OBJECT, ig_process_entry as E};
 use crate::bpf::{FILTER_BY_MNTNS, MNTNS_FILTER_MAP};
+use aya::EbpfLoader;
 use aya::programs::Iter;
-use aya::{Btf, EbpfLoader};
 use serde::Serialize;
 
 use super::{Column, container_columns};
@@ -47,8 +47,8 @@ crate::impl_has_common!(ProcessEntry);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("reading the kernel's BTF")]
-    Btf(#[source] Box<aya::BtfError>),
+    #[error("finding the task iterator in the kernel's BTF")]
+    Btf(#[source] crate::object_btf::FunctionBtfError),
     #[error("loading the task iterator")]
     Load(#[source] Box<aya::EbpfError>),
     #[error("setting up the task iterator")]
@@ -106,12 +106,18 @@ impl SnapshotProcess {
     pub fn take(&self, mntns: Option<&[u64]>) -> Result<Vec<ProcessEntry>, SnapshotError> {
         let filter = u8::from(mntns.is_some());
         let threads = u8::from(self.threads);
+        let process = self.common.process.globals();
         crate::session::raise_memlock_limit();
-        let mut bpf = EbpfLoader::new()
-            .override_global(FILTER_BY_MNTNS, &filter, true)
-            .override_global("gadget_threads", &threads, true)
-            .load(OBJECT)
-            .map_err(|e| SnapshotError::Load(Box::new(e)))?;
+        // Against the object's BTF subset, as every gadget (object_btf.rs).
+        let mut bpf = crate::object_btf::with_object_btf(OBJECT, || {
+            let mut loader = EbpfLoader::new();
+            process.apply(&mut loader);
+            loader
+                .override_global(FILTER_BY_MNTNS, &filter, true)
+                .override_global("gadget_threads", &threads, true)
+                .load(OBJECT)
+        })
+        .map_err(|e| SnapshotError::Load(Box::new(e)))?;
         if let Some(ids) = mntns {
             let map = bpf.map_mut(MNTNS_FILTER_MAP).expect("the object has the filter map");
             let mut map: aya::maps::HashMap<_, u64, u8> =
@@ -120,7 +126,8 @@ impl SnapshotProcess {
                 map.insert(id, 1, 0).map_err(|e| SnapshotError::Map(Box::new(e)))?;
             }
         }
-        let btf = Btf::from_sys_fs().map_err(|e| SnapshotError::Btf(Box::new(e)))?;
+        // The iterator's target by the kernel's id, without the kernel's BTF parsed.
+        let btf = crate::object_btf::function_btf("bpf_iter_task").map_err(SnapshotError::Btf)?;
         let prog: &mut Iter = bpf
             .program_mut("ig_snapshot_task")
             .expect("the object has the iterator")

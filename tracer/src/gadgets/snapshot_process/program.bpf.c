@@ -35,6 +35,8 @@ int ig_snapshot_task(struct bpf_iter__task *ctx)
 	e.uid = BPF_CORE_READ(task, cred, uid.val);
 	e.gid = BPF_CORE_READ(task, cred, gid.val);
 	BPF_CORE_READ_STR_INTO(&e.comm, task, comm);
+	if (gadget_should_discard_process(e.pid, e.tid, e.uid, e.gid, e.comm))
+		return 0;
 	bpf_seq_write(seq, &e, sizeof(e));
 	return 0;
 }

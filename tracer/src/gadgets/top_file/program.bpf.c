@@ -44,7 +44,7 @@ static __always_inline int rw_exit(long ret, __u32 is_write)
 	__u64 mntns_id;
 
 	mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	if (ret < 0)
 		return 0;

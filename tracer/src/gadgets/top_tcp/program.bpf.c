@@ -40,7 +40,7 @@ static __always_inline int count(struct sock *sk, long bytes, bool sent)
 	if (bytes <= 0)
 		return 0;
 	mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	key.pid = pid_tgid >> 32;
@@ -91,7 +91,7 @@ int ig_tcp_sendmsg_entry(struct pt_regs *ctx)
 {
 	struct sock *sk = (struct sock *)PT_REGS_PARM1(ctx);
 
-	if (gadget_should_discard_mntns_id(gadget_get_mntns_id()))
+	if (gadget_should_discard_current(gadget_get_mntns_id()))
 		return 0;
 	gadget_call_begin(&send_calls, &sk);
 	return 0;

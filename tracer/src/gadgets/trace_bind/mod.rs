@@ -24,10 +24,6 @@ pub struct TraceBind {
     #[command(flatten)]
     pub common: CommonFlags,
 
-    /// Only binds by this process.
-    #[arg(long)]
-    pub pid: Option<u32>,
-
     /// Only these ports (comma-separated).
     #[arg(short = 'P', long, value_delimiter = ',')]
     pub ports: Vec<u16>,
@@ -76,10 +72,7 @@ impl GadgetProgram for TraceBind {
     }
 
     fn globals(&self) -> Vec<(&'static str, Global)> {
-        vec![
-            ("gadget_pid", Global::U32(self.pid.unwrap_or(0))),
-            ("gadget_ignore_errors", Global::Bool(self.ignore_errors)),
-        ]
+        vec![("gadget_ignore_errors", Global::Bool(self.ignore_errors))]
     }
 }
 

@@ -13,8 +13,6 @@
 #include "files.h"
 #include "program.h"
 
-/* --pid: only this process (0: all) */
-const volatile __u32 gadget_pid = 0;
 const volatile bool gadget_ignore_errors = true;
 
 #define AF_INET 2
@@ -49,10 +47,8 @@ int ig_bind_enter(struct trace_event_raw_sys_enter *ctx)
 		.addrlen = ctx->args[2],
 	};
 
-	if (gadget_pid && (pid_tgid >> 32) != gadget_pid)
-		return 0;
 	start.mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(start.mntns_id))
+	if (gadget_should_discard_current(start.mntns_id))
 		return 0;
 	bpf_map_update_elem(&bind_starts, &tid, &start, BPF_ANY);
 	return 0;

@@ -82,7 +82,7 @@ int ig_cap_capable(struct trace_event_raw_cap_capable *ctx)
 {
 	__u64 mntns_id = gadget_get_mntns_id();
 
-	if (gadget_should_discard_mntns_id(mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	send_check(ctx->cap, ctx->ret, -1, mntns_id);
 	return 0;
@@ -103,7 +103,7 @@ int ig_cap_capable_entry(struct pt_regs *ctx)
 	struct cap_call call = {};
 
 	call.mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(call.mntns_id))
+	if (gadget_should_discard_current(call.mntns_id))
 		return 0;
 	call.cap = (__s32)PT_REGS_PARM3(ctx);
 	call.opts = (__u32)PT_REGS_PARM4(ctx);

@@ -96,8 +96,9 @@ static __always_inline bool discard_owner(const struct owner *o)
 {
 	/* A packet nobody is known to own is a host packet. */
 	if (!o)
-		return gadget_filter_by_mntns && !gadget_mntns_filter_excludes;
-	return gadget_should_discard_mntns_id(o->mntns_id);
+		return (gadget_filter_by_mntns && !gadget_mntns_filter_excludes) || gadget_process_filters_set();
+	return gadget_should_discard_mntns_id(o->mntns_id) ||
+	       gadget_should_discard_process(o->pid, o->tid, o->uid, o->gid, o->comm);
 }
 
 /* The IP and UDP headers of a packet without IP options, read at once. */

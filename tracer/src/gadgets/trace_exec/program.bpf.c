@@ -135,6 +135,9 @@ static __always_inline int exec_exit(long ret)
 	bpf_map_delete_elem(&exec_starts, &tid);
 	if (ret >= 0 || gadget_ignore_errors)
 		return 0;
+	/* The container filter was applied at the entry; the process ones here, with the comm the exec kept. */
+	if (gadget_should_discard_current_process())
+		return 0;
 
 	e = exec_event_begin(ret);
 	if (!e)
@@ -210,7 +213,7 @@ int ig_sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 
 	/* The thread that called execve may have taken the leader's tid. */
 	bpf_map_delete_elem(&exec_starts, &old_tid);
-	if (gadget_should_discard_mntns_id(gadget_get_mntns_id()))
+	if (gadget_should_discard_current(gadget_get_mntns_id()))
 		return 0;
 
 	e = exec_event_begin(0);

@@ -41,7 +41,7 @@ static __always_inline int mount_enter(struct mount_start *start)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
 	start->mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(start->mntns_id))
+	if (gadget_should_discard_current(start->mntns_id))
 		return 0;
 	start->started_ns = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&mount_starts, &tid, start, BPF_ANY);

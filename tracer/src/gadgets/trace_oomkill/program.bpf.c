@@ -22,7 +22,7 @@ int ig_mark_victim(struct trace_event_raw_mark_victim *ctx)
 	struct ig_oomkill_event e = {};
 	__u32 loc, off;
 
-	if (gadget_should_discard_mntns_id(mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
 	e.mntns_id = mntns_id;

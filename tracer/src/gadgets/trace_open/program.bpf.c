@@ -149,7 +149,7 @@ static __always_inline int open_emit(const struct open_start *s, long ret)
 static __always_inline bool open_wanted(struct open_start *s, long ret)
 {
 	s->mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(s->mntns_id))
+	if (gadget_should_discard_current(s->mntns_id))
 		return false;
 	return !(ret < 0 && gadget_ignore_errors);
 }

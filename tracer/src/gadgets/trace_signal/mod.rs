@@ -21,10 +21,6 @@ pub struct TraceSignal {
     #[command(flatten)]
     pub common: CommonFlags,
 
-    /// Only signals sent by this process.
-    #[arg(long = "pid", value_name = "PID")]
-    pub sender_pid: Option<u32>,
-
     /// Only this signal (name or number: SIGKILL, KILL, 9).
     #[arg(long, value_parser = parse_signal)]
     pub signal: Option<i32>,
@@ -79,7 +75,6 @@ impl GadgetProgram for TraceSignal {
 
     fn globals(&self) -> Vec<(&'static str, Global)> {
         vec![
-            ("gadget_sender_pid", Global::U32(self.sender_pid.unwrap_or(0))),
             ("gadget_signal", Global::I32(self.signal.unwrap_or(0))),
             ("gadget_failed_only", Global::Bool(self.failed_only)),
             ("gadget_kill_only", Global::Bool(self.kill_only)),

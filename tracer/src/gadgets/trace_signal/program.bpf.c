@@ -12,8 +12,7 @@
 #include "task.h"
 #include "program.h"
 
-/* --pid: only signals sent by this process (0: all). */
-const volatile __u32 gadget_sender_pid = 0;
+/* --pid (filter.h): the sender, the task that calls kill. */
 /* --signal: only this signal (0: all). */
 const volatile __s32 gadget_signal = 0;
 /* --failed-only */
@@ -43,14 +42,12 @@ static __always_inline int signal_enter(__s32 tpid, __s32 sig, __u32 call)
 	__u32 tid = (__u32)pid_tgid;
 	struct signal_start start = { .tpid = tpid, .sig = sig, .call = call };
 
-	if (gadget_sender_pid && (pid_tgid >> 32) != gadget_sender_pid)
-		return 0;
 	if (gadget_signal && sig != gadget_signal)
 		return 0;
 	if (gadget_kill_only && sig != SIGKILL)
 		return 0;
 	start.mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(start.mntns_id))
+	if (gadget_should_discard_current(start.mntns_id))
 		return 0;
 	bpf_map_update_elem(&signal_starts, &tid, &start, BPF_ANY);
 	return 0;

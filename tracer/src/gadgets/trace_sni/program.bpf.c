@@ -55,7 +55,7 @@ static __always_inline int check_write(__s32 fd, const void *buf, __u64 count)
 	if (count < TLS_PREFIX)
 		return 0;
 	mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	if (bpf_probe_read_user(prefix, sizeof(prefix), buf) || prefix[0] != TLS_HANDSHAKE ||
 	    prefix[1] != TLS_MAJOR || prefix[5] != TLS_CLIENT_HELLO)

@@ -46,7 +46,7 @@ int ig_connect_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__s32 fd = ctx->args[0];
 
-	if (gadget_should_discard_mntns_id(gadget_get_mntns_id()))
+	if (gadget_should_discard_current(gadget_get_mntns_id()))
 		return 0;
 	bpf_map_update_elem(&connect_fds, &tid, &fd, BPF_ANY);
 	return 0;
@@ -81,7 +81,7 @@ static __always_inline int accept_exit(long ret)
 	if (ret < 0)
 		return 0;
 	mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	sk = gadget_tcp_sock_of(ret);
 	if (sk)
@@ -107,7 +107,7 @@ int ig_close_enter(struct trace_event_raw_sys_enter *ctx)
 	__u64 mntns_id = gadget_get_mntns_id();
 	struct sock *sk;
 
-	if (gadget_should_discard_mntns_id(mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	sk = gadget_tcp_sock_of(ctx->args[0]);
 	if (sk && BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_ESTABLISHED)

@@ -68,7 +68,7 @@ int ig_connect_enter(struct trace_event_raw_sys_enter *ctx)
 	struct connect_start start = { .fd = ctx->args[0] };
 
 	start.mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_mntns_id(start.mntns_id))
+	if (gadget_should_discard_current(start.mntns_id))
 		return 0;
 	start.started_ns = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&connect_starts, &tid, &start, BPF_ANY);
