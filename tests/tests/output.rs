@@ -153,6 +153,12 @@ fn an_unprivileged_user_gets_a_clear_error() {
     assert!(err.contains("missing privileges") && err.contains("CAP_BPF"), "{err}");
 }
 
+/// Each ig converts boot time to wall time from its own start: a few µs apart.
+fn without_timestamp(mut v: Value) -> Value {
+    v.as_object_mut().map(|o| o.remove("timestamp"));
+    v
+}
+
 #[test]
 fn yaml_reads_back_as_the_json_of_the_same_event() {
     require_root();
@@ -170,13 +176,11 @@ fn yaml_reads_back_as_the_json_of_the_same_event() {
         .args([marker.as_str(), "true", "1.5", "a: b", "- x", "", "é\u{1b}"])
         .status()
         .unwrap();
-    let mut from_json = json.wait_json(Duration::from_secs(10), || {}, |v| v["args"][1] == marker.as_str());
-    // Each ig converts boot time to wall time from its own start: a few µs apart.
-    let without_timestamp = |mut v: Value| {
-        v.as_object_mut().map(|o| o.remove("timestamp"));
-        v
-    };
-    from_json = without_timestamp(from_json);
+    let from_json = without_timestamp(json.wait_json(
+        Duration::from_secs(10),
+        || {},
+        |v| v["args"][1] == marker.as_str(),
+    ));
     // Documents until the one with the marker.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut text = String::new();
