@@ -4,9 +4,10 @@
 #   clang, llvm (llvm-strip), libbpf-dev: compile the C eBPF programs (build.rs)
 #   libclang-dev: bindgen generates the Rust event structs from the C headers
 #   bpftool: the tests count loaded programs with it
+#   zsh, fish: the tests check the completion scripts with the shells themselves
 #   --bench adds bpftrace, which the bench command compares against
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev libclang-dev bpftool)
+pkgs=(clang llvm libbpf-dev libclang-dev bpftool zsh fish)
 [ "${1:-}" = "--bench" ] && pkgs+=(bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

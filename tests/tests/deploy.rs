@@ -200,6 +200,19 @@ fn install_sh_installs_into_a_staging_root_and_uninstalls() {
     assert!(unit.contains("ExecStart=/opt/ig/bin/ig daemon"), "{unit}");
     let nri = std::fs::read_to_string(root.join("etc/systemd/system/ig-nri.service")).unwrap();
     assert!(nri.contains("ExecStart=/opt/ig/bin/ig-nri "), "{nri}");
+    let man = root.join("opt/ig/share/man/man1");
+    for page in ["ig.1", "ig-trace-exec.1", "ig-snapshot-process.1", "gadgetctl.1", "gadgetctl-trace-open.1"]
+    {
+        assert!(man.join(page).is_file(), "man page {page}");
+    }
+    for path in [
+        "opt/ig/share/bash-completion/completions/ig",
+        "opt/ig/share/zsh/site-functions/_gadgetctl",
+        "opt/ig/share/fish/vendor_completions.d/ig.fish",
+    ] {
+        let text = std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(text.contains("k8s-selector"), "{path} completes the gadgets' flags");
+    }
     // Nothing outside the staging root was touched: the units point at /opt/ig, which does not exist.
     assert!(!Path::new("/opt/ig/bin/ig").exists());
 

@@ -51,7 +51,18 @@ pub struct GadgetctlCli {
     pub verbose: bool,
 
     #[command(subcommand)]
-    pub command: GadgetCommand,
+    pub command: GadgetctlCommand,
+}
+
+/// What gadgetctl runs: a gadget on the daemon, or its own completions and man pages.
+// Parsed once per process: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, clap::Subcommand)]
+pub enum GadgetctlCommand {
+    #[command(flatten)]
+    Gadget(GadgetCommand),
+    Completion(crate::cli::docs::CompletionArgs),
+    Man(crate::cli::docs::ManArgs),
 }
 
 /// Flags that belong to gadgetctl itself, with whether they take a value.

@@ -23,8 +23,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = shared::hookproto::host_root();
     let source_opts = sources::SourceOptions::new(&root, cli.runtimes.clone());
     let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build();
-    // Every command but `version` reads other processes or loads eBPF.
-    let needs_privileges = !matches!(cli.command, Command::Version);
+    // Every command but these reads other processes or loads eBPF.
+    let needs_privileges =
+        !matches!(cli.command, Command::Version | Command::Completion(_) | Command::Man(_));
     if cli.auto_sd_unit_restart && needs_privileges && !kernel::has_privileges() {
         let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--auto-sd-unit-restart").collect();
         let code = runtime()?.block_on(tracer::sdunit::run_as_unit(&root, args))?;
@@ -33,6 +34,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Version => {
             println!("ig {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Completion(args) => args
+            .write(<Cli as clap::CommandFactory>::command(), &mut std::io::stdout())
+            .context("writing the completion script"),
+        Command::Man(args) => {
+            let n = args.write(<Cli as clap::CommandFactory>::command()).context("writing the man pages")?;
+            eprintln!("ig: {n} man pages in {}", args.dir.display());
             Ok(())
         }
         Command::Check(args) => {

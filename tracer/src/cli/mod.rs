@@ -2,6 +2,7 @@
 //! lives in its own module.
 
 pub mod check;
+pub mod docs;
 pub mod list_containers;
 
 use std::path::Path;
@@ -53,6 +54,8 @@ pub enum Command {
     Version,
     /// Show, for this kernel, how each gadget runs, or why it cannot.
     Check(check::CheckArgs),
+    Completion(docs::CompletionArgs),
+    Man(docs::ManArgs),
 }
 
 /// What `ig` runs locally and `ig daemon` runs for `gadgetctl`: the same
