@@ -199,7 +199,8 @@ fn yaml_reads_back_as_the_json_of_the_same_event() {
             continue;
         }
         // The document is whole when its last key (uid/gid/...) arrived: parse until it does.
-        if let Ok(v) = serde_yaml::from_str::<Value>(text.trim_start_matches("---\n")).map(without_timestamp)
+        if let Ok(v) =
+            serde_norway::from_str::<Value>(text.trim_start_matches("---\n")).map(without_timestamp)
             && v == from_json
         {
             break v;

@@ -7,6 +7,7 @@ pub mod btf_subset;
 pub mod cli;
 pub mod client;
 pub mod collection;
+pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod gadgets;

@@ -25,6 +25,10 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
+    /// The configuration file, instead of /etc/ig/config.yaml and ~/.config/ig/config.yaml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Mount bpffs, tracefs and debugfs when they are missing.
     #[arg(long, global = true)]
     pub auto_mount_filesystems: bool,
@@ -56,6 +60,19 @@ pub enum Command {
     Check(check::CheckArgs),
     Completion(docs::CompletionArgs),
     Man(docs::ManArgs),
+    /// Show the configuration: a commented starting file, or what is set now.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a configuration file with every flag commented out at its default.
+    Default,
+    /// Print what the configuration files and IG_* variables set, merged.
+    View,
 }
 
 /// What `ig` runs locally and `ig daemon` runs for `gadgetctl`: the same
