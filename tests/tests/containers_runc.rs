@@ -139,6 +139,54 @@ fn host_with_a_selection_shows_the_host_and_the_selected_containers() {
 }
 
 #[test]
+fn user_and_group_are_named_by_the_containers_own_files() {
+    let h = harness();
+    require_root();
+    let id = unique("igt-names");
+    let bundle = h.runc_bundle(&id, &["/bin/true", "as-nobody"], true);
+    // uid/gid 65534: "nobody"/"nogroup" on the host, nameless in the image (its files know only root).
+    let path = bundle.dir.join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["process"]["user"] = serde_json::json!({"uid": 65534, "gid": 65534});
+    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let ig = IgChild::spawn_ready(
+        &[
+            "trace",
+            "exec",
+            "--host",
+            "--auto-mount-filesystems",
+            "-o",
+            "columns=runtime.containerName,comm,uid,user,group,args",
+        ],
+        "tracing started",
+    );
+    let marker = unique("host-nobody");
+    let status = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "/bin/true", &marker])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    bundle.run();
+    let mut host_row = None;
+    let mut container_row = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (host_row.is_none() || container_row.is_none()) && Instant::now() < deadline {
+        if let Some(line) = ig.next_line(Duration::from_millis(200)) {
+            let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+            if line.contains(&marker) {
+                host_row = Some(words);
+            } else if line.contains("as-nobody") && line.starts_with(&id) {
+                container_row = Some(words);
+            }
+        }
+    }
+    let host = host_row.expect("the host exec");
+    assert_eq!(&host[1..4], ["65534", "nobody", "nogroup"], "the host's names: {host:?}");
+    let container = container_row.expect("the container's exec");
+    assert_eq!(&container[2..5], ["65534", "65534", "65534"], "the image names no such user: {container:?}");
+}
+
+#[test]
 fn list_containers_shows_the_record_with_the_real_mntns() {
     let h = harness();
     require_root();

@@ -72,7 +72,14 @@ impl Settings {
         for (path, must_exist) in paths {
             match std::fs::read_to_string(&path) {
                 Ok(text) => files.push(parse_file(&path, text)?),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {}
+                // Not there, or not for this user (a HOME it cannot enter: `setpriv`
+                // keeps root's): only a file given with --config must be read.
+                Err(e)
+                    if !must_exist
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                        ) => {}
                 Err(source) => return Err(ConfigError::Read { path, source }),
             }
         }

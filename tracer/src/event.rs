@@ -17,7 +17,13 @@ pub struct EventCommon {
     /// Wall-clock nanoseconds since the epoch.
     pub timestamp: u64,
     pub mntns: u64,
+    /// The user and group names of the event's process, where the `user` or
+    /// `group` column asks for them (names.rs); not in JSON.
+    pub names: Option<ProcessNames>,
 }
+
+/// The user and group names of a process.
+pub type ProcessNames = (Arc<str>, Arc<str>);
 
 static EMPTY_RUNTIME: RuntimeMetadata = RuntimeMetadata {
     runtime_name: String::new(),
@@ -55,11 +61,35 @@ impl Serialize for EventCommon {
 pub trait HasCommon {
     fn common(&self) -> &EventCommon;
     fn common_mut(&mut self) -> &mut EventCommon;
+    /// Whether [`HasCommon::ids`] gives anything (the user and group columns exist then).
+    const HAS_IDS: bool = false;
+    /// The uid and gid of the event's process, where it has them.
+    fn ids(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
-/// Implements [`HasCommon`] for event structs whose envelope is `common`.
+/// Implements [`HasCommon`] for event structs whose envelope is `common`;
+/// `with_ids:` first for those with `uid` and `gid` fields.
 #[macro_export]
 macro_rules! impl_has_common {
+    (with_ids: $($t:ty),+ $(,)?) => {$(
+        impl $crate::event::HasCommon for $t {
+            fn common(&self) -> &$crate::event::EventCommon {
+                &self.common
+            }
+
+            fn common_mut(&mut self) -> &mut $crate::event::EventCommon {
+                &mut self.common
+            }
+
+            const HAS_IDS: bool = true;
+
+            fn ids(&self) -> Option<(u32, u32)> {
+                Some((self.uid, self.gid))
+            }
+        }
+    )+};
     ($($t:ty),+ $(,)?) => {$(
         impl $crate::event::HasCommon for $t {
             fn common(&self) -> &$crate::event::EventCommon {
@@ -152,6 +182,7 @@ macro_rules! event_common {
             container: None,
             timestamp: $clock.to_realtime($raw.u64(::std::mem::offset_of!($E, timestamp_ns))),
             mntns: $raw.u64(::std::mem::offset_of!($E, mntns_id)),
+            names: None,
         }
     };
 }

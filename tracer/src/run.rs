@@ -54,6 +54,8 @@ struct Sink<G: Gadget> {
     err: Box<dyn Write + Send>,
     malformed: u64,
     received: u64,
+    /// Where the user or group column is shown or filtered on.
+    names: Option<crate::names::NameCache>,
 }
 
 impl<G: Gadget> Sink<G> {
@@ -71,6 +73,10 @@ impl<G: Gadget> Sink<G> {
         };
         let mntns = event.common().mntns;
         event.common_mut().container = collection.by_mntns(mntns);
+        if let (Some(cache), Some((uid, gid))) = (&mut self.names, event.ids()) {
+            let names = cache.names(event.common().container.as_deref(), uid, gid);
+            event.common_mut().names = Some(names);
+        }
         if event.common().container.is_none() && !host {
             // The kernel filter let it through, but the container is gone
             // from the collection: still a container event, shown unlabelled.
@@ -99,6 +105,13 @@ impl<G: Gadget> Sink<G> {
             }
         }
     }
+}
+
+/// The `user` and `group` columns: read from the process's root's files, so
+/// only when shown or filtered on.
+fn names_column(name: &str) -> bool {
+    name.eq_ignore_ascii_case(crate::gadgets::USER_COLUMN)
+        || name.eq_ignore_ascii_case(crate::gadgets::GROUP_COLUMN)
 }
 
 fn boot_ns() -> u64 {
@@ -160,14 +173,16 @@ pub fn probe_program(gadget: &dyn crate::session::GadgetProgram) -> anyhow::Resu
 
 /// Runs `gadget` until stopped; returns when it has been detached.
 pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
-    let RunContext { collection, io, .. } = ctx;
+    let RunContext { root, collection, io } = ctx;
     let opts = gadget.common().run_options();
     let RunIo { out, mut err, terminal_width, stop, started } = io;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
+    let mut wants_names = opts.filters.iter().any(|f| names_column(f.split(':').next().unwrap_or("")));
     let printer = match &opts.output {
         OutputMode::Columns(sel) => {
             let shown = select_columns(&columns, sel.as_ref())?;
+            wants_names |= shown.iter().any(|&i| names_column(columns[i].name));
             Printer::Columns(ColumnsPrinter::new(gadget.columns(), shown, terminal_width))
         }
         OutputMode::Json => Printer::Structured(Structured::Json),
@@ -196,6 +211,7 @@ pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         err,
         malformed: 0,
         received: 0,
+        names: wants_names.then(|| crate::names::NameCache::new(root)),
     };
     if let Printer::Columns(p) = &sink.printer {
         p.write_header(&mut sink.out)?;

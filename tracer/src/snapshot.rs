@@ -80,10 +80,22 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
         },
     };
     let mut entries = gadget.entries(&scope)?;
+    // The user and group columns only where shown or filtered on (names.rs).
+    let by_name = |n: &str| {
+        n.eq_ignore_ascii_case(crate::gadgets::USER_COLUMN)
+            || n.eq_ignore_ascii_case(crate::gadgets::GROUP_COLUMN)
+    };
+    let wants_names = opts.filters.iter().any(|f| by_name(f.split(':').next().unwrap_or("")))
+        || shown.as_ref().is_some_and(|s| s.iter().any(|&i| by_name(columns[i].name)));
+    let mut names = wants_names.then(|| crate::names::NameCache::new(ctx.root));
     for e in &mut entries {
         if e.common().container.is_none() {
             let mntns = e.common().mntns;
             e.common_mut().container = collection.by_mntns(mntns);
+        }
+        if let (Some(cache), Some((uid, gid))) = (&mut names, e.ids()) {
+            let resolved = cache.names(e.common().container.as_deref(), uid, gid);
+            e.common_mut().names = Some(resolved);
         }
     }
     entries.retain(|e| filters.matches(&columns, e));

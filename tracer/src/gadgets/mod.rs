@@ -133,6 +133,8 @@ pub fn all() -> Vec<GadgetName> {
     out
 }
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::event::{Clock, HasCommon, Value};
@@ -203,7 +205,7 @@ pub fn container_columns<E: HasCommon>() -> Vec<Column<E>> {
     fn s(v: &str) -> Value<'_> {
         Value::from(v)
     }
-    vec![
+    let mut cols = vec![
         Column::new("runtime.containerName", 20, |e: &E| s(&e.common().runtime().container_name)).max(40),
         Column::new("runtime.runtimeName", 10, |e: &E| s(&e.common().runtime().runtime_name)).hidden(),
         Column::new("runtime.containerId", 13, |e: &E| s(&e.common().runtime().container_id))
@@ -218,7 +220,22 @@ pub fn container_columns<E: HasCommon>() -> Vec<Column<E>> {
         Column::new("k8s.podUID", 36, |e: &E| k8s_field(e, |k| &k.pod_uid)).hidden(),
         Column::new("timestamp", 19, |e: &E| Value::from(e.common().timestamp)).hidden(),
         Column::new("mntns", 10, |e: &E| Value::from(e.common().mntns)).hidden(),
-    ]
+    ];
+    if E::HAS_IDS {
+        cols.extend([
+            Column::new(USER_COLUMN, 12, |e: &E| name_field(e, |n| &n.0)).hidden().max(32),
+            Column::new(GROUP_COLUMN, 12, |e: &E| name_field(e, |n| &n.1)).hidden().max(32),
+        ]);
+    }
+    cols
+}
+
+/// The columns that name the process's uid and gid (see names.rs).
+pub const USER_COLUMN: &str = "user";
+pub const GROUP_COLUMN: &str = "group";
+
+fn name_field<E: HasCommon>(e: &E, f: fn(&crate::event::ProcessNames) -> &Arc<str>) -> Value<'_> {
+    Value::from(e.common().names.as_ref().map_or("", |n| f(n).as_ref()))
 }
 
 fn k8s_field<E: HasCommon>(e: &E, f: fn(&shared::K8sMetadata) -> &String) -> Value<'_> {

@@ -43,7 +43,7 @@ pub struct ProcessEntry {
     pub gid: u32,
 }
 
-crate::impl_has_common!(ProcessEntry);
+crate::impl_has_common!(with_ids: ProcessEntry);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -157,7 +157,7 @@ impl SnapshotProcess {
 fn decode(bytes: &[u8]) -> ProcessEntry {
     let r = Raw(bytes);
     ProcessEntry {
-        common: EventCommon { container: None, timestamp: 0, mntns: r.u64(offset_of!(E, mntns_id)) },
+        common: EventCommon { mntns: r.u64(offset_of!(E, mntns_id)), ..Default::default() },
         comm: r.cstr(offset_of!(E, comm), 16),
         pid: r.u32(offset_of!(E, pid)),
         tid: r.u32(offset_of!(E, tid)),

@@ -110,6 +110,7 @@ impl TopGadget for TopFile {
                         container: None,
                         timestamp: now,
                         mntns: v.u64(offset_of!(V, mntns_id)),
+                        names: None,
                     },
                     pid: k.u32(offset_of!(K, pid)),
                     tid: k.u32(offset_of!(K, tid)),

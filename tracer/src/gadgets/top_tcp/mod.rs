@@ -104,6 +104,7 @@ impl TopGadget for TopTcp {
                         container: None,
                         timestamp: now,
                         mntns: v.u64(offset_of!(V, mntns_id)),
+                        names: None,
                     },
                     pid: k.u32(offset_of!(K, pid)),
                     comm: v.cstr(offset_of!(V, comm), 16),

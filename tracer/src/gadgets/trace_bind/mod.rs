@@ -53,7 +53,7 @@ pub struct BindEvent {
     pub gid: u32,
 }
 
-crate::impl_has_common!(BindEvent);
+crate::impl_has_common!(with_ids: BindEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_bind_enter", "sys_enter_bind"),

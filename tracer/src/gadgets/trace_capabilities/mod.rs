@@ -52,7 +52,7 @@ pub struct CapabilitiesEvent {
     pub verdict: &'static str,
 }
 
-crate::impl_has_common!(CapabilitiesEvent);
+crate::impl_has_common!(with_ids: CapabilitiesEvent);
 
 const ATTACHMENTS: &[Attachment] =
     &[Attachment::tracepoint("ig_cap_capable", "capability", "cap_capable").since("6.16")];

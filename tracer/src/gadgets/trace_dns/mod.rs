@@ -97,7 +97,7 @@ pub struct DnsEvent {
     pub truncated: bool,
 }
 
-crate::impl_has_common!(DnsEvent);
+crate::impl_has_common!(with_ids: DnsEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::raw("ig_dns_egress", "net_dev_queue"),

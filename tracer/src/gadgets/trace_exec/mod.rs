@@ -52,7 +52,7 @@ pub struct ExecEvent {
     pub cwd: String,
 }
 
-crate::impl_has_common!(ExecEvent);
+crate::impl_has_common!(with_ids: ExecEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_execve_enter", "sys_enter_execve"),

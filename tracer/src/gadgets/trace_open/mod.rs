@@ -57,7 +57,7 @@ pub struct OpenEvent {
     pub full_path: String,
 }
 
-crate::impl_has_common!(OpenEvent);
+crate::impl_has_common!(with_ids: OpenEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_open_exit", "sys_exit_open").optional(),

@@ -51,7 +51,7 @@ pub struct SignalEvent {
     pub call: &'static str,
 }
 
-crate::impl_has_common!(SignalEvent);
+crate::impl_has_common!(with_ids: SignalEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_kill_enter", "sys_enter_kill"),

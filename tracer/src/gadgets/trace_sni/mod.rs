@@ -38,7 +38,7 @@ pub struct SniEvent {
     pub name: String,
 }
 
-crate::impl_has_common!(SniEvent);
+crate::impl_has_common!(with_ids: SniEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_sni_write", "sys_enter_write"),

@@ -51,7 +51,7 @@ impl TcpEvent {
     }
 }
 
-crate::impl_has_common!(TcpEvent);
+crate::impl_has_common!(with_ids: TcpEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_connect_enter", "sys_enter_connect"),

@@ -51,7 +51,7 @@ pub struct TcpconnectEvent {
     pub gid: u32,
 }
 
-crate::impl_has_common!(TcpconnectEvent);
+crate::impl_has_common!(with_ids: TcpconnectEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_connect_enter", "sys_enter_connect"),
