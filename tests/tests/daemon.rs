@@ -364,3 +364,41 @@ fn the_shipped_systemd_unit_runs_a_valid_daemon_command() {
     assert_eq!(args.group, "ig");
     assert_eq!(args.hosts, vec!["unix:///var/run/ig/ig.socket"]);
 }
+
+#[test]
+fn gadgetctl_selects_containers_and_processes_as_ig_does() {
+    let h = harness();
+    require_root();
+    let d = Daemon::start(&[]);
+    let addr = d.address();
+    let (a, b) = (unique("igt-dsel-a"), unique("igt-dsel-b"));
+    let name = |v: &Value| v["runtime"]["containerName"].as_str().unwrap_or("").to_string();
+    // Every container but b, and only processes called `true`.
+    let client = spawn_client({
+        let mut c = Command::new(binary("gadgetctl"));
+        c.args([
+            "--remote-address",
+            &addr,
+            "trace",
+            "exec",
+            "-o",
+            "json",
+            "-c",
+            &format!("!{b}"),
+            "--comm",
+            "true",
+        ]);
+        c
+    });
+    h.runc_bundle(&b, &["/bin/true", "from-b"], true).run();
+    h.runc_bundle(&a, &["/bin/echo", "from-a-echo"], true).run();
+    h.runc_bundle(&a, &["/bin/true", "from-a"], true).run();
+    let ev = client.wait_json_forbidding(
+        Duration::from_secs(20),
+        || {},
+        |v| name(v) == a && v["args"][1] == "from-a",
+        |v| name(v) == b || v["comm"] != "true",
+        Duration::from_millis(500),
+    );
+    assert_eq!(ev["comm"], "true");
+}

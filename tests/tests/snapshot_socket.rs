@@ -77,3 +77,15 @@ fn a_container_namespace_is_listed_with_the_container_name() {
     );
     bundle.delete();
 }
+
+#[test]
+fn process_filters_are_refused_rather_than_ignored() {
+    require_root();
+    let out = Command::new(binary("ig"))
+        .args(["snapshot", "socket", "--auto-mount-filesystems", "--host", "--pid", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a --pid that cannot apply is an error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--pid, --tid, --uid, --gid and --comm do not apply"), "{err}");
+}

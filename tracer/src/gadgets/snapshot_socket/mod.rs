@@ -38,6 +38,13 @@ impl SnapshotGadget for SnapshotSocket {
     /// One process per network namespace is read: each selected
     /// container's init, and ig itself for the host's namespace.
     fn entries(&self, scope: &Scope<'_>) -> anyhow::Result<Vec<SocketEntry>> {
+        // /proc/net says which socket, not which process: rather than a
+        // filter that silently does nothing, say so.
+        anyhow::ensure!(
+            self.common.process.is_empty(),
+            "snapshot socket lists a network namespace's sockets, which carry no process: \
+             --pid, --tid, --uid, --gid and --comm do not apply (select containers with -c or --k8s-*)"
+        );
         let mut namespaces: Vec<(String, u64)> = Vec::new();
         for r in &scope.selected {
             if !namespaces.iter().any(|(_, n)| *n == r.netns) {
