@@ -57,7 +57,7 @@ pub fn identify(state: &State, annotations: &BTreeMap<String, String>, names: &d
     if manager == "cri-o" || annotations.contains_key("io.kubernetes.cri-o.ContainerType") {
         let labels: BTreeMap<String, String> =
             serde_json::from_str(&get("io.kubernetes.cri-o.Labels")).unwrap_or_default();
-        let pod_labels = labels.into_iter().filter(|(k, _)| !k.starts_with("io.kubernetes.")).collect();
+        let pod_labels = crate::container::pod_labels(&labels);
         let name = get("io.kubernetes.container.name");
         return Identity {
             runtime_name: "cri-o".into(),

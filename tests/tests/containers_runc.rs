@@ -187,6 +187,82 @@ fn user_and_group_are_named_by_the_containers_own_files() {
 }
 
 #[test]
+fn hostile_names_are_escaped_in_columns_and_exact_in_json() {
+    let h = harness();
+    require_root();
+    let id = unique("igt-hostile");
+    // Names come from the bundle's annotations (as containerd's CRI writes them): anything at all.
+    let container = format!("c\x1b[31mred\nline\u{7}{}", "x".repeat(64 * 1024));
+    let pod = "pod\r\nname\u{9b}2J".to_string();
+    let image = "img:\x1b]0;title\x07".to_string();
+    let bundle = h.runc_bundle(&id, &["/bin/true", "hostile"], true);
+    let path = bundle.dir.join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["annotations"] = serde_json::json!({
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.container-name": container,
+        "io.kubernetes.cri.sandbox-name": pod,
+        "io.kubernetes.cri.sandbox-namespace": "ns\u{0}zero",
+        "io.kubernetes.cri.image-name": image,
+    });
+    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let json = trace_exec(&[]);
+    let columns = IgChild::spawn_ready(
+        &[
+            "trace",
+            "exec",
+            "--auto-mount-filesystems",
+            "-o",
+            "columns=runtime.containerName,k8s.podName,k8s.namespace,runtime.containerImageName,args",
+        ],
+        "tracing started",
+    );
+    bundle.run();
+    let ev = json.wait_json(Duration::from_secs(10), || {}, |v| v["args"][1] == "hostile");
+    assert_eq!(ev["runtime"]["containerName"], container.as_str(), "JSON keeps the name exactly");
+    assert_eq!(ev["k8s"]["podName"], pod.as_str());
+    assert_eq!(ev["k8s"]["namespace"], "ns\u{0}zero");
+    assert_eq!(ev["runtime"]["containerImageName"], image.as_str());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let row = loop {
+        assert!(Instant::now() < deadline, "no columns row for the hostile container");
+        if let Some(l) = columns.next_line(Duration::from_millis(200))
+            && l.contains("hostile")
+        {
+            break l;
+        }
+    };
+    assert!(!row.chars().any(|c| c.is_control()), "a raw control character in {row:?}");
+    assert!(row.contains("c\\x1b[31mred\\nline"), "escaped, visibly: {row:?}");
+    // list-containers, as columns (escaped, one line per container) and as JSON and YAML (exact).
+    let pid = {
+        let b2 = h.runc_bundle(&unique("igt-hostile-run"), &["/bin/sleep", "30"], true);
+        let p = b2.dir.join("config.json");
+        let mut c: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        c["annotations"] = cfg["annotations"].clone();
+        std::fs::write(&p, serde_json::to_vec(&c).unwrap()).unwrap();
+        (b2.run_detached(), b2)
+    };
+    let list = |format: &str| {
+        let out = std::process::Command::new(tests::binary("ig"))
+            .args(["list-containers", "-o", format, "--k8s-podname", &pod])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    };
+    let text = list("columns");
+    assert_eq!(text.lines().count(), 2, "a header and one row: {text:?}");
+    assert!(!text.lines().any(|l| l.chars().any(|c| c.is_control())), "{text:?}");
+    let listed: Vec<Value> = serde_json::from_str(&list("json")).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["runtime"]["containerName"], container.as_str());
+    let from_yaml: Value = serde_norway::from_str(list("yaml").trim_start_matches("---\n")).unwrap();
+    assert_eq!(from_yaml, Value::Array(listed));
+    pid.1.delete();
+}
+
+#[test]
 fn list_containers_shows_the_record_with_the_real_mntns() {
     let h = harness();
     require_root();

@@ -84,9 +84,30 @@ fn scalar(out: &mut String, v: &Value) {
 fn string(out: &mut String, s: &str) {
     if plain_is_safe(s) {
         out.push_str(s);
-    } else {
-        out.push_str(&serde_json::to_string(s).expect("a string serializes"));
+        return;
     }
+    // Double-quoted: the escapes JSON and YAML share, and \uXXXX for every
+    // character YAML does not allow in a stream (C0 and C1 controls, DEL,
+    // U+FFFE, U+FFFF), which JSON would leave raw.
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if yaml_printable(c) => out.push(c),
+            c => out.push_str(&format!("\\u{:04x}", c as u32)),
+        }
+    }
+    out.push('"');
+}
+
+/// YAML 1.2's printable characters (c-printable), less NEL, which some
+/// readers take for a line break.
+fn yaml_printable(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
 }
 
 /// Whether `s` written bare reads back as this string: letters, digits and
@@ -130,6 +151,11 @@ mod tests {
             let quoted = serde_json::to_string(s).unwrap();
             assert_eq!(out, format!("---\nk: {quoted}\n"), "{s:?}");
         }
+        // What JSON leaves raw and YAML forbids.
+        assert_eq!(
+            yaml(&json!({"k": "a\u{9b}b\u{7f}\u{85}\u{fffe}"})),
+            "---\nk: \"a\\u009bb\\u007f\\u0085\\ufffe\"\n"
+        );
         assert_eq!(
             yaml(&json!({"path": "/etc/passwd", "name": "ig-test.x_1"})),
             "---\npath: /etc/passwd\nname: ig-test.x_1\n"
