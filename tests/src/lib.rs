@@ -444,6 +444,14 @@ impl Harness {
 }
 
 impl RuncBundle {
+    /// Changes the bundle's config.json (its user, annotations, hooks...).
+    pub fn edit_config(&self, edit: impl FnOnce(&mut Value)) {
+        let path = self.dir.join("config.json");
+        let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut cfg);
+        std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    }
+
     fn runc(&self) -> Command {
         let mut c = Command::new("runc");
         c.arg("--root").arg(&self.runc_root);

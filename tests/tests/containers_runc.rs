@@ -145,10 +145,7 @@ fn user_and_group_are_named_by_the_containers_own_files() {
     let id = unique("igt-names");
     let bundle = h.runc_bundle(&id, &["/bin/true", "as-nobody"], true);
     // uid/gid 65534: "nobody"/"nogroup" on the host, nameless in the image (its files know only root).
-    let path = bundle.dir.join("config.json");
-    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    cfg["process"]["user"] = serde_json::json!({"uid": 65534, "gid": 65534});
-    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    bundle.edit_config(|cfg| cfg["process"]["user"] = serde_json::json!({"uid": 65534, "gid": 65534}));
     let ig = IgChild::spawn_ready(
         &[
             "trace",
@@ -196,16 +193,14 @@ fn hostile_names_are_escaped_in_columns_and_exact_in_json() {
     let pod = "pod\r\nname\u{9b}2J".to_string();
     let image = "img:\x1b]0;title\x07".to_string();
     let bundle = h.runc_bundle(&id, &["/bin/true", "hostile"], true);
-    let path = bundle.dir.join("config.json");
-    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    cfg["annotations"] = serde_json::json!({
+    let annotations = serde_json::json!({
         "io.kubernetes.cri.container-type": "container",
         "io.kubernetes.cri.container-name": container,
         "io.kubernetes.cri.sandbox-name": pod,
         "io.kubernetes.cri.sandbox-namespace": "ns\u{0}zero",
         "io.kubernetes.cri.image-name": image,
     });
-    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    bundle.edit_config(|cfg| cfg["annotations"] = annotations.clone());
     let json = trace_exec(&[]);
     let columns = IgChild::spawn_ready(
         &[
@@ -237,10 +232,7 @@ fn hostile_names_are_escaped_in_columns_and_exact_in_json() {
     // list-containers, as columns (escaped, one line per container) and as JSON and YAML (exact).
     let pid = {
         let b2 = h.runc_bundle(&unique("igt-hostile-run"), &["/bin/sleep", "30"], true);
-        let p = b2.dir.join("config.json");
-        let mut c: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-        c["annotations"] = cfg["annotations"].clone();
-        std::fs::write(&p, serde_json::to_vec(&c).unwrap()).unwrap();
+        b2.edit_config(|cfg| cfg["annotations"] = annotations.clone());
         (b2.run_detached(), b2)
     };
     let list = |format: &str| {
@@ -320,10 +312,9 @@ fn a_container_exit_is_known_at_once_from_its_pidfd() {
     let id = unique("igt-pidfd");
     // No poststop hook here: only the pidfd can tell the exit.
     let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
-    let cfg_path = bundle.dir.join("config.json");
-    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-    cfg["hooks"].as_object_mut().unwrap().remove("poststop");
-    std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    bundle.edit_config(|cfg| {
+        cfg["hooks"].as_object_mut().unwrap().remove("poststop");
+    });
     let pid = bundle.run_detached();
     ig.wait_json(Duration::from_secs(10), || {}, |v| v["container"]["runtime"]["containerId"] == id.as_str());
     let killed = Instant::now();
