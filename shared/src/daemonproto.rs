@@ -19,7 +19,16 @@ pub const VERSION: u32 = 1;
 pub const MAX_REQUEST: usize = 1 << 20;
 /// Largest frame a client accepts from a daemon.
 pub const MAX_RESPONSE: usize = 16 << 20;
-pub const DEFAULT_SOCKET: &str = "/var/run/ig/ig.socket";
+/// Written once: both constants below are made from it.
+macro_rules! default_socket {
+    () => {
+        "/var/run/ig/ig.socket"
+    };
+}
+/// The daemon's unix socket.
+pub const DEFAULT_SOCKET: &str = default_socket!();
+/// The same as an address (`ig daemon -H`, `gadgetctl --remote-address`).
+pub const DEFAULT_ADDRESS: &str = concat!("unix://", default_socket!());
 
 /// Where a daemon listens and a client connects.
 #[derive(Clone, Debug, PartialEq, Eq)]

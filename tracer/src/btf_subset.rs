@@ -485,7 +485,7 @@ mod tests {
     use super::*;
 
     fn kernel_btf() -> Vec<u8> {
-        std::fs::read("/sys/kernel/btf/vmlinux")
+        std::fs::read(crate::kernel::KERNEL_BTF)
             .expect("this test needs the kernel's BTF at /sys/kernel/btf/vmlinux")
     }
 

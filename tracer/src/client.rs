@@ -15,8 +15,8 @@ use rustls_pki_types::ServerName;
 use shared::daemonproto::{self as proto, Address, Exit, Kind, MAX_RESPONSE, Request, VERSION};
 
 use crate::cli::GadgetCommand;
-use crate::daemon::tls;
 use crate::output::columns::stdout_terminal_width;
+use crate::pem as tls;
 
 /// Run gadgets on `ig daemon`: locally through its unix socket, or over
 /// the network with mutual TLS.
@@ -27,7 +27,7 @@ pub struct GadgetctlCli {
     #[arg(
         long = "remote-address",
         global = true,
-        default_value = "unix:///var/run/ig/ig.socket",
+        default_value = shared::daemonproto::DEFAULT_ADDRESS,
         env = "IG_REMOTE_ADDRESS"
     )]
     pub remote_address: String,

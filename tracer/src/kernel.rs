@@ -9,8 +9,10 @@ use nix::mount::{MsFlags, mount};
 
 /// Where the kernel's BTF lives; CO-RE relocations are resolved against it.
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-const TRACEFS: &str = "/sys/kernel/tracing";
-const TRACEFS_LEGACY: &str = "/sys/kernel/debug/tracing";
+/// Where vmlinux's and the modules' BTF are.
+pub const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+pub const TRACEFS_LEGACY: &str = "/sys/kernel/debug/tracing";
 const BPFFS: &str = "/sys/fs/bpf";
 const DEBUGFS: &str = "/sys/kernel/debug";
 

@@ -24,7 +24,7 @@ impl KernelInfo {
         let release = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut module_btf: Vec<String> = std::fs::read_dir("/sys/kernel/btf")
+        let mut module_btf: Vec<String> = std::fs::read_dir(crate::kernel::KERNEL_BTF_DIR)
             .map(|d| {
                 d.flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -36,7 +36,7 @@ impl KernelInfo {
         let hooks = KernelHooks::probe();
         Self {
             release,
-            btf: std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+            btf: std::path::Path::new(crate::kernel::KERNEL_BTF).exists(),
             module_btf,
             tracefs: hooks.has_tracefs(),
             kprobes: hooks.kprobes,

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod names;
 pub mod object_btf;
 pub mod output;
+pub mod pem;
 pub mod process_filter;
 pub mod raw;
 pub mod run;

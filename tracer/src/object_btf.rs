@@ -17,8 +17,7 @@ use nix::sched::{CloneFlags, unshare};
 
 use crate::btf_subset;
 
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-const BTF_DIR: &str = "/sys/kernel/btf";
+use crate::kernel::{KERNEL_BTF, KERNEL_BTF_DIR as BTF_DIR};
 
 #[derive(Debug, thiserror::Error)]
 enum PrivateBtfError {

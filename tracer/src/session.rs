@@ -139,7 +139,7 @@ pub struct KernelHooks {
 
 impl KernelHooks {
     pub fn probe() -> Self {
-        let tracefs = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        let tracefs = [crate::kernel::TRACEFS, crate::kernel::TRACEFS_LEGACY]
             .iter()
             .map(std::path::Path::new)
             .find(|p| p.join("events").is_dir());

@@ -17,8 +17,6 @@ use anyhow::Context as _;
 use clap::{Args, Parser};
 use shared::daemonproto::Address;
 
-const DEFAULT_HOST: &str = "unix:///var/run/ig/ig.socket";
-
 use crate::cli::GadgetCommand;
 use crate::collection::Collection;
 use crate::sources::{self, SourceOptions};
@@ -26,7 +24,7 @@ use crate::sources::{self, SourceOptions};
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
     /// Where to listen: unix:///path or tcp://IP:PORT (repeatable).
-    #[arg(short = 'H', long = "host", default_value = DEFAULT_HOST)]
+    #[arg(short = 'H', long = "host", default_value = shared::daemonproto::DEFAULT_ADDRESS)]
     pub hosts: Vec<String>,
 
     /// Group (name or gid) whose members may use the unix socket.

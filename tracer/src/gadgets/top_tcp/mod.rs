@@ -16,8 +16,6 @@ use crate::top::TopGadget;
 
 crate::bpf_object!(top_tcp);
 
-const AF_INET6: u16 = 10;
-
 /// Bytes sent and received per TCP connection.
 #[derive(Clone, Debug, clap::Args)]
 pub struct TopTcp {
@@ -97,7 +95,7 @@ impl TopGadget for TopTcp {
             .filter_map(|(k, v)| {
                 let k = Raw::new(k, size_of::<K>()).ok()?;
                 let v = Raw::new(v, size_of::<V>()).ok()?;
-                let v6 = k.u16(offset_of!(K, family)) == AF_INET6;
+                let v6 = k.u16(offset_of!(K, family)) == libc::AF_INET6 as u16;
                 let addr = |off: usize| ip_string(k.bytes(off, 16), v6);
                 Some(TcpRow {
                     common: EventCommon {

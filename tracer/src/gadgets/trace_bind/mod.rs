@@ -72,7 +72,7 @@ impl GadgetProgram for TraceBind {
     }
 
     fn globals(&self) -> Vec<(&'static str, Global)> {
-        vec![("gadget_ignore_errors", Global::Bool(self.ignore_errors))]
+        vec![(crate::bpf::IGNORE_ERRORS, Global::Bool(self.ignore_errors))]
     }
 }
 

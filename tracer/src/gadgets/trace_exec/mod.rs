@@ -76,7 +76,7 @@ impl GadgetProgram for TraceExec {
     fn globals(&self) -> Vec<(&'static str, Global)> {
         vec![
             ("gadget_collect_cwd", Global::Bool(self.cwd)),
-            ("gadget_ignore_errors", Global::Bool(self.ignore_errors)),
+            (crate::bpf::IGNORE_ERRORS, Global::Bool(self.ignore_errors)),
         ]
     }
 }

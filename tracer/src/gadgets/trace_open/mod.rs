@@ -82,7 +82,7 @@ impl GadgetProgram for TraceOpen {
     fn globals(&self) -> Vec<(&'static str, Global)> {
         vec![
             ("gadget_full_path", Global::Bool(self.full_path)),
-            ("gadget_ignore_errors", Global::Bool(self.ignore_errors)),
+            (crate::bpf::IGNORE_ERRORS, Global::Bool(self.ignore_errors)),
         ]
     }
 }
