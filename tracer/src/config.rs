@@ -91,6 +91,11 @@ impl Settings {
         self.files.iter().rev().find_map(|f| f.values.get(key).map(|v| (f, v)))
     }
 
+    /// No configuration file applies.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
     pub fn paths(&self) -> Vec<&Path> {
         self.files.iter().map(|f| f.path.as_path()).collect()
     }

@@ -16,7 +16,13 @@ fn main() -> std::process::ExitCode {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     // What the configuration files and IG_* variables set is added to the
     // command line where it does not say otherwise (config.rs).
+    // Nothing to add (no file, no IG_ variable): no second parse, no command tree built for it.
+    let any_env =
+        std::env::vars_os().any(|(k, _)| k.to_str().is_some_and(|k| k.starts_with(config::ENV_PREFIX)));
     let completed = Settings::load(config_flag(&args).as_deref(), home.as_deref()).and_then(|settings| {
+        if settings.is_empty() && !any_env {
+            return Ok((settings, args));
+        }
         let args = config::complete_args(&Cli::command(), args, &settings, &|k| std::env::var(k).ok())?;
         Ok((settings, args))
     });
