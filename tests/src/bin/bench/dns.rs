@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tests::dns_server::{self, DnsServer};
 
+use crate::median;
+
 const NAME: &str = "bench.dns.test";
 
 /// Sends `count` datagrams to a socket of our own and reads each back.
@@ -108,11 +110,6 @@ impl Tracer {
         std::thread::sleep(Duration::from_millis(100));
         (self.events.load(Ordering::Relaxed), self.lost.load(Ordering::Relaxed))
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 pub fn run(count: u64, rounds: usize) -> Result<()> {
