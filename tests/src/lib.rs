@@ -159,6 +159,19 @@ impl IgChild {
         self.lines.recv_timeout(timeout).ok()
     }
 
+    /// The first stdout line `pred` accepts within `timeout` (the others are
+    /// read and dropped), or None.
+    pub fn wait_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next_line(left.min(Duration::from_millis(200))) {
+                Some(line) if pred(&line) => return Some(line),
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// Reads JSON lines until one satisfies `pred`, running `poke` every
     /// 50 ms meanwhile (e.g. to trigger the event). Panics after `timeout`.
     pub fn wait_json(

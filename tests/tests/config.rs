@@ -29,15 +29,8 @@ fn first_event_line(home: &Path, env: &[(&str, &str)], args: &[&str]) -> String 
     assert!(ig.wait_stderr("tracing started", Duration::from_secs(20)), "{}", ig.stderr_text());
     let marker = unique("cfg");
     Command::new("/bin/true").arg(&marker).status().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(std::time::Instant::now() < deadline, "no line with the marker: {}", ig.stderr_text());
-        if let Some(line) = ig.next_line(Duration::from_millis(200))
-            && line.contains(&marker)
-        {
-            return line;
-        }
-    }
+    ig.wait_line(Duration::from_secs(10), |l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no line with the marker: {}", ig.stderr_text()))
 }
 
 #[test]

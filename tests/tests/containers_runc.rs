@@ -218,23 +218,15 @@ fn hostile_names_are_escaped_in_columns_and_exact_in_json() {
     assert_eq!(ev["k8s"]["podName"], pod.as_str());
     assert_eq!(ev["k8s"]["namespace"], "ns\u{0}zero");
     assert_eq!(ev["runtime"]["containerImageName"], image.as_str());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let row = loop {
-        assert!(Instant::now() < deadline, "no columns row for the hostile container");
-        if let Some(l) = columns.next_line(Duration::from_millis(200))
-            && l.contains("hostile")
-        {
-            break l;
-        }
-    };
+    let row = columns
+        .wait_line(Duration::from_secs(10), |l| l.contains("hostile"))
+        .expect("a columns row for the hostile container");
     assert!(!row.chars().any(|c| c.is_control()), "a raw control character in {row:?}");
     assert!(row.contains("c\\x1b[31mred\\nline"), "escaped, visibly: {row:?}");
     // list-containers, as columns (escaped, one line per container) and as JSON and YAML (exact).
-    let pid = {
-        let b2 = h.runc_bundle(&unique("igt-hostile-run"), &["/bin/sleep", "30"], true);
-        b2.edit_config(|cfg| cfg["annotations"] = annotations.clone());
-        (b2.run_detached(), b2)
-    };
+    let running = h.runc_bundle(&unique("igt-hostile-run"), &["/bin/sleep", "30"], true);
+    running.edit_config(|cfg| cfg["annotations"] = annotations.clone());
+    running.run_detached();
     let list = |format: &str| {
         let out = std::process::Command::new(tests::binary("ig"))
             .args(["list-containers", "-o", format, "--k8s-podname", &pod])
@@ -251,7 +243,7 @@ fn hostile_names_are_escaped_in_columns_and_exact_in_json() {
     assert_eq!(listed[0]["runtime"]["containerName"], container.as_str());
     let from_yaml: Value = serde_norway::from_str(list("yaml").trim_start_matches("---\n")).unwrap();
     assert_eq!(from_yaml, Value::Array(listed));
-    pid.1.delete();
+    running.delete();
 }
 
 #[test]

@@ -123,13 +123,8 @@ fn flatten(
 ) -> Result<(), ConfigError> {
     for (k, v) in m {
         let Some(key) = k.as_str() else {
-            let line = 1;
-            return Err(ConfigError::Key {
-                path: path.to_path_buf(),
-                line,
-                key: format!("{k:?}"),
-                message: "a key must be a flag or command name".into(),
-            });
+            // Within the section it is in, which is as close as a non-string key can be placed.
+            return Err(key_error(path, text, prefix, &format!("{k:?} is not a flag or command name")));
         };
         prefix.push(key.to_string());
         let scalar = |v: &serde_norway::Value| match v {
