@@ -1,17 +1,24 @@
 #!/bin/bash
-# containerd 1.7 with CRI and NRI for the tests: install (Debian trixie's
-# package, unpacked; bookworm's 1.6 has no NRI), configure, start, stop,
-# restart. Everything lives under $HARNESS_DIR/containerd; the pause image is
-# a local busybox running `sleep inf`, pods use the host network (no CNI).
-#   usage: containerd.sh install|start|stop|restart
+# containerd with CRI and NRI for the tests: install (Debian's package,
+# unpacked), configure, start, stop, restart. Two of them run side by side:
+# 1.7 (trixie; bookworm's 1.6 has no NRI) under $HARNESS_DIR/containerd, and
+# 2.x (sid; config version 3, NRI on by default) under $HARNESS_DIR/containerd2.
+# The pause image is a local busybox running `sleep inf`, pods use the host
+# network (no CNI).
+#   usage: [CONTAINERD=1.7|2] containerd.sh install|start|stop|restart
 set -euo pipefail
 H=${HARNESS_DIR:-/var/tmp/ig-harness}
-C=$H/containerd
-BIN=$H/opt/ctd17/usr/bin
+FLAVOUR=${CONTAINERD:-1.7}
+case "$FLAVOUR" in
+  1.7) C=$H/containerd; OPT=$H/opt/ctd17; SUITE=trixie ;;
+  2) C=$H/containerd2; OPT=$H/opt/ctd2; SUITE=sid ;;
+  *) echo "CONTAINERD must be 1.7 or 2, not $FLAVOUR" >&2; exit 2 ;;
+esac
+BIN=$OPT/usr/bin
 PAUSE=localhost/ig-pause:latest
 IMG=localhost/ig-busybox:latest
 here=$(cd "$(dirname "$0")" && pwd)
-log() { echo "[containerd] $*" >&2; }
+log() { echo "[containerd $FLAVOUR] $*" >&2; }
 # A zombie counts as dead: PID 1 here reaps orphans late.
 alive() { [ -s "$1" ] && grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$(cat "$1")/status"; }
 wait_sock() { for _ in $(seq 1 150); do [ -S "$1" ] && return 0; sleep 0.2; done; log "no $1"; return 1; }
@@ -24,13 +31,14 @@ install() {
     if [ -z "$mirror" ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq;
       mirror=$(apt-cache policy 2>/dev/null | awk '$3 == "bookworm/main" {print $2; exit}' || true); fi
     [ -n "$mirror" ] || { log "no Debian mirror in the apt sources"; exit 1; }
-    echo "deb $mirror trixie main" > "$A/sources.list"
+    printf 'deb %s trixie main\ndeb %s sid main\n' "$mirror" "$mirror" > "$A/sources.list"
     local AO=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/dev/null
               -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache")
     apt-get "${AO[@]}" update -qq
-    (cd "$A" && rm -f ./*.deb && apt-get "${AO[@]}" download containerd golang-github-kubernetes-cri-api-dev >/dev/null)
-    rm -rf "$H/opt/ctd17" "$H/opt/criapi" && mkdir -p "$H/opt/ctd17" "$H/opt/criapi"
-    dpkg-deb -x "$A"/containerd_*.deb "$H/opt/ctd17"
+    (cd "$A" && rm -f ./*.deb && apt-get "${AO[@]}" download "containerd/$SUITE" \
+      golang-github-kubernetes-cri-api-dev/trixie >/dev/null)
+    rm -rf "$OPT" "$H/opt/criapi" && mkdir -p "$OPT" "$H/opt/criapi"
+    dpkg-deb -x "$A"/containerd_*.deb "$OPT"
     dpkg-deb -x "$A"/golang-github-kubernetes-cri-api-dev_*.deb "$H/opt/criapi/x"
     # Debian's api.proto imports gogo.proto for Go-only options: drop those lines.
     sed '/gogo/d' "$H/opt/criapi/x/usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto" \
@@ -47,7 +55,7 @@ install() {
   [ -s "$H/pause.tar" ] || python3 "$here/mkimage.py" "$H/pause.tar" "$PAUSE" --entrypoint '["/bin/sleep","inf"]'
 }
 
-config() {
+config_1_7() {
   mkdir -p "$C/nri-plugins" "$C/nri-conf" "$C/cni-conf"
   cat > "$C/config.toml" <<TOML
 version = 2
@@ -84,12 +92,51 @@ state = "$C/state"
 TOML
 }
 
+# Version 3: the CRI plugin is split into images and runtime sections.
+config_2() {
+  mkdir -p "$C/nri-plugins" "$C/nri-conf" "$C/cni-conf"
+  cat > "$C/config.toml" <<TOML
+version = 3
+root = "$C/root"
+state = "$C/state"
+[grpc]
+  address = "$C/containerd.sock"
+[plugins.'io.containerd.internal.v1.opt']
+  path = "$C/opt"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "$PAUSE"
+[plugins.'io.containerd.cri.v1.runtime']
+  restrict_oom_score_adj = true   # no CAP_SYS_RESOURCE here: the sandbox's -998 would fail
+  disable_apparmor = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = "runc"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        BinaryName = "/usr/sbin/runc"
+        Root = "$C/runc"
+        SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$C/cni-conf"
+# NRI is on by default in 2.x: only its paths are ours.
+[plugins.'io.containerd.nri.v1.nri']
+  socket_path = "$C/nri.sock"
+  plugin_path = "$C/nri-plugins"
+  plugin_config_path = "$C/nri-conf"
+TOML
+}
+
+config() { if [ "$FLAVOUR" = 2 ]; then config_2; else config_1_7; fi; }
+
 start() {
   install
   config
   if ! alive "$C/containerd.pid"; then
     rm -f "$C/containerd.sock" "$C/containerd.sock.ttrpc" "$C/nri.sock"
-    # containerd finds containerd-shim-runc-v2 in PATH: ours first (bookworm's is 1.6).
+    # containerd finds containerd-shim-runc-v2 in PATH: its own first (bookworm's is 1.6).
     PATH=$BIN:$PATH nohup "$BIN/containerd" --config "$C/config.toml" > "$C/containerd.log" 2>&1 < /dev/null &
     echo $! > "$C/containerd.pid"
     wait_sock "$C/containerd.sock"; wait_sock "$C/nri.sock"

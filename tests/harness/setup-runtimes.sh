@@ -1,14 +1,14 @@
 #!/bin/bash
 # Sets up real container runtimes for the tests, from local files only (no
 # registry): runc with a busybox bundle template, and podman (runc, cgroupfs)
-# with the busybox image; containerd 1.7 with CRI and NRI (containerd.sh);
+# with the busybox image; containerd 1.7 and 2.x with CRI and NRI (containerd.sh);
 # dockerd and podman's API service (docker.sh). Idempotent; run as root. Writes $HARNESS_DIR/env.sh
 # for the tests (IG_HARNESS_* variables).
 #   HARNESS_DIR  working directory (default /var/tmp/ig-harness)
-#   COMPONENTS   default "runc podman containerd docker"
+#   COMPONENTS   default "runc podman containerd containerd2 docker"
 set -euo pipefail
 H=${HARNESS_DIR:-/var/tmp/ig-harness}
-COMPONENTS=${COMPONENTS:-"runc podman containerd docker"}
+COMPONENTS=${COMPONENTS:-"runc podman containerd containerd2 docker"}
 IMG=localhost/ig-busybox:latest
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "[harness] $*" >&2; }
@@ -54,7 +54,10 @@ if has podman; then
 fi
 
 if has containerd; then
-  HARNESS_DIR=$H bash "$here/containerd.sh" start
+  HARNESS_DIR=$H CONTAINERD=1.7 bash "$here/containerd.sh" start
+fi
+if has containerd2; then
+  HARNESS_DIR=$H CONTAINERD=2 bash "$here/containerd.sh" start
 fi
 if has docker; then
   HARNESS_DIR=$H bash "$here/docker.sh" start
@@ -72,5 +75,9 @@ export IG_HARNESS_DOCKER_SOCK=$H/docker/docker.sock
 export IG_HARNESS_PODMAN_SOCK=$H/podman/podman.sock
 export IG_HARNESS_CTR="$H/opt/ctd17/usr/bin/ctr --address $H/containerd/containerd.sock"
 export IG_HARNESS_CRI="$H/venv/bin/python $H/cri/cri.py --sock $H/containerd/containerd.sock"
+export IG_HARNESS_CONTAINERD2_SOCK=$H/containerd2/containerd.sock
+export IG_HARNESS_NRI2_SOCK=$H/containerd2/nri.sock
+export IG_HARNESS_CTR2="$H/opt/ctd2/usr/bin/ctr --address $H/containerd2/containerd.sock"
+export IG_HARNESS_CRI2="$H/venv/bin/python $H/cri/cri.py --sock $H/containerd2/containerd.sock"
 ENV
 log "ready: source $H/env.sh"

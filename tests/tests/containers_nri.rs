@@ -1,6 +1,7 @@
-//! containerd 1.7 with NRI and real CRI pods: ig-nri learns containers with
-//! their Kubernetes names, at start, from Synchronize, and after containerd
-//! restarts. (Tests here share one containerd: they run one at a time.)
+//! containerd with NRI and real CRI pods, 1.7 and 2.x side by side: ig-nri
+//! learns containers with their Kubernetes names, at start, from
+//! Synchronize, and after containerd restarts. Each test runs against both;
+//! tests on one containerd run one at a time.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -10,7 +11,32 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tests::{IgChild, binary, harness, list_containers, mntns_of, require_root, unique};
 
-static CONTAINERD: Mutex<()> = Mutex::new(());
+/// One of the harness's containerds (tests/harness/containerd.sh).
+struct Containerd {
+    /// `CONTAINERD=` for containerd.sh.
+    flavour: &'static str,
+    /// env.sh names of its CRI client, NRI socket and gRPC socket.
+    cri_var: &'static str,
+    nri_var: &'static str,
+    sock_var: &'static str,
+    one_at_a_time: Mutex<()>,
+}
+
+static V1_7: Containerd = Containerd {
+    flavour: "1.7",
+    cri_var: "IG_HARNESS_CRI",
+    nri_var: "IG_HARNESS_NRI_SOCK",
+    sock_var: "IG_HARNESS_CONTAINERD_SOCK",
+    one_at_a_time: Mutex::new(()),
+};
+
+static V2: Containerd = Containerd {
+    flavour: "2",
+    cri_var: "IG_HARNESS_CRI2",
+    nri_var: "IG_HARNESS_NRI2_SOCK",
+    sock_var: "IG_HARNESS_CONTAINERD2_SOCK",
+    one_at_a_time: Mutex::new(()),
+};
 
 fn env_value(key: &str) -> String {
     let h = harness();
@@ -21,17 +47,52 @@ fn env_value(key: &str) -> String {
         .unwrap_or_else(|| panic!("{key} missing from env.sh: run tests/harness/setup-runtimes.sh"))
 }
 
-/// The CRI client (tests/harness/cri.py) on the harness containerd.
-fn cri(args: &[&str]) -> String {
-    let cmd = env_value("IG_HARNESS_CRI");
-    let mut parts = cmd.split_whitespace();
-    let out = Command::new(parts.next().unwrap()).args(parts).args(args).output().expect("cri.py");
-    assert!(out.status.success(), "cri.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+impl Containerd {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.one_at_a_time.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cri_command(&self, args: &[&str]) -> Command {
+        let cmd = env_value(self.cri_var);
+        let mut parts = cmd.split_whitespace();
+        let mut c = Command::new(parts.next().unwrap());
+        c.args(parts).args(args);
+        c
+    }
+
+    /// The CRI client (tests/harness/cri.py) on this containerd.
+    fn cri(&self, args: &[&str]) -> String {
+        let out = self.cri_command(args).output().expect("cri.py");
+        assert!(
+            out.status.success(),
+            "cri.py {args:?} on containerd {}: {}",
+            self.flavour,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn nri_socket(&self) -> String {
+        env_value(self.nri_var)
+    }
+
+    fn restart(&self) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/containerd.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg("restart")
+            .env("HARNESS_DIR", harness().dir)
+            .env("CONTAINERD", self.flavour)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "containerd {} restart", self.flavour);
+    }
 }
 
 /// A pod with one container, removed on drop.
 struct Pod {
+    runtime: &'static Containerd,
     name: String,
     ns: String,
     uid: String,
@@ -42,12 +103,12 @@ struct Pod {
 }
 
 impl Pod {
-    fn run(command: &[&str]) -> Self {
-        Self::run_with(command, "ig-test-ns", json!({"app": "ig-test"}))
+    fn run(runtime: &'static Containerd, command: &[&str]) -> Self {
+        Self::run_with(runtime, command, "ig-test-ns", json!({"app": "ig-test"}))
     }
 
     /// In namespace `ns`, with these pod labels.
-    fn run_with(command: &[&str], ns: &str, labels: Value) -> Self {
+    fn run_with(runtime: &'static Containerd, command: &[&str], ns: &str, labels: Value) -> Self {
         let h = harness();
         let name = unique("igt-pod");
         let (ns, uid, ctr) = (ns.to_string(), unique("uid"), unique("igt-ctr"));
@@ -66,14 +127,17 @@ impl Pod {
         });
         std::fs::write(dir.join("pod.json"), pod.to_string()).unwrap();
         std::fs::write(dir.join("ctr.json"), container.to_string()).unwrap();
-        let out =
-            cri(&["run", dir.join("pod.json").to_str().unwrap(), dir.join("ctr.json").to_str().unwrap()]);
+        let out = runtime.cri(&[
+            "run",
+            dir.join("pod.json").to_str().unwrap(),
+            dir.join("ctr.json").to_str().unwrap(),
+        ]);
         let (pod_id, ctr_id) = out.split_once(' ').expect("pod and container ids");
-        Pod { name, ns, uid, ctr, pod_id: pod_id.into(), ctr_id: ctr_id.into(), dir }
+        Pod { runtime, name, ns, uid, ctr, pod_id: pod_id.into(), ctr_id: ctr_id.into(), dir }
     }
 
     fn pid(&self) -> u32 {
-        let v: Value = serde_json::from_str(&cri(&["inspect", &self.ctr_id])).unwrap();
+        let v: Value = serde_json::from_str(&self.runtime.cri(&["inspect", &self.ctr_id])).unwrap();
         v["info"]["info"]["pid"].as_u64().expect("pid") as u32
     }
 }
@@ -83,25 +147,27 @@ impl Drop for Pod {
         for args in
             [["stop", &self.ctr_id], ["rm", &self.ctr_id], ["stopp", &self.pod_id], ["rmp", &self.pod_id]]
         {
-            let cmd = env_value("IG_HARNESS_CRI");
-            let mut parts = cmd.split_whitespace();
-            let _ = Command::new(parts.next().unwrap()).args(parts).args(args).stdout(Stdio::null()).status();
+            let _ = self.runtime.cri_command(&args).stdout(Stdio::null()).status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn start_plugin() -> IgChild {
-    let socket = env_value("IG_HARNESS_NRI_SOCK");
+fn start_plugin(runtime: &Containerd) -> IgChild {
     let child = Command::new(binary("ig-nri"))
-        .args(["--socket", &socket, "--idx", "90"])
+        .args(["--socket", &runtime.nri_socket(), "--idx", "90"])
         .env("IG_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("ig-nri");
     let ig = IgChild::from_child(child);
-    assert!(ig.wait_stderr("synchronized", Duration::from_secs(20)), "ig-nri: {}", ig.stderr_text());
+    assert!(
+        ig.wait_stderr("synchronized", Duration::from_secs(20)),
+        "ig-nri on containerd {}: {}",
+        runtime.flavour,
+        ig.stderr_text()
+    );
     ig
 }
 
@@ -118,14 +184,30 @@ fn assert_k8s(rec: &Value, pod: &Pod) {
     assert_eq!(rec["k8s"]["podUID"], pod.uid.as_str());
 }
 
-#[test]
-fn a_cri_container_is_traced_from_its_first_exec_with_kubernetes_names() {
-    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+/// Each test once per containerd: `mod v1_7` and `mod v2`.
+macro_rules! on_each_containerd {
+    ($($name:ident),* $(,)?) => {
+        mod v1_7 { $( #[test] fn $name() { super::$name(&super::V1_7) } )* }
+        mod v2 { $( #[test] fn $name() { super::$name(&super::V2) } )* }
+    };
+}
+
+on_each_containerd!(
+    a_cri_container_is_traced_from_its_first_exec_with_kubernetes_names,
+    pods_are_selected_by_labels_namespace_and_image_as_they_start,
+    containers_running_before_the_plugin_come_from_synchronize,
+    the_plugin_reconnects_after_containerd_restarts,
+    cri_containers_running_before_ig_are_listed_from_the_cri_api,
+    the_daemons_own_nri_plugin_names_cri_containers_for_gadgetctl,
+);
+
+fn a_cri_container_is_traced_from_its_first_exec_with_kubernetes_names(runtime: &'static Containerd) {
+    let _one = runtime.lock();
     require_root();
-    let _plugin = start_plugin();
+    let _plugin = start_plugin(runtime);
     let ig =
         IgChild::spawn_ready(&["trace", "exec", "-o", "json", "--auto-mount-filesystems"], "tracing started");
-    let pod = Pod::run(&["/bin/sleep", "61"]);
+    let pod = Pod::run(runtime, &["/bin/sleep", "61"]);
     let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| v["k8s"]["podName"] == pod.name.as_str());
     assert_eq!(ev["args"], json!(["/bin/sleep", "61"]), "the entrypoint is the first exec");
     assert_k8s(&ev, &pod);
@@ -138,11 +220,10 @@ fn a_cri_container_is_traced_from_its_first_exec_with_kubernetes_names() {
     assert!(list_containers().iter().all(|r| r["runtime"]["containerId"] != pod.pod_id.as_str()));
 }
 
-#[test]
-fn pods_are_selected_by_labels_namespace_and_image_as_they_start() {
-    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+fn pods_are_selected_by_labels_namespace_and_image_as_they_start(runtime: &'static Containerd) {
+    let _one = runtime.lock();
     require_root();
-    let _plugin = start_plugin();
+    let _plugin = start_plugin(runtime);
     let tier = unique("tier");
     // The image by its last path component: "ig-busybox" for localhost/ig-busybox:latest.
     let image = harness().image.rsplit('/').next().unwrap().split(':').next().unwrap().to_string();
@@ -164,17 +245,30 @@ fn pods_are_selected_by_labels_namespace_and_image_as_they_start() {
         "tracing started",
     );
     // Each started after ig, in this order: only the last one is selected.
-    let other_tier =
-        Pod::run_with(&["/bin/true", "other-tier"], "ig-test-ns", json!({"app": "ig-test", "tier": "x"}));
+    let other_tier = Pod::run_with(
+        runtime,
+        &["/bin/true", "other-tier"],
+        "ig-test-ns",
+        json!({"app": "ig-test", "tier": "x"}),
+    );
     let canary = Pod::run_with(
+        runtime,
         &["/bin/true", "canary"],
         "ig-test-ns",
         json!({"app": "ig-test", "tier": tier, "canary": "yes"}),
     );
-    let other_ns =
-        Pod::run_with(&["/bin/true", "other-ns"], "ig-test-other", json!({"app": "ig-test", "tier": tier}));
-    let wanted =
-        Pod::run_with(&["/bin/true", "wanted"], "ig-test-ns", json!({"app": "ig-test", "tier": tier}));
+    let other_ns = Pod::run_with(
+        runtime,
+        &["/bin/true", "other-ns"],
+        "ig-test-other",
+        json!({"app": "ig-test", "tier": tier}),
+    );
+    let wanted = Pod::run_with(
+        runtime,
+        &["/bin/true", "wanted"],
+        "ig-test-ns",
+        json!({"app": "ig-test", "tier": tier}),
+    );
     let unwanted = [other_tier.name.as_str(), canary.name.as_str(), other_ns.name.as_str()];
     let ev = ig.wait_json_forbidding(
         Duration::from_secs(20),
@@ -188,47 +282,36 @@ fn pods_are_selected_by_labels_namespace_and_image_as_they_start() {
     assert_eq!(ev["k8s"]["podLabels"], json!({"app": "ig-test", "tier": tier}));
 }
 
-#[test]
-fn containers_running_before_the_plugin_come_from_synchronize() {
-    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+fn containers_running_before_the_plugin_come_from_synchronize(runtime: &'static Containerd) {
+    let _one = runtime.lock();
     require_root();
-    let pod = Pod::run(&["/bin/sleep", "62"]);
+    let pod = Pod::run(runtime, &["/bin/sleep", "62"]);
     assert!(listed(&pod).is_none(), "nothing knew the container before the plugin");
-    let _plugin = start_plugin();
+    let _plugin = start_plugin(runtime);
     assert_k8s(&listed(&pod).expect("learnt from Synchronize"), &pod);
 }
 
-#[test]
-fn the_plugin_reconnects_after_containerd_restarts() {
-    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+fn the_plugin_reconnects_after_containerd_restarts(runtime: &'static Containerd) {
+    let _one = runtime.lock();
     require_root();
-    let plugin = start_plugin();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/containerd.sh");
-    let status = Command::new("bash")
-        .arg(&script)
-        .arg("restart")
-        .env("HARNESS_DIR", harness().dir)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "containerd restart");
+    let plugin = start_plugin(runtime);
+    runtime.restart();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while plugin.stderr_text().matches("registered with the runtime").count() < 2 {
         assert!(std::time::Instant::now() < deadline, "no re-registration: {}", plugin.stderr_text());
         plugin.wait_stderr("\u{0}", Duration::from_millis(200));
     }
-    let pod = Pod::run(&["/bin/sleep", "63"]);
+    let pod = Pod::run(runtime, &["/bin/sleep", "63"]);
     assert_k8s(&listed(&pod).expect("seen after the restart"), &pod);
 }
 
-#[test]
-fn cri_containers_running_before_ig_are_listed_from_the_cri_api() {
-    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+fn cri_containers_running_before_ig_are_listed_from_the_cri_api(runtime: &'static Containerd) {
+    let _one = runtime.lock();
     require_root();
     // No plugin and no hook: only containerd's CRI service knows this container.
-    let pod = Pod::run(&["/bin/sleep", "63"]);
+    let pod = Pod::run(runtime, &["/bin/sleep", "63"]);
     assert!(listed(&pod).is_none(), "nothing else knew the container");
-    let sock = env_value("IG_HARNESS_CONTAINERD_SOCK");
+    let sock = env_value(runtime.sock_var);
     let out = Command::new(binary("ig"))
         .args(["list-containers", "-o", "json", "--containerd-socketpath", &sock])
         .output()
@@ -246,11 +329,10 @@ fn cri_containers_running_before_ig_are_listed_from_the_cri_api() {
     assert!(list.iter().all(|r| r["runtime"]["containerId"] != pod.pod_id.as_str()), "no pause container");
 }
 
-#[test]
-fn the_daemons_own_nri_plugin_names_cri_containers_for_gadgetctl() {
-    let _one = CONTAINERD.lock().unwrap_or_else(|e| e.into_inner());
+fn the_daemons_own_nri_plugin_names_cri_containers_for_gadgetctl(runtime: &'static Containerd) {
+    let _one = runtime.lock();
     require_root();
-    let nri = env_value("IG_HARNESS_NRI_SOCK");
+    let nri = runtime.nri_socket();
     let d = tests::Daemon::start(&["--nri-socket", &nri]);
     assert!(d.ig.wait_stderr("synchronized", Duration::from_secs(20)), "daemon: {}", d.ig.stderr_text());
     let child = Command::new(binary("gadgetctl"))
@@ -262,7 +344,7 @@ fn the_daemons_own_nri_plugin_names_cri_containers_for_gadgetctl() {
         .expect("gadgetctl");
     let client = IgChild::from_child(child);
     assert!(client.wait_stderr("tracing started", Duration::from_secs(30)), "{}", client.stderr_text());
-    let pod = Pod::run(&["/bin/sleep", "64"]);
+    let pod = Pod::run(runtime, &["/bin/sleep", "64"]);
     let ev = client.wait_json(Duration::from_secs(20), || {}, |v| v["k8s"]["podName"] == pod.name.as_str());
     assert_eq!(ev["args"], json!(["/bin/sleep", "64"]), "the entrypoint is the first exec");
     assert_k8s(&ev, &pod);
