@@ -15,6 +15,7 @@ use crate::event::{Clock, HasCommon};
 use crate::gadgets::{Column, Gadget};
 use crate::io::RunIo;
 use crate::output::columns::ColumnsPrinter;
+use crate::output::file::{OutputFile, redirect};
 use crate::output::filter::Filters;
 use crate::output::{MessageEvent, OutputMode, Structured, select_columns};
 use crate::selector::ContainerSelector;
@@ -36,6 +37,7 @@ pub struct RunOptions {
     pub filters: Vec<String>,
     pub timeout: Option<Duration>,
     pub ring_bytes: u32,
+    pub output_file: crate::output::file::FileFlags,
 }
 
 /// How events are printed.
@@ -56,6 +58,8 @@ struct Sink<G: Gadget> {
     received: u64,
     /// Where the user or group column is shown or filtered on.
     names: Option<crate::names::NameCache>,
+    /// With `--output-file`: what its writer dropped, to report.
+    file: Option<OutputFile>,
 }
 
 impl<G: Gadget> Sink<G> {
@@ -99,6 +103,11 @@ impl<G: Gadget> Sink<G> {
                 self.err.flush()
             }
             Printer::Structured(style) => {
+                if self.file.is_some() {
+                    // The file gets the warning as an event; whoever
+                    // watches ig gets it too.
+                    writeln!(self.err, "WARN: {message}")?;
+                }
                 let timestamp = self.clock.to_realtime(boot_ns());
                 let msg = MessageEvent { timestamp, kind: "warn", message, lost_events: lost };
                 style.write(&mut self.out, &msg)
@@ -176,6 +185,7 @@ pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     let RunContext { root, collection, io } = ctx;
     let opts = gadget.common().run_options();
     let RunIo { out, mut err, terminal_width, stop, started } = io;
+    let (out, file) = redirect(&opts.output_file, &opts.output, out, &mut err)?;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let mut wants_names = opts.filters.iter().any(|f| names_column(f.split(':').next().unwrap_or("")));
@@ -212,6 +222,7 @@ pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         malformed: 0,
         received: 0,
         names: wants_names.then(|| crate::names::NameCache::new(root)),
+        file,
     };
     if let Printer::Columns(p) = &sink.printer {
         p.write_header(&mut sink.out)?;
@@ -261,6 +272,11 @@ pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         "tracing stopped"
     );
     drop(session); // detaches every program before we return
+    let Sink { out, file, mut err, .. } = sink;
+    drop(out);
+    if let Some(mut file) = file {
+        finish_file(&mut file, &mut *err);
+    }
     match result {
         // A closed pipe (`ig ... | head`) is a normal way to stop.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -297,10 +313,25 @@ fn report_losses<G: Gadget>(
         let msg = format!("lost {n} events: the ring buffer was full (total lost: {lost})");
         sink.warn(&msg, Some(n))?;
     }
+    if let Some(f) = sink.file.as_mut()
+        && let Some((n, why)) = f.new_drops()
+    {
+        let msg = f.drop_message(n, &why);
+        sink.warn(&msg, Some(n))?;
+    }
     if sink.malformed > *reported_malformed {
         let n = sink.malformed - *reported_malformed;
         *reported_malformed = sink.malformed;
         sink.warn(&format!("dropped {n} malformed events"), Some(n))?;
     }
     Ok(())
+}
+
+/// Waits for the output file's writer, then reports what it dropped since
+/// the last report (the file itself is closed by then).
+pub fn finish_file(file: &mut OutputFile, err: &mut dyn Write) {
+    file.finish();
+    if let Some((n, why)) = file.new_drops() {
+        let _ = writeln!(err, "WARN: {}", file.drop_message(n, &why));
+    }
 }

@@ -100,7 +100,10 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
     }
     entries.retain(|e| filters.matches(&columns, e));
 
-    let mut out = io::BufWriter::new(ctx.io.out);
+    let mut err = ctx.io.err;
+    let (out, mut file) =
+        crate::output::file::redirect(&opts.output_file, &opts.output, ctx.io.out, &mut err)?;
+    let mut out = io::BufWriter::new(out);
     let written = match shown {
         Some(shown) => {
             let mut p = ColumnsPrinter::new(columns, shown, ctx.io.terminal_width);
@@ -108,7 +111,12 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
         }
         None => opts.output.structured().unwrap_or(Structured::Json).write(&mut out, &entries),
     };
-    match written.and_then(|()| out.flush()) {
+    let written = written.and_then(|()| out.flush());
+    drop(out);
+    if let Some(f) = file.as_mut() {
+        crate::run::finish_file(f, &mut *err);
+    }
+    match written {
         // A closed pipe (`ig ... | head`) is a normal way to stop.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),

@@ -86,6 +86,7 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     let top = gadget.top().clone();
     let opts = top.common.run_options();
     let RunIo { out, mut err, terminal_width, stop, started } = io;
+    let (out, mut file) = crate::output::file::redirect(&opts.output_file, &opts.output, out, &mut err)?;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let sort = parse_sort(top.sort.as_deref().unwrap_or(gadget.default_sort()), &columns)?;
@@ -153,6 +154,11 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
                 (mode, _) => mode.structured().unwrap_or(Structured::Json).write(&mut out, &rows)?,
             }
             out.flush()?;
+            if let Some(f) = file.as_mut()
+                && let Some((n, why)) = f.new_drops()
+            {
+                writeln!(err, "WARN: {}", f.drop_message(n, &why))?;
+            }
             if last {
                 return Ok(());
             }
@@ -161,6 +167,10 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     .await;
     tracing::info!("tracing stopped");
     drop(session);
+    drop(out);
+    if let Some(f) = file.as_mut() {
+        crate::run::finish_file(f, &mut *err);
+    }
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing the table"),

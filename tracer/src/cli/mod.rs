@@ -156,6 +156,9 @@ pub struct CommonFlags {
     #[arg(short = 't', long, default_value_t = 0)]
     pub timeout: u64,
 
+    #[command(flatten)]
+    pub file: crate::output::file::FileFlags,
+
     /// Ring buffer bytes (a power of two, at least 4096); for tests and tuning.
     #[arg(long, hide = true, default_value_t = DEFAULT_RING_BYTES, value_parser = parse_ring_bytes)]
     pub ring_buffer_size: u32,
@@ -164,10 +167,13 @@ pub struct CommonFlags {
 impl CommonFlags {
     pub fn run_options(&self) -> RunOptions {
         RunOptions {
-            output: match &self.fields {
-                Some(sel) => OutputMode::Columns(Some(sel.clone())),
-                None => self.output.clone(),
+            output: match (&self.fields, &self.output) {
+                (Some(sel), _) => OutputMode::Columns(Some(sel.clone())),
+                // An output file holds JSON lines: no -o means json there.
+                (None, OutputMode::Columns(None)) if self.file.output_file.is_some() => OutputMode::Json,
+                (None, output) => output.clone(),
             },
+            output_file: self.file.clone(),
             host: self.host,
             selector: self.selection.selector(),
             process: self.process.clone(),

@@ -1,7 +1,9 @@
 //! Turning events into what the user reads: `-o columns|json|jsonpretty|yaml`,
-//! column selection, `-F` filters, and warnings such as lost events.
+//! column selection, `-F` filters, `--output-file`, and warnings such as
+//! lost events.
 
 pub mod columns;
+pub mod file;
 pub mod filter;
 pub mod yaml;
 
