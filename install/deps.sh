@@ -5,9 +5,10 @@
 #   libclang-dev: bindgen generates the Rust event structs from the C headers
 #   bpftool: the tests count loaded programs with it
 #   zsh, fish: the tests check the completion scripts with the shells themselves
+#   prometheus: the metrics test scrapes ig with a real one (never started as a service)
 #   --bench adds bpftrace, which the bench command compares against
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev libclang-dev bpftool zsh fish)
+pkgs=(clang llvm libbpf-dev libclang-dev bpftool zsh fish prometheus)
 [ "${1:-}" = "--bench" ] && pkgs+=(bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -15,6 +15,7 @@ pub mod io;
 pub mod kernel;
 pub mod kernel_info;
 pub mod logging;
+pub mod metrics;
 pub mod names;
 pub mod object_btf;
 pub mod output;

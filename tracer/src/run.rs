@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use crate::collection::{Change, Collection};
 use crate::event::{Clock, HasCommon};
-use crate::gadgets::{Column, Gadget};
+use crate::gadgets::{Column, Gadget, Named};
 use crate::io::RunIo;
+use crate::metrics::{Metrics, RunCounts};
 use crate::output::columns::ColumnsPrinter;
 use crate::output::file::{OutputFile, redirect};
 use crate::output::filter::Filters;
@@ -38,6 +39,7 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     pub ring_bytes: u32,
     pub output_file: crate::output::file::FileFlags,
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// How events are printed.
@@ -60,6 +62,8 @@ struct Sink<G: Gadget> {
     names: Option<crate::names::NameCache>,
     /// With `--output-file`: what its writer dropped, to report.
     file: Option<OutputFile>,
+    /// With `--metrics-address`: the counts since the last publication.
+    counts: Option<(Arc<Metrics>, RunCounts)>,
 }
 
 impl<G: Gadget> Sink<G> {
@@ -80,6 +84,11 @@ impl<G: Gadget> Sink<G> {
         if let (Some(cache), Some((uid, gid))) = (&mut self.names, event.ids()) {
             let names = cache.names(event.common().container.as_deref(), uid, gid);
             event.common_mut().names = Some(names);
+        }
+        if let Some((_, counts)) = &mut self.counts {
+            counts.delivered += 1;
+            let container = event.common().container.clone();
+            self.gadget.count(&event, &mut |c| counts.add(mntns, container.as_deref(), c));
         }
         if event.common().container.is_none() && !host {
             // The kernel filter let it through, but the container is gone
@@ -181,11 +190,22 @@ pub fn probe_program(gadget: &dyn crate::session::GadgetProgram) -> anyhow::Resu
 }
 
 /// Runs `gadget` until stopped; returns when it has been detached.
-pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
+pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
     let RunContext { root, collection, io } = ctx;
     let opts = gadget.common().run_options();
     let RunIo { out, mut err, terminal_width, stop, started } = io;
     let (out, file) = redirect(&opts.output_file, &opts.output, out, &mut err)?;
+    let counts = match opts.metrics_address {
+        Some(addr) => {
+            let metrics = Arc::new(Metrics::default());
+            let bound = crate::metrics::serve(addr, metrics.clone(), collection.clone())
+                .await
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            let _ = writeln!(err, "ig: metrics at http://{bound}/metrics");
+            Some((metrics, RunCounts::default()))
+        }
+        None => None,
+    };
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let mut wants_names = opts.filters.iter().any(|f| names_column(f.split(':').next().unwrap_or("")));
@@ -223,6 +243,7 @@ pub async fn run_gadget<G: Gadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         received: 0,
         names: wants_names.then(|| crate::names::NameCache::new(root)),
         file,
+        counts,
     };
     if let Printer::Columns(p) = &sink.printer {
         p.write_header(&mut sink.out)?;
@@ -300,13 +321,16 @@ fn drain<G: Gadget>(
     sink.out.flush()
 }
 
-fn report_losses<G: Gadget>(
+fn report_losses<G: Gadget + Named>(
     session: &Session,
     sink: &mut Sink<G>,
     reported_lost: &mut u64,
     reported_malformed: &mut u64,
 ) -> io::Result<()> {
     let lost = session.lost();
+    if let Some((metrics, counts)) = &mut sink.counts {
+        metrics.publish(&G::command_name(), counts, lost - *reported_lost);
+    }
     if lost > *reported_lost {
         let n = lost - *reported_lost;
         *reported_lost = lost;

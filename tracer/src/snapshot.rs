@@ -59,6 +59,10 @@ pub fn probe_snapshot<G: SnapshotGadget>(gadget: &G) -> anyhow::Result<&'static 
 /// Takes the snapshot and prints it.
 pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
     let opts = gadget.common().run_options();
+    anyhow::ensure!(
+        opts.metrics_address.is_none(),
+        "--metrics-address: only the trace gadgets count metrics so far"
+    );
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let shown = match &opts.output {

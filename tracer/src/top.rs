@@ -85,6 +85,10 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     let RunContext { collection, io, .. } = ctx;
     let top = gadget.top().clone();
     let opts = top.common.run_options();
+    anyhow::ensure!(
+        opts.metrics_address.is_none(),
+        "--metrics-address: only the trace gadgets count metrics so far"
+    );
     let RunIo { out, mut err, terminal_width, stop, started } = io;
     let (out, mut file) = crate::output::file::redirect(&opts.output_file, &opts.output, out, &mut err)?;
     let columns = gadget.columns();

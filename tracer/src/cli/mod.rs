@@ -159,6 +159,11 @@ pub struct CommonFlags {
     #[command(flatten)]
     pub file: crate::output::file::FileFlags,
 
+    /// Serve Prometheus metrics (per-container counts, ig's health) at
+    /// http://ADDR/metrics while the gadget runs, e.g. 127.0.0.1:2224.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_address: Option<std::net::SocketAddr>,
+
     /// Ring buffer bytes (a power of two, at least 4096); for tests and tuning.
     #[arg(long, hide = true, default_value_t = DEFAULT_RING_BYTES, value_parser = parse_ring_bytes)]
     pub ring_buffer_size: u32,
@@ -174,6 +179,7 @@ impl CommonFlags {
                 (None, output) => output.clone(),
             },
             output_file: self.file.clone(),
+            metrics_address: self.metrics_address,
             host: self.host,
             selector: self.selection.selector(),
             process: self.process.clone(),

@@ -45,6 +45,12 @@ macro_rules! registry {
                 fn default() -> Self {
                     crate::cli::with_defaults()
                 }
+            }
+
+            impl Named for $module::$gadget {
+                fn command_name() -> String {
+                    format!("{} {}", stringify!($category), stringify!($variant).to_lowercase())
+                }
             })+
 
             impl $command {
@@ -182,6 +188,11 @@ impl<E> Column<E> {
     }
 }
 
+/// A gadget's command, `trace exec` (the registry says it for each).
+pub trait Named {
+    fn command_name() -> String;
+}
+
 /// The userspace half of a gadget.
 pub trait Gadget: GadgetProgram {
     type Event: Serialize + HasCommon;
@@ -198,6 +209,10 @@ pub trait Gadget: GadgetProgram {
     fn wants(&self, _event: &Self::Event) -> bool {
         true
     }
+
+    /// What the event counts as in the per-container metrics
+    /// (`--metrics-address`); nothing by default.
+    fn count(&self, _event: &Self::Event, _add: &mut dyn FnMut(crate::metrics::Count)) {}
 }
 
 /// The container columns every gadget starts with.

@@ -107,6 +107,13 @@ impl Gadget for TraceExec {
         cols
     }
 
+    fn count(&self, e: &ExecEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
+        add(crate::metrics::Count::Execs);
+        if e.ret != 0 {
+            add(crate::metrics::Count::FailedExecs);
+        }
+    }
+
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<ExecEvent, DecodeError> {
         let r = Raw::new(bytes, offset_of!(E, args))?;
         let flags = r.u32(offset_of!(E, flags));

@@ -75,6 +75,11 @@ impl Gadget for TraceOomkill {
         cols
     }
 
+    fn count(&self, e: &OomkillEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
+        let _ = e;
+        add(crate::metrics::Count::OomKills);
+    }
+
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<OomkillEvent, DecodeError> {
         let r = Raw::new(bytes, size_of::<E>())?;
         Ok(OomkillEvent {

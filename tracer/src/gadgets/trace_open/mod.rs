@@ -118,6 +118,13 @@ impl Gadget for TraceOpen {
         self.prefixes.is_empty() || self.prefixes.iter().any(|p| e.path.starts_with(p.as_str()))
     }
 
+    fn count(&self, e: &OpenEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
+        add(crate::metrics::Count::FileOpens);
+        if e.err != 0 {
+            add(crate::metrics::Count::FailedFileOpens);
+        }
+    }
+
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<OpenEvent, DecodeError> {
         let r = Raw::new(bytes, offset_of!(E, path))?;
         let ret = r.i32(offset_of!(E, retval));

@@ -105,6 +105,11 @@ impl Gadget for TraceSignal {
         cols
     }
 
+    fn count(&self, e: &SignalEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
+        let _ = e;
+        add(crate::metrics::Count::Signals);
+    }
+
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<SignalEvent, DecodeError> {
         let r = Raw::new(bytes, size_of::<E>())?;
         Ok(SignalEvent {

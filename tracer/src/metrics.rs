@@ -1,0 +1,276 @@
+//! `--metrics-address ADDR`: a Prometheus endpoint (`GET /metrics`, text
+//! format 0.0.4) with what the running gadgets counted per container, and
+//! ig's own health (events delivered and lost per gadget, containers known).
+//!
+//! A gadget run counts into a plain map of its own, keyed by mount
+//! namespace (no lock, no label strings per event), and publishes it here
+//! on its one-second tick; labels are the container's as first seen.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::collection::Collection;
+
+/// What a gadget counts per container, one metric each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Count {
+    Execs,
+    FailedExecs,
+    FileOpens,
+    FailedFileOpens,
+    Signals,
+    OomKills,
+}
+
+impl Count {
+    const ALL: [Count; 6] = [
+        Count::Execs,
+        Count::FailedExecs,
+        Count::FileOpens,
+        Count::FailedFileOpens,
+        Count::Signals,
+        Count::OomKills,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Count::Execs => "ig_container_execs_total",
+            Count::FailedExecs => "ig_container_failed_execs_total",
+            Count::FileOpens => "ig_container_file_opens_total",
+            Count::FailedFileOpens => "ig_container_failed_file_opens_total",
+            Count::Signals => "ig_container_signals_total",
+            Count::OomKills => "ig_container_oom_kills_total",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Count::Execs => "Programs executed (execve calls, failed ones included).",
+            Count::FailedExecs => "execve calls that failed.",
+            Count::FileOpens => "Files opened (open calls, failed ones included).",
+            Count::FailedFileOpens => "open calls that failed.",
+            Count::Signals => "Signals sent.",
+            Count::OomKills => "Processes killed by the OOM killer.",
+        }
+    }
+}
+
+/// The labels of one container (all empty for the host).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct ContainerLabels {
+    namespace: String,
+    pod: String,
+    container: String,
+    runtime: String,
+}
+
+impl ContainerLabels {
+    fn of(container: Option<&shared::ContainerRecord>) -> Self {
+        let Some(c) = container else { return Self::default() };
+        Self {
+            namespace: c.k8s.namespace.clone(),
+            pod: c.k8s.pod_name.clone(),
+            container: c.runtime.container_name.clone(),
+            runtime: c.runtime.runtime_name.clone(),
+        }
+    }
+}
+
+/// One run's counts, kept by the run itself between publications.
+#[derive(Default)]
+pub struct RunCounts {
+    by_mntns: HashMap<(u64, Count), u64>,
+    labels: HashMap<u64, ContainerLabels>,
+    pub delivered: u64,
+}
+
+impl RunCounts {
+    pub fn add(&mut self, mntns: u64, container: Option<&shared::ContainerRecord>, count: Count) {
+        *self.by_mntns.entry((mntns, count)).or_insert(0) += 1;
+        let labels = self.labels.entry(mntns).or_default();
+        // An event can come before its container's record (--host): name it once known.
+        if labels.container.is_empty() && container.is_some() {
+            *labels = ContainerLabels::of(container);
+        }
+    }
+}
+
+/// Everything the endpoint serves.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Published>,
+}
+
+#[derive(Default)]
+struct Published {
+    /// (labels, count) → total, summed over runs and containers with the same labels.
+    containers: BTreeMap<(ContainerLabels, Count), u64>,
+    /// gadget → (delivered, lost).
+    gadgets: BTreeMap<String, (u64, u64)>,
+}
+
+impl Metrics {
+    /// Adds what `run` counted since its last publication, and its totals.
+    pub fn publish(&self, gadget: &str, run: &mut RunCounts, lost: u64) {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for ((mntns, count), n) in run.by_mntns.drain() {
+            let labels = run.labels.get(&mntns).cloned().unwrap_or_default();
+            *p.containers.entry((labels, count)).or_insert(0) += n;
+        }
+        let g = p.gadgets.entry(gadget.to_string()).or_insert((0, 0));
+        g.0 += std::mem::take(&mut run.delivered);
+        g.1 += lost;
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self, collection: &Collection) -> String {
+        let p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for count in Count::ALL {
+            let rows: Vec<_> = p.containers.iter().filter(|((_, c), _)| *c == count).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ =
+                writeln!(out, "# HELP {} {}\n# TYPE {} counter", count.name(), count.help(), count.name());
+            for ((l, _), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "{}{{namespace=\"{}\",pod=\"{}\",container=\"{}\",runtime=\"{}\"}} {n}",
+                    count.name(),
+                    escape(&l.namespace),
+                    escape(&l.pod),
+                    escape(&l.container),
+                    escape(&l.runtime)
+                );
+            }
+        }
+        for (name, help, pick) in [
+            ("ig_gadget_events_delivered_total", "Events the gadget received from the kernel.", 0),
+            ("ig_gadget_events_lost_total", "Events lost: the ring buffer was full.", 1),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (g, (delivered, lost)) in &p.gadgets {
+                let n = if pick == 0 { delivered } else { lost };
+                let _ = writeln!(out, "{name}{{gadget=\"{}\"}} {n}", escape(g));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ig_containers Containers ig knows now.\n# TYPE ig_containers gauge\nig_containers {}",
+            collection.len()
+        );
+        out
+    }
+}
+
+/// A label value in the text format: backslash, quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Serves `GET /metrics` on `addr` until the process ends. Binds now, so a
+/// bad address is an error before the gadget starts.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    collection: Arc<Collection>,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (metrics, collection) = (metrics.clone(), collection.clone());
+            tokio::spawn(async move {
+                if let Err(e) = answer(stream, &metrics, &collection).await {
+                    tracing::debug!("metrics request: {e}");
+                }
+            });
+        }
+    });
+    Ok(bound)
+}
+
+/// One HTTP/1.x request, answered and closed (scrapers reconnect cheaply).
+async fn answer(
+    mut stream: tokio::net::TcpStream,
+    metrics: &Metrics,
+    collection: &Collection,
+) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    // A client that sends nothing must not hold a task for ever.
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let line = String::from_utf8_lossy(head.split(|&b| b == b'\r').next().unwrap_or_default()).to_string();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, body, kind) = match (method, path.split('?').next().unwrap_or("")) {
+        ("GET", "/metrics") => {
+            ("200 OK", metrics.render(collection), "text/plain; version=0.0.4; charset=utf-8")
+        }
+        ("GET", _) => ("404 Not Found", "only /metrics here\n".to_string(), "text/plain"),
+        _ => ("405 Method Not Allowed", "GET /metrics\n".to_string(), "text/plain"),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_per_container_with_help_and_type() {
+        let m = Metrics::default();
+        let mut run = RunCounts::default();
+        let mut rec = shared::ContainerRecord::default();
+        rec.runtime.container_name = "web\"1".into();
+        rec.runtime.runtime_name = "podman".into();
+        for _ in 0..3 {
+            run.add(7, Some(&rec), Count::Execs);
+        }
+        run.add(7, Some(&rec), Count::FailedExecs);
+        run.add(1, None, Count::Execs);
+        run.delivered = 5;
+        m.publish("trace exec", &mut run, 2);
+        run.add(7, Some(&rec), Count::Execs);
+        m.publish("trace exec", &mut run, 0);
+        let text = m.render(&Collection::default());
+        assert!(text.contains("# TYPE ig_container_execs_total counter"), "{text}");
+        assert!(
+            text.contains(
+                "ig_container_execs_total{namespace=\"\",pod=\"\",container=\"web\\\"1\",runtime=\"podman\"} 4"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("ig_container_execs_total{namespace=\"\",pod=\"\",container=\"\",runtime=\"\"} 1")
+        );
+        assert!(text.contains("ig_container_failed_execs_total{namespace=\"\",pod=\"\",container=\"web\\\"1\",runtime=\"podman\"} 1"));
+        assert!(text.contains("ig_gadget_events_delivered_total{gadget=\"trace exec\"} 5"));
+        assert!(text.contains("ig_gadget_events_lost_total{gadget=\"trace exec\"} 2"));
+        assert!(text.contains("ig_containers 0"));
+        assert!(!text.contains("file_opens"), "no empty families");
+    }
+}
