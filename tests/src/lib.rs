@@ -585,6 +585,22 @@ impl Daemon {
         format!("unix://{}/ig.sock", self.dir.display())
     }
 
+    /// `gadgetctl --remote-address <this daemon> ARGS...`, once the gadget
+    /// is attached (its "tracing started").
+    pub fn gadgetctl_ready(&self, args: &[&str]) -> IgChild {
+        let child = Command::new(binary("gadgetctl"))
+            .args(["--remote-address", &self.address()])
+            .args(args)
+            .env("IG_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gadgetctl");
+        let client = IgChild::from_child(child);
+        assert!(client.wait_stderr("tracing started", Duration::from_secs(30)), "{}", client.stderr_text());
+        client
+    }
+
     pub fn pid(&self) -> u32 {
         self.ig.child.id()
     }

@@ -335,15 +335,7 @@ fn the_daemons_own_nri_plugin_names_cri_containers_for_gadgetctl(runtime: &'stat
     let nri = runtime.nri_socket();
     let d = tests::Daemon::start(&["--nri-socket", &nri]);
     assert!(d.ig.wait_stderr("synchronized", Duration::from_secs(20)), "daemon: {}", d.ig.stderr_text());
-    let child = Command::new(binary("gadgetctl"))
-        .args(["--remote-address", &d.address(), "trace", "exec", "-o", "json"])
-        .env("IG_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gadgetctl");
-    let client = IgChild::from_child(child);
-    assert!(client.wait_stderr("tracing started", Duration::from_secs(30)), "{}", client.stderr_text());
+    let client = d.gadgetctl_ready(&["trace", "exec", "-o", "json"]);
     let pod = Pod::run(runtime, &["/bin/sleep", "64"]);
     let ev = client.wait_json(Duration::from_secs(20), || {}, |v| v["k8s"]["podName"] == pod.name.as_str());
     assert_eq!(ev["args"], json!(["/bin/sleep", "64"]), "the entrypoint is the first exec");

@@ -267,17 +267,9 @@ fn the_daemon_writes_a_clients_output_file() {
     let file = dir.join("exec.json");
     let d = Daemon::start(&[]);
     let marker = unique("igt-of-daemon");
-    let child = Command::new(binary("gadgetctl"))
-        .args(["--remote-address", &d.address(), "trace", "exec", "--host", "--output-file"])
-        .arg(&file)
-        .args(["-F", &format!("args:~{marker}")])
-        .env("IG_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gadgetctl");
-    let client = IgChild::from_child(child);
-    assert!(client.wait_stderr("tracing started", Duration::from_secs(30)), "{}", client.stderr_text());
+    let filter = format!("args:~{marker}");
+    let file_arg = file.display().to_string();
+    let client = d.gadgetctl_ready(&["trace", "exec", "--host", "--output-file", &file_arg, "-F", &filter]);
     let evs = wait_for(std::slice::from_ref(&file), Duration::from_secs(20), |evs| {
         if evs.is_empty() {
             Command::new("/bin/echo").arg(&marker).output().unwrap();

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 const MAX_ARGS: usize = 256;
 const MAX_ARG_BYTES: usize = 4096;
 const MAX_TOTAL_BYTES: usize = 64 << 10;
+/// How long a thread that has just raised its exec event may take to block.
+const RUNNING_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArgvError {
@@ -51,8 +53,19 @@ fn argv_pointer(syscall_line: &str) -> Option<u64> {
 /// Reads the argv that thread `tid` passed to the execve it is blocked in.
 pub fn of_blocked_exec(root: &Path, tid: i32) -> Result<Vec<String>, ArgvError> {
     let syscall_path = root.join(format!("proc/{tid}/syscall"));
-    let line = std::fs::read_to_string(&syscall_path)
-        .map_err(|source| ArgvError::Io { path: syscall_path.clone(), source })?;
+    let read = || {
+        std::fs::read_to_string(&syscall_path)
+            .map_err(|source| ArgvError::Io { path: syscall_path.clone(), source })
+    };
+    let mut line = read()?;
+    // The event can be read before the thread has gone to sleep waiting for
+    // the answer: the kernel then says "running" for a moment (measured: 2
+    // creates in 100 `ctr run`s missed without this wait).
+    let waited = std::time::Instant::now();
+    while line.starts_with("running") && waited.elapsed() < RUNNING_WAIT {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+        line = read()?;
+    }
     let Some(argv) = argv_pointer(&line) else {
         return Err(ArgvError::NotExec { tid, syscall: line.trim().to_string() });
     };
