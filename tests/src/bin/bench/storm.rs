@@ -58,6 +58,8 @@ pub(crate) enum Storm {
 enum Variant {
     Baseline,
     Ig,
+    /// ig with `--metrics-address`: what counting per container costs.
+    IgMetrics,
     Bpftrace,
 }
 
@@ -78,13 +80,16 @@ struct Usage {
 impl Tracer {
     fn start(variant: Variant, storm: Storm) -> Result<Self> {
         let mut cmd = match variant {
-            Variant::Ig => {
+            Variant::Ig | Variant::IgMetrics => {
                 // As users run it: JSON to /dev/null. What it received is
                 // read from its own stop log line (IG_LOG=info).
                 let mut c = Command::new(tests::binary("ig"));
                 let gadget = if storm == Storm::Open { "open" } else { "exec" };
                 c.args(["trace", gadget, "--host", "-o", "json", "--auto-mount-filesystems"])
                     .env("IG_LOG", "info");
+                if variant == Variant::IgMetrics {
+                    c.args(["--metrics-address", "127.0.0.1:0"]);
+                }
                 c
             }
             Variant::Bpftrace => {
@@ -102,14 +107,14 @@ impl Tracer {
             }
             Variant::Baseline => bail!("no tracer for the baseline"),
         };
-        let mut child = if variant == Variant::Ig {
+        let mut child = if matches!(variant, Variant::Ig | Variant::IgMetrics) {
             cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()
         } else {
             cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
         }
         .context("starting tracer")?;
         let stdout: Box<dyn std::io::Read + Send> = match variant {
-            Variant::Ig => Box::new(child.stderr.take().expect("stderr")),
+            Variant::Ig | Variant::IgMetrics => Box::new(child.stderr.take().expect("stderr")),
             _ => Box::new(child.stdout.take().expect("stdout")),
         };
         let counted = Arc::new(AtomicU64::new(0));
@@ -225,7 +230,7 @@ fn run_once(variant: Variant, storm: Storm, count: u64) -> Result<Sample> {
 }
 pub(crate) fn storm(storm: Storm, count: u64, rounds: usize) -> Result<()> {
     tests::require_root();
-    let mut variants = vec![Variant::Baseline, Variant::Ig];
+    let mut variants = vec![Variant::Baseline, Variant::Ig, Variant::IgMetrics];
     let has_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
     if has_bpftrace {
         variants.push(Variant::Bpftrace);
@@ -258,7 +263,11 @@ pub(crate) fn storm(storm: Storm, count: u64, rounds: usize) -> Result<()> {
              lost reported {lost}, cpu median {:.2} s, peak rss max {} KiB, rss at end max {} KiB",
             count * rounds as u64,
             100.0 * delivered as f64 / (count * rounds as u64) as f64,
-            if *v == Variant::Ig { ", ig counts every event it received, host noise included" } else { "" },
+            if *v != Variant::Bpftrace {
+                ", ig counts every event it received, host noise included"
+            } else {
+                ""
+            },
             median(s.iter().map(|x| x.cpu_s).collect()),
             s.iter().map(|x| x.rss_kb).max().unwrap_or(0),
             s.iter().map(|x| x.steady_rss_kb).max().unwrap_or(0)
@@ -268,6 +277,11 @@ pub(crate) fn storm(storm: Storm, count: u64, rounds: usize) -> Result<()> {
         (ratios.iter().find(|r| r.0 == Variant::Ig), ratios.iter().find(|r| r.0 == Variant::Bpftrace))
     {
         println!("ig/bpftrace slowdown ratio: {:.2}", ig / bt);
+    }
+    if let (Some((_, ig)), Some((_, with))) =
+        (ratios.iter().find(|r| r.0 == Variant::Ig), ratios.iter().find(|r| r.0 == Variant::IgMetrics))
+    {
+        println!("metrics on / off slowdown ratio: {:.3}", with / ig);
     }
     Ok(())
 }
