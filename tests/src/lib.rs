@@ -478,22 +478,30 @@ impl RuncBundle {
         assert!(out.status.success(), "runc run {}: {}", self.id, String::from_utf8_lossy(&out.stderr));
     }
 
-    /// `runc run -d`: returns once the container runs; yields its init pid.
-    pub fn run_detached(&self) -> u32 {
-        // The container inherits runc's stdio: no pipes, or waiting on them
-        // would wait for the container to exit.
+    /// runc with these arguments and the container id, its stderr to a
+    /// file: the container inherits runc's stdio, and waiting on a pipe
+    /// would wait for the container to exit.
+    fn runc_quietly(&self, args: &[&str]) {
         let err_path = self.dir.join("runc.err");
         let err = std::fs::File::create(&err_path).expect("runc.err");
-        let status = self
-            .runc()
-            .stderr(err)
-            .args(["run", "-d", "--bundle"])
-            .arg(&self.dir)
-            .arg(&self.id)
-            .status()
-            .expect("runc");
+        let status = self.runc().stderr(err).args(args).arg(&self.id).status().expect("runc");
         let msg = std::fs::read_to_string(&err_path).unwrap_or_default();
-        assert!(status.success(), "runc run -d {}: {msg}", self.id);
+        assert!(status.success(), "runc {args:?} {}: {msg}", self.id);
+    }
+
+    /// `runc create`: the container exists, its process waits for `start`.
+    pub fn create(&self) {
+        self.runc_quietly(&["create", "--bundle", self.dir.to_str().unwrap()]);
+    }
+
+    /// `runc start` of a created container.
+    pub fn start(&self) {
+        self.runc_quietly(&["start"]);
+    }
+
+    /// `runc run -d`: returns once the container runs; yields its init pid.
+    pub fn run_detached(&self) -> u32 {
+        self.runc_quietly(&["run", "-d", "--bundle", self.dir.to_str().unwrap()]);
         let state =
             self.runc().stdout(Stdio::piped()).args(["state", &self.id]).output().expect("runc state");
         let state: Value = serde_json::from_slice(&state.stdout).expect("runc state JSON");

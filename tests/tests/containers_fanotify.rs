@@ -266,3 +266,20 @@ fn containers_of_another_containerd_namespace_are_listed_from_containerds_own_ap
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert_eq!(comm.trim(), "sleep", "the pid is the container's init");
 }
+
+#[test]
+fn a_start_whose_create_came_before_ig_is_reported_not_silent() {
+    let h = harness();
+    require_root();
+    let id = unique("igt-late");
+    let bundle = h.runc_bundle(&id, &["/bin/true"], false);
+    bundle.create();
+    let ig = trace_exec(&h, &[]);
+    bundle.start();
+    assert!(
+        ig.wait_stderr("create was not seen", Duration::from_secs(20)),
+        "no warning for {id}: {}",
+        ig.stderr_text()
+    );
+    assert!(ig.stderr_text().contains(&id), "the warning names the container: {}", ig.stderr_text());
+}

@@ -296,6 +296,14 @@ impl Loop {
                         let deadline = Instant::now() + self.bound;
                         self.held.insert(seq, Held { event: ev, id, deadline });
                     }
+                    None if self.collection.by_id(&id).is_none() => {
+                        // Created before ig watched, or its create could not be read.
+                        tracing::warn!(
+                            id,
+                            "runtime start of a container whose create was not seen: its first events may be missed"
+                        );
+                        self.allow(ev);
+                    }
                     _ => self.allow(ev),
                 }
             }
