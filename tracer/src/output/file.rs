@@ -426,9 +426,9 @@ pub fn redirect(
     use crate::output::OutputMode;
     let Some(spec) = flags.spec()? else { return Ok((out, None)) };
     match output {
-        OutputMode::Json => {}
+        // No -o (run_options makes that json already): JSON lines too.
+        OutputMode::Json | OutputMode::Columns(None) => {}
         OutputMode::Columns(Some(_)) => return Err(FileError::NotJsonLines("columns".into())),
-        OutputMode::Columns(None) => unreachable!("run_options makes columns json with --output-file"),
         OutputMode::JsonPretty => return Err(FileError::NotJsonLines("jsonpretty".into())),
         OutputMode::Yaml => return Err(FileError::NotJsonLines("yaml".into())),
     }
