@@ -126,7 +126,7 @@ pub fn run(opts: &Options, input: Result<Vec<u8>, String>, started: Instant, log
             if let Err(e) = shared::spool::write(&opts.root, &record) {
                 log.line(&chain(&e));
             }
-            Message::Add { version: VERSION, record: Box::new(record) }
+            Message::Add { version: VERSION, record: Box::new(record), source: Some("hook".into()) }
         }
     };
 

@@ -27,7 +27,7 @@ impl Sink for SpoolAndTracers {
             tracing::warn!("{e}: {:?}", std::error::Error::source(&e));
         }
         let id = record.runtime.container_id.clone();
-        let msg = Message::Add { version: VERSION, record: Box::new(record) };
+        let msg = Message::Add { version: VERSION, record: Box::new(record), source: Some("nri".into()) };
         self.tell(&id, &msg);
     }
 

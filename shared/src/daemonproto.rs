@@ -8,12 +8,19 @@
 //! A client sends one `Request`; the daemon answers with `Started`, any
 //! number of `Stdout`/`Stderr` frames, and one `Exit`. The client stops the
 //! run by closing the connection (or sending `Stop`).
+//!
+//! Version 2 adds headless instances: a request's [`Action`] starts one
+//! (`detach`), lists them, attaches to one's output, or deletes one. A
+//! plain run is still sent as version 1, so an older daemon serves it.
 
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+/// The version of a plain run's request.
 pub const VERSION: u32 = 1;
+/// The version of a request with an instance [`Action`].
+pub const INSTANCES_VERSION: u32 = 2;
 /// Largest frame a daemon accepts from a client: a request is a command
 /// line, a few hundred bytes.
 pub const MAX_REQUEST: usize = 1 << 20;
@@ -110,6 +117,41 @@ pub struct Request {
     /// Width of the client's terminal, for columns output.
     #[serde(default)]
     pub terminal_width: Option<u16>,
+    /// What to do; a run streamed to this client when absent.
+    #[serde(default, skip_serializing_if = "Action::is_run")]
+    pub action: Action,
+}
+
+impl Request {
+    /// A request for `action`, at the version that carries it.
+    pub fn new(args: Vec<String>, terminal_width: Option<u16>, action: Action) -> Self {
+        let version = if action.is_run() { VERSION } else { INSTANCES_VERSION };
+        Self { version, args, terminal_width, action }
+    }
+}
+
+/// What a request asks of the daemon.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Action {
+    /// Run `args` and stream its output to this client until it goes away.
+    #[default]
+    Run,
+    /// Start `args` as a headless instance that outlives this client and
+    /// the daemon's restarts; the daemon answers with its name.
+    Detach { name: Option<String> },
+    /// The instances, as a table or (`json`) JSON.
+    List { json: bool },
+    /// Stream an instance's output from now on; detaching leaves it running.
+    Attach { name: String },
+    /// Stop an instance and forget it.
+    Delete { name: String },
+}
+
+impl Action {
+    pub fn is_run(&self) -> bool {
+        matches!(self, Action::Run)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,8 +179,10 @@ pub enum ProtoError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("protocol version {0} is not supported (this side speaks {VERSION})")]
+    #[error("protocol version {0} is not supported (this side speaks {VERSION} and {INSTANCES_VERSION})")]
     Version(u32),
+    #[error("an instance request needs protocol version {INSTANCES_VERSION}")]
+    ActionVersion,
 }
 
 /// The kind and payload length announced by a 5-byte frame header.
@@ -198,10 +242,11 @@ pub fn parse_json<'a, T: Deserialize<'a>>(kind: Kind, payload: &'a [u8]) -> Resu
 /// Parses a request and checks its version.
 pub fn parse_request(payload: &[u8]) -> Result<Request, ProtoError> {
     let req: Request = parse_json(Kind::Request, payload)?;
-    if req.version != VERSION {
-        return Err(ProtoError::Version(req.version));
+    match req.version {
+        VERSION if !req.action.is_run() => Err(ProtoError::ActionVersion),
+        VERSION | INSTANCES_VERSION => Ok(req),
+        other => Err(ProtoError::Version(other)),
     }
-    Ok(req)
 }
 
 #[cfg(test)]
@@ -210,8 +255,9 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let req =
-            Request { version: VERSION, args: vec!["trace".into(), "exec".into()], terminal_width: Some(80) };
+        let req = Request::new(vec!["trace".into(), "exec".into()], Some(80), Action::Run);
+        assert_eq!(req.version, VERSION, "a plain run stays version 1");
+        assert!(!String::from_utf8(serde_json::to_vec(&req).unwrap()).unwrap().contains("action"));
         let mut buf = json_frame(Kind::Request, &req);
         buf.extend(frame(Kind::Stdout, b"{\"pid\":1}\n"));
         let mut r = &buf[..];
@@ -234,9 +280,30 @@ mod tests {
         assert!(matches!(parse_header([0, 0, 0, 1, 99], MAX_REQUEST), Err(ProtoError::Kind(99))));
         let old = serde_json::to_vec(&serde_json::json!({"version": 0, "args": []})).unwrap();
         assert!(matches!(parse_request(&old), Err(ProtoError::Version(0))));
+        let mixed = serde_json::json!({"version": 1, "args": [], "action": {"kind": "list", "json": false}});
+        assert!(matches!(
+            parse_request(&serde_json::to_vec(&mixed).unwrap()),
+            Err(ProtoError::ActionVersion)
+        ));
         assert!(matches!(parse_request(b"\xff\x00garbage"), Err(ProtoError::Json { .. })));
         let mut truncated = &frame(Kind::Stdout, b"abcdef")[..7];
         assert!(matches!(read_frame(&mut truncated, MAX_REQUEST), Err(ProtoError::Io(_))));
+    }
+
+    #[test]
+    fn instance_actions_round_trip_at_version_2() {
+        for action in [
+            Action::Detach { name: Some("web-exec".into()) },
+            Action::Detach { name: None },
+            Action::List { json: true },
+            Action::Attach { name: "a".into() },
+            Action::Delete { name: "a".into() },
+        ] {
+            let req = Request::new(vec!["trace".into(), "exec".into()], None, action);
+            assert_eq!(req.version, INSTANCES_VERSION);
+            let bytes = serde_json::to_vec(&req).unwrap();
+            assert_eq!(parse_request(&bytes).unwrap(), req);
+        }
     }
 
     #[test]

@@ -29,7 +29,14 @@ pub const SPOOL_DIR: &str = "run/ig/containers";
 pub enum Message {
     /// A container is being created: its process exists but has not run.
     #[serde(rename = "add")]
-    Add { version: u32, record: Box<ContainerRecord> },
+    Add {
+        version: u32,
+        record: Box<ContainerRecord>,
+        /// Who tells: "hook" or "nri" (a tracer's metrics count records per
+        /// source); absent from older senders.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
     /// A container is gone.
     #[serde(rename = "remove")]
     Remove {
@@ -87,7 +94,7 @@ mod tests {
         let line = serde_json::to_string(&m).unwrap();
         assert_eq!(line, r#"{"kind":"remove","version":1,"containerId":"abc"}"#);
         assert_eq!(serde_json::from_str::<Message>(&line).unwrap(), m);
-        let add = Message::Add { version: VERSION, record: Box::default() };
+        let add = Message::Add { version: VERSION, record: Box::default(), source: None };
         let back: Message = serde_json::from_str(&serde_json::to_string(&add).unwrap()).unwrap();
         assert_eq!(back, add);
     }

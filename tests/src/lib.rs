@@ -571,11 +571,20 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// A daemon with a socket and a state directory of its own.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with_state(None, extra)
+    }
+
+    /// A daemon keeping its headless instances in `state` (one that
+    /// outlives it, for restarts), or in a directory of its own.
+    pub fn start_with_state(state: Option<&std::path::Path>, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(unique("igd"));
+        let state = state.map_or_else(|| dir.join("state"), std::path::Path::to_path_buf);
         let mut args =
             vec!["daemon".to_string(), "--auto-mount-filesystems".into(), "-G".into(), GROUP.to_string()];
         args.extend(["-H".into(), format!("unix://{}/ig.sock", dir.display())]);
+        args.extend(["--state-dir".into(), state.display().to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(binary("ig"))
             .args(&args)
@@ -591,6 +600,16 @@ impl Daemon {
 
     pub fn address(&self) -> String {
         format!("unix://{}/ig.sock", self.dir.display())
+    }
+
+    /// `gadgetctl --remote-address <this daemon> ARGS...` to its end.
+    pub fn gadgetctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary("gadgetctl"))
+            .args(["--remote-address", &self.address()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("gadgetctl")
     }
 
     /// `gadgetctl --remote-address <this daemon> ARGS...`, once the gadget

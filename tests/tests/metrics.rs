@@ -154,3 +154,94 @@ fn prometheus_sees_a_containers_execs_and_failed_execs_with_its_labels() {
     let (_, up) = prometheus.query_value("up{job=\"ig\"}").expect("up");
     assert_eq!(up, 1.0);
 }
+
+/// Where a daemon serves its metrics, from its log.
+fn daemon_metrics_address(d: &tests::Daemon) -> String {
+    let text = d.ig.stderr_text();
+    text.lines()
+        .find_map(|l| {
+            let rest = &l[l.find("metrics at http://")? + "metrics at http://".len()..];
+            rest.split("/metrics").next().map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no metrics address in the daemon's log: {text}"))
+}
+
+/// The value of one sample line, `NAME{labels} VALUE`, in a scrape.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn the_daemon_serves_what_its_instances_count_and_forgets_gone_containers() {
+    let h = harness();
+    require_root();
+    let d = tests::Daemon::start(&["--metrics-address", "127.0.0.1:0", "--metrics-expiry", "3s"]);
+    let target = daemon_metrics_address(&d);
+    let dir = std::env::temp_dir().join(unique("igt-dmetrics"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("exec.json");
+    let id = unique("igt-dm");
+    let out = d.gadgetctl(&[
+        "run",
+        "--detach",
+        "trace",
+        "exec",
+        "-c",
+        &id,
+        "--output-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let script = "/bin/ls / >/dev/null; /bin/ls /bin >/dev/null; /igt-missing 2>/dev/null; true";
+    h.runc_bundle(&id, &["/bin/sh", "-c", script], true).run();
+
+    // The kernel's truth as delivered: the instance's own file.
+    let series =
+        |name: &str| format!("{name}{{namespace=\"\",pod=\"\",container=\"{id}\",runtime=\"runc\"}}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (body, execs, failed) = loop {
+        let events: Vec<Value> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &Value| v["runtime"]["containerName"] == id.as_str())
+            .collect();
+        let failed = events.iter().filter(|v| v["ret"].as_i64() != Some(0)).count();
+        let (_, body) = http_get(&target, "/metrics").expect("the daemon serves /metrics");
+        let shown = (
+            sample(&body, &series("ig_container_execs_total")),
+            sample(&body, &series("ig_container_failed_execs_total")),
+        );
+        if events.len() >= 3 && failed >= 1 && shown == (Some(events.len() as f64), Some(failed as f64)) {
+            break (body, events.len(), failed);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the metrics never matched the {} events ({failed} failed) of the file: {shown:?}\n{body}",
+            events.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(execs >= 3 && failed >= 1);
+    assert_eq!(sample(&body, "ig_gadget_runs{gadget=\"trace exec\"}"), Some(1.0), "{body}");
+    assert_eq!(sample(&body, "ig_gadget_events_lost_total{gadget=\"trace exec\"}"), Some(0.0), "{body}");
+    assert!(sample(&body, "ig_container_records_total{source=\"hook\"}").unwrap_or(0.0) >= 1.0, "{body}");
+    assert!(sample(&body, "ig_ebpf_programs").unwrap_or(0.0) >= 1.0, "{body}");
+    assert!(sample(&body, "ig_ebpf_maps").unwrap_or(0.0) >= 1.0, "{body}");
+    assert!(body.contains("# TYPE ig_containers gauge"), "{body}");
+
+    // The container has exited (its poststop told the daemon): its series
+    // go once it has been gone for the expiry.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http_get(&target, "/metrics").unwrap();
+        if !body.contains(&id) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a gone container's series stayed past --metrics-expiry:\n{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use rustls_pki_types::ServerName;
-use shared::daemonproto::{self as proto, Address, Exit, Kind, MAX_RESPONSE, Request, VERSION};
+use shared::daemonproto::{self as proto, Action, Address, Exit, Kind, MAX_RESPONSE, Request};
 
 use crate::cli::GadgetCommand;
 use crate::output::columns::stdout_terminal_width;
@@ -54,15 +54,96 @@ pub struct GadgetctlCli {
     pub command: GadgetctlCommand,
 }
 
-/// What gadgetctl runs: a gadget on the daemon, or its own completions and man pages.
+/// What gadgetctl runs: a gadget on the daemon, headless instances, or its
+/// own completions and man pages.
 // Parsed once per process: the size of its variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 pub enum GadgetctlCommand {
     #[command(flatten)]
     Gadget(GadgetCommand),
+    /// Run a gadget; with --detach, as a headless instance that keeps
+    /// running on the daemon (and after its restarts) until deleted.
+    Run(RunArgs),
+    /// List the daemon's headless instances.
+    List(ListArgs),
+    /// Show an instance's output from now on; Ctrl-C leaves it running.
+    Attach {
+        /// The instance.
+        name: String,
+    },
+    /// Stop headless instances and forget them.
+    Delete {
+        /// The instances.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     Completion(crate::cli::docs::CompletionArgs),
     Man(crate::cli::docs::ManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Start it on the daemon and return: it writes to its --output-file and
+    /// its metrics, and `gadgetctl attach NAME` shows it. JSON lines.
+    #[arg(long)]
+    pub detach: bool,
+    /// The instance's name (default: the gadget's and a random suffix).
+    #[arg(long, requires = "detach")]
+    pub name: Option<String>,
+    #[command(subcommand)]
+    pub gadget: GadgetCommand,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Output: columns or json.
+    #[arg(short = 'o', long = "output", default_value = "columns", value_parser = ["columns", "json"])]
+    pub output: String,
+}
+
+impl GadgetctlCommand {
+    /// What to ask the daemon, each request with the arguments it carries
+    /// (`args`: the command line without gadgetctl's own flags). None for
+    /// what gadgetctl does alone.
+    pub fn requests(&self, args: &[String]) -> Option<Vec<(Action, Vec<String>)>> {
+        Some(match self {
+            GadgetctlCommand::Gadget(_) => vec![(Action::Run, args.to_vec())],
+            GadgetctlCommand::Run(run) => {
+                let gadget = without_run_flags(args);
+                let action = if run.detach { Action::Detach { name: run.name.clone() } } else { Action::Run };
+                vec![(action, gadget)]
+            }
+            GadgetctlCommand::List(l) => vec![(Action::List { json: l.output == "json" }, vec![])],
+            GadgetctlCommand::Attach { name } => vec![(Action::Attach { name: name.clone() }, vec![])],
+            GadgetctlCommand::Delete { names } => {
+                names.iter().map(|n| (Action::Delete { name: n.clone() }, vec![])).collect()
+            }
+            GadgetctlCommand::Completion(_) | GadgetctlCommand::Man(_) => return None,
+        })
+    }
+}
+
+/// `run --detach --name N trace exec ...` → `trace exec ...`: run's own
+/// flags all come before the gadget (clap gives what follows to it).
+fn without_run_flags(args: &[String]) -> Vec<String> {
+    let mut it = args.iter().skip_while(|a| *a != "run").skip(1).peekable();
+    while let Some(a) = it.peek() {
+        match a.as_str() {
+            "--name" => {
+                it.next();
+                it.next();
+            }
+            "--detach" => {
+                it.next();
+            }
+            s if s.starts_with("--name=") => {
+                it.next();
+            }
+            _ => break,
+        }
+    }
+    it.cloned().collect()
 }
 
 /// Flags that belong to gadgetctl itself, with whether they take a value.
@@ -139,10 +220,9 @@ fn connect(cli: &GadgetctlCli) -> anyhow::Result<Box<dyn Stream>> {
 }
 
 /// Runs the command on the daemon; returns the exit code to leave with.
-pub fn run(cli: &GadgetctlCli, args: Vec<String>) -> anyhow::Result<i32> {
+pub fn run(cli: &GadgetctlCli, args: Vec<String>, action: Action) -> anyhow::Result<i32> {
     let mut stream = connect(cli)?;
-    let request =
-        Request { version: VERSION, args, terminal_width: stdout_terminal_width().map(|w| w as u16) };
+    let request = Request::new(args, stdout_terminal_width().map(|w| w as u16), action);
     stream.write_all(&proto::json_frame(Kind::Request, &request)).context("sending the request")?;
     stream.flush().context("sending the request")?;
     let mut stdout = std::io::stdout();
@@ -189,6 +269,36 @@ mod tests {
             "--remote-address tcp://h:1 trace exec -o json --tls-ca-file=/ca -v --host --insecure -F comm:x",
         );
         assert_eq!(forwarded_args(&args), v("trace exec -o json --host -F comm:x"));
+    }
+
+    #[test]
+    fn run_sends_the_gadget_without_its_own_flags() {
+        let requests = |line: &str| {
+            let args = v(line);
+            let cli =
+                GadgetctlCli::try_parse_from(std::iter::once("gadgetctl".to_string()).chain(args.clone()))
+                    .unwrap();
+            cli.command.requests(&forwarded_args(&args)).unwrap()
+        };
+        assert_eq!(
+            requests("run --detach --name web trace exec -o json --comm=--name"),
+            [(Action::Detach { name: Some("web".into()) }, v("trace exec -o json --comm=--name"))]
+        );
+        assert_eq!(
+            requests("-v run --name=w --detach trace exec --host"),
+            [(Action::Detach { name: Some("w".into()) }, v("trace exec --host"))]
+        );
+        assert_eq!(requests("run trace exec --host"), [(Action::Run, v("trace exec --host"))]);
+        assert_eq!(requests("trace exec --host"), [(Action::Run, v("trace exec --host"))]);
+        assert_eq!(requests("list -o json"), [(Action::List { json: true }, vec![])]);
+        assert_eq!(
+            requests("delete a b"),
+            [(Action::Delete { name: "a".into() }, vec![]), (Action::Delete { name: "b".into() }, vec![])]
+        );
+        assert!(
+            GadgetctlCli::try_parse_from(v("gadgetctl run --name x trace exec")).is_err(),
+            "--name needs --detach"
+        );
     }
 
     #[test]

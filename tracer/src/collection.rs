@@ -17,6 +17,53 @@ use shared::ContainerRecord;
 /// How long a removed container still enriches late events.
 pub const REMOVED_GRACE: Duration = Duration::from_secs(5);
 
+/// Where a container record came from: a metric label, and the way to
+/// tell which source saw a container first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// ig-hook, an OCI hook of the runtime (podman, CRI-O, runc bundles).
+    Hook,
+    /// containerd's NRI: ig-nri, or the daemon's own plugin.
+    Nri,
+    /// The fanotify watcher on the runtime binaries (docker, `ctr run`).
+    Fanotify,
+    /// The records earlier hooks and plugins left in the spool.
+    Spool,
+    /// The runtime APIs, asked once at start-up.
+    RuntimeApi,
+}
+
+impl Source {
+    pub const ALL: [Source; 5] =
+        [Source::Hook, Source::Nri, Source::Fanotify, Source::Spool, Source::RuntimeApi];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Hook => "hook",
+            Source::Nri => "nri",
+            Source::Fanotify => "fanotify",
+            Source::Spool => "spool",
+            Source::RuntimeApi => "runtime-api",
+        }
+    }
+
+    /// The name a source gives itself on the tracers' socket.
+    pub fn from_wire(name: Option<&str>) -> Self {
+        match name {
+            Some("nri") => Source::Nri,
+            _ => Source::Hook,
+        }
+    }
+}
+
+/// What one source gave: containers known now (that it told first), and
+/// records received in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    pub known: usize,
+    pub records: u64,
+}
+
 #[derive(Clone, Debug)]
 pub enum Change {
     Added(Arc<ContainerRecord>),
@@ -31,6 +78,10 @@ struct Inner {
     by_mntns: HashMap<u64, Arc<ContainerRecord>>,
     by_netns: HashMap<u64, Vec<Arc<ContainerRecord>>>,
     removed: HashMap<u64, (Instant, Arc<ContainerRecord>)>,
+    /// Which source each known container came from.
+    source_of: HashMap<String, Source>,
+    /// Records received per source, accepted or not.
+    records: HashMap<Source, u64>,
     subscribers: Vec<(u64, Subscriber)>,
     next_subscriber: u64,
 }
@@ -63,8 +114,9 @@ impl Collection {
 
     /// Adds or replaces a container; returns false when the same record was
     /// already there (a container learnt from two sources).
-    pub fn add(&self, record: ContainerRecord) -> bool {
+    pub fn add(&self, record: ContainerRecord, source: Source) -> bool {
         let mut inner = self.lock();
+        *inner.records.entry(source).or_insert(0) += 1;
         if let Some(old) = inner.by_id.get(&record.runtime.container_id) {
             if **old == record {
                 return false;
@@ -72,18 +124,19 @@ impl Collection {
             let old = old.clone();
             inner.unindex(&old);
         }
-        inner.insert(record);
+        inner.insert(record, source);
         true
     }
 
     /// Adds a container unless one with its id is already there: a fallback
     /// source must not replace what a richer one (a hook, NRI) said.
-    pub fn add_if_absent(&self, record: ContainerRecord) -> bool {
+    pub fn add_if_absent(&self, record: ContainerRecord, source: Source) -> bool {
         let mut inner = self.lock();
+        *inner.records.entry(source).or_insert(0) += 1;
         if inner.by_id.contains_key(&record.runtime.container_id) {
             return false;
         }
-        inner.insert(record);
+        inner.insert(record, source);
         true
     }
 
@@ -92,6 +145,7 @@ impl Collection {
         let mut inner = self.lock();
         let record = inner.by_id.get(container_id).cloned()?;
         inner.unindex(&record);
+        inner.source_of.remove(container_id);
         let now = Instant::now();
         inner.removed.retain(|_, (at, _)| now.duration_since(*at) < REMOVED_GRACE);
         inner.removed.insert(record.mntns, (now, record.clone()));
@@ -136,6 +190,18 @@ impl Collection {
         self.len() == 0
     }
 
+    /// Per source: containers known now and records received.
+    pub fn source_counts(&self) -> Vec<(Source, SourceCounts)> {
+        let inner = self.lock();
+        Source::ALL
+            .iter()
+            .map(|&s| {
+                let known = inner.source_of.values().filter(|&&v| v == s).count();
+                (s, SourceCounts { known, records: inner.records.get(&s).copied().unwrap_or(0) })
+            })
+            .collect()
+    }
+
     /// Calls `f` with `Added` for every container already there, then for
     /// every later change, until the returned subscription is dropped. `f`
     /// runs with the collection locked: it must not call back into it.
@@ -152,7 +218,9 @@ impl Collection {
 }
 
 impl Inner {
-    fn insert(&mut self, record: ContainerRecord) {
+    fn insert(&mut self, record: ContainerRecord, source: Source) {
+        // A record that replaces another keeps the source that told first.
+        self.source_of.entry(record.runtime.container_id.clone()).or_insert(source);
         let record = Arc::new(record);
         self.removed.remove(&record.mntns);
         self.by_id.insert(record.runtime.container_id.clone(), record.clone());
@@ -199,9 +267,9 @@ mod tests {
     #[test]
     fn indexes_by_id_mntns_and_netns() {
         let c = Collection::new();
-        assert!(c.add(record("a", 1, 10)));
-        assert!(c.add(record("b", 2, 10)));
-        assert!(!c.add(record("a", 1, 10)), "the same record twice is not a change");
+        assert!(c.add(record("a", 1, 10), Source::Hook));
+        assert!(c.add(record("b", 2, 10), Source::Hook));
+        assert!(!c.add(record("a", 1, 10), Source::Hook), "the same record twice is not a change");
         assert_eq!(c.by_mntns(1).unwrap().runtime.container_id, "a");
         assert_eq!(c.by_netns(10).len(), 2);
         assert_eq!(c.by_id("b").unwrap().mntns, 2);
@@ -214,7 +282,7 @@ mod tests {
     #[test]
     fn removed_containers_enrich_for_a_grace_period() {
         let c = Collection::new();
-        c.add(record("a", 1, 10));
+        c.add(record("a", 1, 10), Source::Hook);
         assert!(c.remove("a").is_some());
         assert!(c.remove("a").is_none());
         assert!(c.by_id("a").is_none());
@@ -226,7 +294,7 @@ mod tests {
     #[test]
     fn subscribers_get_existing_then_changes() {
         let c = Collection::new();
-        c.add(record("a", 1, 10));
+        c.add(record("a", 1, 10), Source::Hook);
         let (tx, rx) = channel();
         let sub = c.subscribe(move |ch| {
             let _ = tx.send(match ch {
@@ -234,20 +302,36 @@ mod tests {
                 Change::Removed(r) => format!("-{}", r.runtime.container_id),
             });
         });
-        c.add(record("b", 2, 20));
+        c.add(record("b", 2, 20), Source::Hook);
         c.remove("a");
         drop(sub);
-        c.add(record("c", 3, 30));
+        c.add(record("c", 3, 30), Source::Hook);
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["+a", "+b", "-a"]);
     }
 
     #[test]
     fn a_replaced_record_is_reindexed() {
         let c = Collection::new();
-        c.add(record("a", 1, 10));
-        assert!(c.add(record("a", 5, 10)));
+        c.add(record("a", 1, 10), Source::Hook);
+        assert!(c.add(record("a", 5, 10), Source::Hook));
         assert!(c.by_mntns(1).is_none());
         assert_eq!(c.by_mntns(5).unwrap().runtime.container_id, "a");
         assert_eq!(c.by_netns(10).len(), 1);
+    }
+
+    #[test]
+    fn counts_records_and_known_containers_per_source() {
+        let c = Collection::new();
+        c.add(record("a", 1, 10), Source::Hook);
+        c.add_if_absent(record("a", 1, 10), Source::Fanotify);
+        c.add(record("b", 2, 20), Source::Nri);
+        c.add(record("b", 7, 20), Source::Spool);
+        c.remove("a");
+        let counts: HashMap<_, _> = c.source_counts().into_iter().collect();
+        assert_eq!(counts[&Source::Hook], SourceCounts { known: 0, records: 1 });
+        assert_eq!(counts[&Source::Fanotify], SourceCounts { known: 0, records: 1 });
+        assert_eq!(counts[&Source::Nri], SourceCounts { known: 1, records: 1 }, "b was told by NRI first");
+        assert_eq!(counts[&Source::Spool], SourceCounts { known: 0, records: 1 });
+        assert_eq!(counts[&Source::RuntimeApi], SourceCounts::default());
     }
 }

@@ -23,6 +23,9 @@ pub struct RunIo {
     pub stop: Stop,
     /// Called once the gadget is attached (or the watch has begun).
     pub started: Option<Box<dyn FnOnce() + Send>>,
+    /// With `--output-file`, events also go to `out` (a headless
+    /// instance: its file, and whoever attaches).
+    pub tee: bool,
 }
 
 impl RunIo {
@@ -34,6 +37,7 @@ impl RunIo {
             terminal_width: stdout_terminal_width(),
             stop: stop_on_signals(),
             started: None,
+            tee: false,
         }
     }
 }

@@ -119,7 +119,7 @@ fn run(cli: Cli, settings: &Settings) -> anyhow::Result<()> {
             } else {
                 (sources::running_now(&source_opts), None)
             };
-            runtime()?.block_on(cmd.execute(&root, &collection, RunIo::local()))
+            runtime()?.block_on(cmd.execute(&root, &collection, None, RunIo::local()))
         }
     }
 }

@@ -4,12 +4,18 @@
 //!
 //! A gadget run counts into a plain map of its own, keyed by mount
 //! namespace (no lock, no label strings per event), and publishes it here
-//! on its one-second tick; labels are the container's as first seen.
+//! on its one-second tick; labels are the container's as first seen. In
+//! `ig daemon` every gadget run (a client's or a headless instance) counts
+//! into the daemon's one endpoint.
+//!
+//! Cardinality stays bounded: a container's series are dropped once it has
+//! been gone from the collection for longer than the expiry.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -60,7 +66,7 @@ impl Count {
 }
 
 /// The labels of one container (all empty for the host).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct ContainerLabels {
     namespace: String,
     pod: String,
@@ -99,24 +105,69 @@ impl RunCounts {
     }
 }
 
+/// How long a gone container's series stay, unless told otherwise.
+pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(300);
+
 /// Everything the endpoint serves.
-#[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Published>,
+    /// A container gone for longer than this loses its series.
+    expiry: Duration,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new(DEFAULT_EXPIRY)
+    }
 }
 
 #[derive(Default)]
 struct Published {
     /// (labels, count) → total, summed over runs and containers with the same labels.
     containers: BTreeMap<(ContainerLabels, Count), u64>,
+    /// Containers with series but no longer in the collection: since when.
+    gone_since: HashMap<ContainerLabels, Instant>,
     /// gadget → (delivered, lost).
     gadgets: BTreeMap<String, (u64, u64)>,
+    /// gadget → runs going on now.
+    running: BTreeMap<String, u64>,
+}
+
+/// A gadget run going on, counted in `ig_gadget_runs` until dropped.
+pub struct RunningGadget {
+    metrics: Arc<Metrics>,
+    gadget: String,
+}
+
+impl Drop for RunningGadget {
+    fn drop(&mut self) {
+        let mut p = self.metrics.lock();
+        if let Some(n) = p.running.get_mut(&self.gadget) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl Metrics {
+    pub fn new(expiry: Duration) -> Self {
+        Self { inner: Mutex::default(), expiry }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a run of `gadget` as going on until the result is dropped.
+    pub fn running(self: &Arc<Self>, gadget: &str) -> RunningGadget {
+        let mut p = self.lock();
+        *p.running.entry(gadget.to_string()).or_insert(0) += 1;
+        p.gadgets.entry(gadget.to_string()).or_insert((0, 0));
+        RunningGadget { metrics: self.clone(), gadget: gadget.to_string() }
+    }
+
     /// Adds what `run` counted since its last publication, and its totals.
     pub fn publish(&self, gadget: &str, run: &mut RunCounts, lost: u64) {
-        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.lock();
         for ((mntns, count), n) in run.by_mntns.drain() {
             let labels = run.labels.get(&mntns).cloned().unwrap_or_default();
             *p.containers.entry((labels, count)).or_insert(0) += n;
@@ -126,9 +177,39 @@ impl Metrics {
         g.1 += lost;
     }
 
+    /// Forgets the series of containers gone for longer than the expiry;
+    /// starts the clock for those that just went.
+    fn expire(&self, p: &mut Published, collection: &Collection, now: Instant) {
+        let live: std::collections::HashSet<ContainerLabels> =
+            collection.snapshot().iter().map(|r| ContainerLabels::of(Some(r))).collect();
+        let with_series: std::collections::HashSet<ContainerLabels> = p
+            .containers
+            .keys()
+            .map(|(l, _)| l.clone())
+            .filter(|l| *l != ContainerLabels::default())
+            .collect();
+        p.gone_since.retain(|l, _| with_series.contains(l) && !live.contains(l));
+        let mut expired = Vec::new();
+        for labels in with_series.into_iter().filter(|l| !live.contains(l)) {
+            let since = *p.gone_since.entry(labels.clone()).or_insert(now);
+            if now.duration_since(since) >= self.expiry {
+                expired.push(labels);
+            }
+        }
+        for labels in expired {
+            p.containers.retain(|(l, _), _| *l != labels);
+            p.gone_since.remove(&labels);
+        }
+    }
+
     /// The Prometheus text format.
     pub fn render(&self, collection: &Collection) -> String {
-        let p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        self.render_at(collection, Instant::now())
+    }
+
+    fn render_at(&self, collection: &Collection, now: Instant) -> String {
+        let mut p = self.lock();
+        self.expire(&mut p, collection, now);
         let mut out = String::new();
         for count in Count::ALL {
             let rows: Vec<_> = p.containers.iter().filter(|((_, c), _)| *c == count).collect();
@@ -159,10 +240,35 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{gadget=\"{}\"}} {n}", escape(g));
             }
         }
+        let _ = writeln!(out, "# HELP ig_gadget_runs Gadget runs going on now.\n# TYPE ig_gadget_runs gauge");
+        for (g, n) in &p.running {
+            let _ = writeln!(out, "ig_gadget_runs{{gadget=\"{}\"}} {n}", escape(g));
+        }
+        drop(p);
+        let sources = collection.source_counts();
         let _ = writeln!(
             out,
-            "# HELP ig_containers Containers ig knows now.\n# TYPE ig_containers gauge\nig_containers {}",
-            collection.len()
+            "# HELP ig_containers Containers ig knows now, by the source that told it first.\n# TYPE ig_containers gauge"
+        );
+        for (source, c) in &sources {
+            let _ = writeln!(out, "ig_containers{{source=\"{}\"}} {}", source.as_str(), c.known);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ig_container_records_total Container records received, by source.\n# TYPE ig_container_records_total counter"
+        );
+        for (source, c) in &sources {
+            let _ =
+                writeln!(out, "ig_container_records_total{{source=\"{}\"}} {}", source.as_str(), c.records);
+        }
+        let (programs, maps) = crate::session::loaded_now();
+        let _ = writeln!(
+            out,
+            "# HELP ig_ebpf_programs eBPF programs the running gadgets have attached.\n# TYPE ig_ebpf_programs gauge\nig_ebpf_programs {programs}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ig_ebpf_maps eBPF maps the running gadgets hold.\n# TYPE ig_ebpf_maps gauge\nig_ebpf_maps {maps}"
         );
         out
     }
@@ -270,7 +376,76 @@ mod tests {
         assert!(text.contains("ig_container_failed_execs_total{namespace=\"\",pod=\"\",container=\"web\\\"1\",runtime=\"podman\"} 1"));
         assert!(text.contains("ig_gadget_events_delivered_total{gadget=\"trace exec\"} 5"));
         assert!(text.contains("ig_gadget_events_lost_total{gadget=\"trace exec\"} 2"));
-        assert!(text.contains("ig_containers 0"));
+        assert!(text.contains("ig_containers{source=\"hook\"} 0"), "{text}");
+        assert!(text.contains("ig_container_records_total{source=\"nri\"} 0"), "{text}");
         assert!(!text.contains("file_opens"), "no empty families");
+    }
+
+    fn container(id: &str, name: &str, mntns: u64) -> shared::ContainerRecord {
+        let mut rec = shared::ContainerRecord::default();
+        rec.runtime.container_id = id.into();
+        rec.runtime.container_name = name.into();
+        rec.runtime.runtime_name = "runc".into();
+        rec.mntns = mntns;
+        rec
+    }
+
+    #[test]
+    fn a_gone_containers_series_go_after_the_expiry_the_hosts_stay() {
+        let m = Metrics::new(Duration::from_secs(60));
+        let c = Collection::new();
+        let (a, b) = (container("a", "gone-soon", 1), container("b", "stays", 2));
+        c.add(a.clone(), crate::collection::Source::Hook);
+        c.add(b.clone(), crate::collection::Source::Nri);
+        let mut run = RunCounts::default();
+        run.add(1, Some(&a), Count::Execs);
+        run.add(2, Some(&b), Count::Execs);
+        run.add(9, None, Count::Execs);
+        m.publish("trace exec", &mut run, 0);
+        let t0 = Instant::now();
+        assert!(m.render_at(&c, t0).contains("container=\"gone-soon\""));
+        c.remove("a");
+        let shown = |t: Instant| m.render_at(&c, t);
+        assert!(shown(t0 + Duration::from_secs(1)).contains("container=\"gone-soon\""), "kept while recent");
+        let later = shown(t0 + Duration::from_secs(62));
+        assert!(!later.contains("gone-soon"), "{later}");
+        assert!(later.contains("container=\"stays\""), "{later}");
+        assert!(
+            later.contains("ig_container_execs_total{namespace=\"\",pod=\"\",container=\"\",runtime=\"\"} 1")
+        );
+        assert!(later.contains("ig_containers{source=\"nri\"} 1"), "{later}");
+        assert!(later.contains("ig_container_records_total{source=\"hook\"} 1"), "{later}");
+    }
+
+    #[test]
+    fn a_container_back_before_the_expiry_keeps_its_series() {
+        let m = Metrics::new(Duration::from_secs(60));
+        let c = Collection::new();
+        let a = container("a", "web", 1);
+        c.add(a.clone(), crate::collection::Source::Hook);
+        let mut run = RunCounts::default();
+        run.add(1, Some(&a), Count::Execs);
+        m.publish("trace exec", &mut run, 0);
+        let t0 = Instant::now();
+        c.remove("a");
+        m.render_at(&c, t0);
+        // Restarted under the same name (a new id): the same series.
+        c.add(container("a2", "web", 3), crate::collection::Source::Hook);
+        assert!(
+            m.render_at(&c, t0 + Duration::from_secs(120)).contains("container=\"web\",runtime=\"runc\"} 1")
+        );
+    }
+
+    #[test]
+    fn runs_going_on_are_a_gauge() {
+        let m = Arc::new(Metrics::default());
+        let c = Collection::new();
+        let r1 = m.running("trace exec");
+        let _r2 = m.running("trace exec");
+        assert!(m.render(&c).contains("ig_gadget_runs{gadget=\"trace exec\"} 2"));
+        drop(r1);
+        let text = m.render(&c);
+        assert!(text.contains("ig_gadget_runs{gadget=\"trace exec\"} 1"), "{text}");
+        assert!(text.contains("ig_gadget_events_lost_total{gadget=\"trace exec\"} 0"), "{text}");
     }
 }

@@ -40,6 +40,7 @@ pub struct RunOptions {
     pub ring_bytes: u32,
     pub output_file: crate::output::file::FileFlags,
     pub metrics_address: Option<std::net::SocketAddr>,
+    pub metrics_expiry: Duration,
 }
 
 /// How events are printed.
@@ -180,6 +181,8 @@ pub struct RunContext<'a> {
     pub root: &'a std::path::Path,
     pub collection: &'a Arc<Collection>,
     pub io: RunIo,
+    /// The daemon's metrics, which every run inside it counts into.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Loads and attaches a trace or top gadget, then detaches it: the variant
@@ -191,21 +194,26 @@ pub fn probe_program(gadget: &dyn crate::session::GadgetProgram) -> anyhow::Resu
 
 /// Runs `gadget` until stopped; returns when it has been detached.
 pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
-    let RunContext { root, collection, io } = ctx;
+    let RunContext { root, collection, io, metrics } = ctx;
     let opts = gadget.common().run_options();
-    let RunIo { out, mut err, terminal_width, stop, started } = io;
-    let (out, file) = redirect(&opts.output_file, &opts.output, out, &mut err)?;
-    let counts = match opts.metrics_address {
-        Some(addr) => {
-            let metrics = Arc::new(Metrics::default());
+    let RunIo { out, mut err, terminal_width, stop, started, tee } = io;
+    let (out, file) = redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
+    let metrics = match (opts.metrics_address, metrics) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "--metrics-address: this daemon serves the metrics of every gadget it runs (ig daemon --metrics-address)"
+        ),
+        (Some(addr), None) => {
+            let metrics = Arc::new(Metrics::new(opts.metrics_expiry));
             let bound = crate::metrics::serve(addr, metrics.clone(), collection.clone())
                 .await
                 .with_context(|| format!("serving metrics on {addr}"))?;
             let _ = writeln!(err, "ig: metrics at http://{bound}/metrics");
-            Some((metrics, RunCounts::default()))
+            Some(metrics)
         }
-        None => None,
+        (None, daemon) => daemon,
     };
+    let _running = metrics.as_ref().map(|m| m.running(&G::command_name()));
+    let counts = metrics.map(|m| (m, RunCounts::default()));
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let mut wants_names = opts.filters.iter().any(|f| names_column(f.split(':').next().unwrap_or("")));

@@ -2,6 +2,7 @@
 //! buffer, its loss counters and its mount-namespace filter map. Dropping the
 //! session detaches the programs and frees the maps.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::bpf::{
@@ -339,7 +340,40 @@ pub struct Session {
     stats: PerCpuArray<MapData, u64>,
     filter: MntnsFilter,
     variant: &'static str,
+    _loaded: Loaded,
     _bpf: Ebpf,
+}
+
+/// eBPF programs attached and maps created by the sessions of this
+/// process, for its metrics.
+static PROGRAMS_LOADED: AtomicU64 = AtomicU64::new(0);
+static MAPS_LOADED: AtomicU64 = AtomicU64::new(0);
+
+/// One session's share of the counts, given back when it ends.
+struct Loaded {
+    programs: u64,
+    maps: u64,
+}
+
+impl Loaded {
+    fn count(programs: usize, maps: usize) -> Self {
+        let (programs, maps) = (programs as u64, maps as u64);
+        PROGRAMS_LOADED.fetch_add(programs, Ordering::Relaxed);
+        MAPS_LOADED.fetch_add(maps, Ordering::Relaxed);
+        Self { programs, maps }
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        PROGRAMS_LOADED.fetch_sub(self.programs, Ordering::Relaxed);
+        MAPS_LOADED.fetch_sub(self.maps, Ordering::Relaxed);
+    }
+}
+
+/// eBPF programs and maps the gadgets of this process hold now.
+pub fn loaded_now() -> (u64, u64) {
+    (PROGRAMS_LOADED.load(Ordering::Relaxed), MAPS_LOADED.load(Ordering::Relaxed))
 }
 
 /// Before Linux 5.11, BPF maps are charged to RLIMIT_MEMLOCK (64 KiB by
@@ -367,7 +401,8 @@ impl Session {
         tracing::debug!(took = ?started.elapsed(), "object parsed and relocated");
 
         let variants = wanted_variants(program.variants(), std::env::var(VARIANT_ENV).ok().as_deref());
-        let variant = attach_first_variant(&mut bpf, &variants, &KernelHooks::probe())?;
+        let (variant, programs) = attach_first_variant(&mut bpf, &variants, &KernelHooks::probe())?;
+        let loaded = Loaded::count(programs, bpf.maps().count());
         tracing::debug!(variant = variant.name, took = ?started.elapsed(), "programs loaded and attached");
         let ring = RingBuf::try_from(take_map(&mut bpf, EVENTS_MAP)?)
             .map_err(|source| SessionError::Map { name: EVENTS_MAP, source: Box::new(source) })?;
@@ -384,6 +419,7 @@ impl Session {
             stats,
             filter: MntnsFilter { map: Arc::new(Mutex::new(filter)) },
             variant: variant.name,
+            _loaded: loaded,
             _bpf: bpf,
         })
     }
@@ -516,7 +552,7 @@ fn attach_first_variant(
     bpf: &mut Ebpf,
     variants: &[&'static Variant],
     kernel: &KernelHooks,
-) -> Result<&'static Variant, SessionError> {
+) -> Result<(&'static Variant, usize), SessionError> {
     let mut reasons = Vec::new();
     for &v in variants {
         if let Some(missing) = v.missing(kernel) {
@@ -534,7 +570,7 @@ fn attach_first_variant(
             attach_one(bpf, a)
         });
         match attached {
-            Ok(()) => return Ok(v),
+            Ok(()) => return Ok((v, loaded.len())),
             // A gadget with a single way of running reports its own error.
             Err(e) if variants.len() == 1 => return Err(e),
             Err(e) => {

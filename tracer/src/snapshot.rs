@@ -106,7 +106,7 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
 
     let mut err = ctx.io.err;
     let (out, mut file) =
-        crate::output::file::redirect(&opts.output_file, &opts.output, ctx.io.out, &mut err)?;
+        crate::output::file::redirect(&opts.output_file, &opts.output, ctx.io.out, ctx.io.tee, &mut err)?;
     let mut out = io::BufWriter::new(out);
     let written = match shown {
         Some(shown) => {

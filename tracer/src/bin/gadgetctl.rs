@@ -26,14 +26,18 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
-        GadgetctlCommand::Gadget(_) => {}
+        _ => {}
     }
     let args = forwarded_args(&std::env::args().skip(1).collect::<Vec<_>>());
-    match run(&cli, args) {
-        Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
-        Err(e) => {
-            eprintln!("gadgetctl: {e:#}");
-            std::process::ExitCode::FAILURE
+    let mut worst = 0;
+    for (action, args) in cli.command.requests(&args).unwrap_or_default() {
+        match run(&cli, args, action) {
+            Ok(code) => worst = worst.max(code),
+            Err(e) => {
+                eprintln!("gadgetctl: {e:#}");
+                return std::process::ExitCode::FAILURE;
+            }
         }
     }
+    std::process::ExitCode::from(worst.clamp(0, 255) as u8)
 }

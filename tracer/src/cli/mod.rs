@@ -114,9 +114,26 @@ impl GadgetCommand {
         }
     }
 
-    /// Runs it with the containers of `collection`, writing to `io`.
-    pub async fn execute(self, root: &Path, collection: &Arc<Collection>, io: RunIo) -> anyhow::Result<()> {
-        let ctx = RunContext { root, collection, io };
+    /// The flags every gadget takes; None for list-containers.
+    pub fn common_mut(&mut self) -> Option<&mut CommonFlags> {
+        match self {
+            GadgetCommand::Trace { gadget } => Some(gadget.common_mut()),
+            GadgetCommand::Snapshot { gadget } => Some(gadget.common_mut()),
+            GadgetCommand::Top { gadget } => Some(gadget.common_mut()),
+            GadgetCommand::ListContainers(_) => None,
+        }
+    }
+
+    /// Runs it with the containers of `collection`, writing to `io`; in
+    /// the daemon, counting into its `metrics`.
+    pub async fn execute(
+        self,
+        root: &Path,
+        collection: &Arc<Collection>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+        io: RunIo,
+    ) -> anyhow::Result<()> {
+        let ctx = RunContext { root, collection, io, metrics };
         match self {
             GadgetCommand::Trace { gadget } => gadget.run(ctx).await,
             GadgetCommand::Snapshot { gadget } => gadget.run(ctx).await,
@@ -164,6 +181,10 @@ pub struct CommonFlags {
     #[arg(long, value_name = "ADDR")]
     pub metrics_address: Option<std::net::SocketAddr>,
 
+    /// How long a gone container's metrics stay: 300, 90s, 5m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub metrics_expiry: Duration,
+
     /// Ring buffer bytes (a power of two, at least 4096); for tests and tuning.
     #[arg(long, hide = true, default_value_t = DEFAULT_RING_BYTES, value_parser = parse_ring_bytes)]
     pub ring_buffer_size: u32,
@@ -180,6 +201,7 @@ impl CommonFlags {
             },
             output_file: self.file.clone(),
             metrics_address: self.metrics_address,
+            metrics_expiry: self.metrics_expiry,
             host: self.host,
             selector: self.selection.selector(),
             process: self.process.clone(),
@@ -188,6 +210,19 @@ impl CommonFlags {
             ring_bytes: self.ring_buffer_size,
         }
     }
+}
+
+/// A duration in whole seconds, minutes or hours: `300`, `90s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?}: expected e.g. 300, 90s, 5m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{s:?}: the unit is s, m or h")),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 /// Flags every `top` gadget takes.
@@ -234,6 +269,17 @@ mod tests {
     fn the_cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_in_seconds_minutes_or_hours() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "m", "5d", "1.5m", "-3", "5 m"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

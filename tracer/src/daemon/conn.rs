@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use shared::daemonproto::{self as proto, Exit, Kind, MAX_REQUEST, ProtoError, Request};
+use shared::daemonproto::{self as proto, Action, Exit, Kind, MAX_REQUEST, ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
+use super::instances;
 use super::{Context, RemoteCli};
 use crate::io::RunIo;
 
@@ -35,6 +36,15 @@ pub async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send>(stream: S, ctx: Ar
             return;
         }
     };
+    match &request.action {
+        Action::Run => {}
+        other => {
+            tracing::info!(peer, action = ?other, args = ?request.args, "client request");
+            let code = instance_action(other.clone(), request.args, &ctx, &mut rd, &mut wr).await;
+            tracing::info!(peer, action = ?other, "client request ended: {code}");
+            return;
+        }
+    }
     let command =
         match RemoteCli::try_parse_from(std::iter::once("ig".to_string()).chain(request.args.clone())) {
             Ok(cli) => cli.command,
@@ -119,16 +129,12 @@ async fn run(
         started: Some(Box::new(move || {
             let _ = started_tx.send(());
         })),
+        tee: false,
     };
-    let (root, collection) = (ctx.root.clone(), ctx.collection.clone());
-    let spawned = std::thread::Builder::new().name("ig-client".into()).spawn(move || {
-        let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt.block_on(command.execute(&root, &collection, io)).map_err(|e| format!("{e:#}")),
-            Err(e) => Err(format!("daemon: {e}")),
-        };
+    let done = Box::new(move |result| {
         let _ = done_tx.send(result);
     });
-    if let Err(e) = spawned {
+    if let Err(e) = super::spawn_command(command, &ctx.runner, io, "ig-client", done) {
         let _ = send_exit(wr, 1, Some(format!("daemon: {e}"))).await;
         return 1;
     }
@@ -187,4 +193,103 @@ async fn run(
         let _ = send_exit(wr, code, error).await;
     }
     code
+}
+
+/// A request about headless instances; returns its exit code.
+async fn instance_action(
+    action: Action,
+    args: Vec<String>,
+    ctx: &Context,
+    rd: &mut (impl AsyncRead + Unpin),
+    wr: &mut (impl AsyncWrite + Unpin),
+) -> i32 {
+    let instances = &ctx.instances;
+    let (code, text, error) = match action {
+        // Handled by `run`; never sent here.
+        Action::Run => (2, String::new(), Some("daemon: a run is not an instance request".into())),
+        Action::Detach { name } => match instances.create(name, args).await {
+            Ok(name) => (0, format!("{name}\n"), None),
+            Err(e) => (1, String::new(), Some(e.to_string())),
+        },
+        Action::List { json } => {
+            let rows = instances.list();
+            let text = if json {
+                let mut t = serde_json::to_string_pretty(&rows).unwrap_or_default();
+                t.push('\n');
+                t
+            } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                instances::table(&rows, now)
+            };
+            (0, text, None)
+        }
+        Action::Delete { name } => match instances.delete(&name).await {
+            Ok(()) => (0, format!("{name}\n"), None),
+            Err(e) => (1, String::new(), Some(e.to_string())),
+        },
+        Action::Attach { name } => match instances.get(&name) {
+            Some(instance) => attach(&instance, rd, wr).await,
+            None => (1, String::new(), Some(instances::InstanceError::NotFound(name).to_string())),
+        },
+    };
+    if !text.is_empty() && wr.write_all(&proto::frame(Kind::Stdout, text.as_bytes())).await.is_err() {
+        return code;
+    }
+    let _ = send_exit(wr, code, error).await;
+    code
+}
+
+/// Streams an instance's output until it ends or the client goes away
+/// (which leaves the instance running). A client too slow for the output
+/// is told how much it missed.
+async fn attach(
+    instance: &instances::Instance,
+    rd: &mut (impl AsyncRead + Unpin),
+    wr: &mut (impl AsyncWrite + Unpin),
+) -> (i32, String, Option<String>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let (mut output, mut state) = instance.subscribe();
+    let ended = |s: &instances::State| match s {
+        instances::State::Stopped => Some((0, String::new(), None)),
+        instances::State::Failed(e) => Some((1, String::new(), Some(e.clone()))),
+        _ => None,
+    };
+    if let Some(end) = ended(&state.borrow_and_update()) {
+        return end;
+    }
+    if wr.write_all(&proto::frame(Kind::Started, &[])).await.is_err() || wr.flush().await.is_err() {
+        return (0, String::new(), None);
+    }
+    let mut client_buf = [0u8; 64];
+    loop {
+        let frame = tokio::select! {
+            r = output.recv() => match r {
+                Ok((kind, bytes)) => proto::frame(kind, &bytes),
+                Err(RecvError::Lagged(n)) => proto::frame(
+                    Kind::Stderr,
+                    format!("WARN: gadgetctl attach: {n} chunks of output skipped: this client reads too slowly\n").as_bytes(),
+                ),
+                Err(RecvError::Closed) => return (0, String::new(), None),
+            },
+            changed = state.changed() => {
+                let end = if changed.is_err() { Some((0, String::new(), None)) } else { ended(&state.borrow_and_update()) };
+                if let Some(end) = end {
+                    // What it wrote before it ended.
+                    while let Ok((kind, bytes)) = output.try_recv() {
+                        if wr.write_all(&proto::frame(kind, &bytes)).await.is_err() {
+                            break;
+                        }
+                    }
+                    return end;
+                }
+                continue;
+            }
+            _ = rd.read(&mut client_buf) => return (0, String::new(), None),
+        };
+        if wr.write_all(&frame).await.is_err() || wr.flush().await.is_err() {
+            return (0, String::new(), None);
+        }
+    }
 }

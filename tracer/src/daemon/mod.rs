@@ -3,9 +3,11 @@
 //! runs gadgets for `gadgetctl` clients, each on a thread of its own, over a
 //! unix socket (root:group 0660 in a 0710 directory) and/or TCP with mutual
 //! TLS. A client that goes away stops its gadget and frees its eBPF
-//! programs and maps; other clients are not touched.
+//! programs and maps; other clients are not touched. Headless instances
+//! (instances.rs) run with no client and survive restarts.
 
 pub mod conn;
+pub mod instances;
 pub mod listen;
 pub mod nri;
 pub mod tls;
@@ -19,7 +21,10 @@ use shared::daemonproto::Address;
 
 use crate::cli::GadgetCommand;
 use crate::collection::Collection;
+use crate::io::RunIo;
+use crate::metrics::Metrics;
 use crate::sources::{self, SourceOptions};
+use instances::{Instances, Runner};
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
@@ -47,6 +52,18 @@ pub struct DaemonArgs {
     /// Also run the containerd NRI plugin, on this NRI socket (e.g. /var/run/nri/nri.sock).
     #[arg(long)]
     pub nri_socket: Option<PathBuf>,
+    /// Where headless instances are kept, to resume them after a restart.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/ig")]
+    pub state_dir: PathBuf,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics: what every gadget
+    /// the daemon runs counts, and its own health (e.g. 127.0.0.1:2224).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// How long a gone container's metrics stay: 300, 90s, 5m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cli::parse_duration)]
+    pub metrics_expiry: std::time::Duration,
+
     /// The plugin's NRI index (two digits).
     #[arg(long, default_value = "91", value_parser = parse_nri_idx)]
     pub nri_idx: String,
@@ -71,8 +88,31 @@ pub struct RemoteCli {
 
 /// What every connection shares.
 pub struct Context {
-    pub root: PathBuf,
-    pub collection: Arc<Collection>,
+    pub runner: Runner,
+    pub instances: Arc<Instances>,
+}
+
+/// Runs `command` on a thread of its own (its own current-thread runtime:
+/// a busy gadget never holds up the connections); `done` gets how it ended.
+pub fn spawn_command(
+    command: GadgetCommand,
+    runner: &Runner,
+    io: RunIo,
+    thread_name: &str,
+    done: Box<dyn FnOnce(Result<(), String>) + Send>,
+) -> std::io::Result<()> {
+    let (root, collection, metrics) =
+        (runner.root.clone(), runner.collection.clone(), runner.metrics.clone());
+    std::thread::Builder::new().name(thread_name.into()).spawn(move || {
+        let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => {
+                rt.block_on(command.execute(&root, &collection, metrics, io)).map_err(|e| format!("{e:#}"))
+            }
+            Err(e) => Err(format!("daemon: {e}")),
+        };
+        done(result);
+    })?;
+    Ok(())
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -84,7 +124,22 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
             .context("starting the NRI plugin")?;
         tracing::info!(socket = %socket.display(), "NRI plugin started");
     }
-    let ctx = Arc::new(Context { root: opts.root.clone(), collection });
+    let metrics = match args.metrics_address {
+        Some(addr) => {
+            let metrics = Arc::new(Metrics::new(args.metrics_expiry));
+            let bound = crate::metrics::serve(addr, metrics.clone(), collection.clone())
+                .await
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(address = %bound, "metrics at http://{bound}/metrics");
+            Some(metrics)
+        }
+        None => None,
+    };
+    let runner = Runner { root: opts.root.clone(), collection: collection.clone(), metrics: metrics.clone() };
+    let instances = Instances::resume(&args.state_dir, runner.clone())
+        .await
+        .with_context(|| format!("the instances in {}", args.state_dir.display()))?;
+    let ctx = Arc::new(Context { runner, instances: instances.clone() });
     let mut sockets = Vec::new();
     for host in &args.hosts {
         match Address::parse(host).map_err(|e| anyhow::anyhow!("-H {e}"))? {
@@ -110,8 +165,13 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
             }
         }
     }
-    tracing::info!(containers = ctx.collection.len(), "daemon ready");
+    tracing::info!(
+        containers = ctx.runner.collection.len(),
+        instances = instances.list().len(),
+        "daemon ready"
+    );
     crate::io::stop_on_signals().await;
+    instances.stop_all().await;
     for path in sockets {
         let _ = std::fs::remove_file(path);
     }

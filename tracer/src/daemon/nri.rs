@@ -11,7 +11,7 @@ use ig_nri::plugin::{PluginConfig, serve_forever};
 use ig_nri::records::{Sink, SpoolAndTracers};
 use shared::ContainerRecord;
 
-use crate::collection::Collection;
+use crate::collection::{Collection, Source};
 
 struct CollectionSink {
     collection: Arc<Collection>,
@@ -20,7 +20,7 @@ struct CollectionSink {
 
 impl Sink for CollectionSink {
     fn add(&mut self, record: ContainerRecord) {
-        self.collection.add(record.clone());
+        self.collection.add(record.clone(), Source::Nri);
         self.others.add(record);
     }
 

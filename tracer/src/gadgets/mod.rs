@@ -29,7 +29,7 @@ pub mod trace_tcpconnect;
 macro_rules! registry {
     ($(
         $(#[$meta:meta])*
-        $category:ident => $command:ident, $runner:path, $prober:path {
+        $category:ident => $command:ident, $runner:path, $prober:path, flags: $flags:expr, {
             $($variant:ident => $module:ident::$gadget:ident,)+
         }
     )+) => {
@@ -59,6 +59,16 @@ macro_rules! registry {
                         $(Self::$variant(g) => $runner(g, ctx).await,)+
                     }
                 }
+
+                /// The flags every gadget takes, as parsed.
+                pub fn common_mut(&mut self) -> &mut crate::cli::CommonFlags {
+                    match self {
+                        $(Self::$variant(g) => {
+                            let flags: fn(&mut $module::$gadget) -> &mut crate::cli::CommonFlags = $flags;
+                            flags(g)
+                        })+
+                    }
+                }
             }
         )+
 
@@ -78,7 +88,7 @@ macro_rules! registry {
 
 registry! {
     /// `ig trace <gadget>`: events as they happen.
-    trace => TraceCommand, crate::run::run_gadget, crate::run::probe_program {
+    trace => TraceCommand, crate::run::run_gadget, crate::run::probe_program, flags: |g| &mut g.common, {
         Bind => trace_bind::TraceBind,
         Capabilities => trace_capabilities::TraceCapabilities,
         Dns => trace_dns::TraceDns,
@@ -92,12 +102,12 @@ registry! {
         Tcpconnect => trace_tcpconnect::TraceTcpconnect,
     }
     /// `ig top <gadget>`: refreshing tables.
-    top => TopCommand, crate::top::run_top, crate::run::probe_program {
+    top => TopCommand, crate::top::run_top, crate::run::probe_program, flags: |g| &mut g.top.common, {
         File => top_file::TopFile,
         Tcp => top_tcp::TopTcp,
     }
     /// `ig snapshot <gadget>`: one-shot tables.
-    snapshot => SnapshotCommand, crate::snapshot::run_snapshot, crate::snapshot::probe_snapshot {
+    snapshot => SnapshotCommand, crate::snapshot::run_snapshot, crate::snapshot::probe_snapshot, flags: |g| &mut g.common, {
         Process => snapshot_process::SnapshotProcess,
         Socket => snapshot_socket::SnapshotSocket,
     }

@@ -416,11 +416,13 @@ fn listen_for_sighup() {
 }
 
 /// The output a run prints into: stdout (or the client) as given, or the
-/// output file when `--output-file` is set (-o must then be JSON lines).
+/// output file when `--output-file` is set (-o must then be JSON lines),
+/// or with `tee` both.
 pub fn redirect(
     flags: &FileFlags,
     output: &crate::output::OutputMode,
     out: Box<dyn Write + Send>,
+    tee: bool,
     err: &mut dyn Write,
 ) -> Result<(Box<dyn Write + Send>, Option<OutputFile>), FileError> {
     use crate::output::OutputMode;
@@ -434,7 +436,30 @@ pub fn redirect(
     }
     let (sender, file) = OutputFile::open(spec)?;
     let _ = writeln!(err, "ig: writing events to {}", file.path.display());
+    if tee {
+        return Ok((Box::new(Tee { file: sender, also: out }), Some(file)));
+    }
     Ok((Box::new(sender), Some(file)))
+}
+
+/// The file's writer, and another that gets the same bytes (and whose
+/// errors do not stop the file).
+struct Tee {
+    file: LineSender,
+    also: Box<dyn Write + Send>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write_all(buf)?;
+        let _ = self.also.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = self.also.flush();
+        self.file.flush()
+    }
 }
 
 #[cfg(test)]

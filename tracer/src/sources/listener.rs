@@ -17,7 +17,7 @@ use std::time::Duration;
 use shared::hookproto::{Ack, MAX_LINE, Message, VERSION, tracers_dir};
 
 use super::SourceError;
-use crate::collection::Collection;
+use crate::collection::{Collection, Source};
 
 /// How long a source may take to send its line.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
@@ -107,9 +107,14 @@ fn serve(stream: UnixStream, collection: &Collection) {
 /// Applies one message to the collection and says how it went.
 pub fn handle(line: &[u8], collection: &Collection) -> Ack {
     match serde_json::from_slice::<Message>(line) {
-        Ok(Message::Add { version, record }) if version == VERSION => {
-            tracing::debug!(id = record.runtime.container_id, mntns = record.mntns, "container added");
-            collection.add(*record);
+        Ok(Message::Add { version, record, source }) if version == VERSION => {
+            tracing::debug!(
+                id = record.runtime.container_id,
+                mntns = record.mntns,
+                ?source,
+                "container added"
+            );
+            collection.add(*record, Source::from_wire(source.as_deref()));
             Ack { ok: true, error: String::new() }
         }
         Ok(Message::Remove { version, container_id }) if version == VERSION => {
@@ -133,7 +138,8 @@ mod tests {
         let c = Collection::new();
         let mut r = shared::ContainerRecord::default();
         r.runtime.container_id = "x".into();
-        let add = serde_json::to_vec(&Message::Add { version: VERSION, record: Box::new(r) }).unwrap();
+        let add = serde_json::to_vec(&Message::Add { version: VERSION, record: Box::new(r), source: None })
+            .unwrap();
         assert!(handle(&add, &c).ok);
         assert_eq!(c.len(), 1);
         let rm = serde_json::to_vec(&Message::Remove { version: VERSION, container_id: "x".into() }).unwrap();

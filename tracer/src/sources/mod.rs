@@ -12,7 +12,7 @@ pub mod spool;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::collection::{Collection, Subscription};
+use crate::collection::{Collection, Source, Subscription};
 use runtimes::RuntimeOptions;
 
 /// The running sources of one tracer process; dropping it stops them.
@@ -78,7 +78,7 @@ pub fn load_running(opts: &SourceOptions, collection: &Collection, docker_root: 
         let _ = cell.set(dir);
     }
     for record in found.records {
-        collection.add_if_absent(record);
+        collection.add_if_absent(record, Source::RuntimeApi);
     }
 }
 

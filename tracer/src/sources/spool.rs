@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::collection::Collection;
+use crate::collection::{Collection, Source};
 
 pub fn load(root: &Path, collection: &Collection) {
     let (records, errors) = shared::spool::read_all(root);
@@ -14,7 +14,7 @@ pub fn load(root: &Path, collection: &Collection) {
     for record in records {
         match shared::procfs::ns_inode(root, record.pid, "mnt") {
             Ok(mntns) if mntns == record.mntns => {
-                collection.add(record);
+                collection.add(record, Source::Spool);
             }
             _ => {
                 tracing::debug!(

@@ -36,7 +36,7 @@ use shared::hookproto::on_host;
 use shared::identity::{HostNames, annotations, identify};
 use shared::oci::{self, State};
 
-use crate::collection::Collection;
+use crate::collection::{Collection, Source};
 use marks::Marks;
 use runtime_call::RuntimeCall;
 
@@ -365,7 +365,7 @@ impl Worker {
             match self.build(&job) {
                 Ok(Some(record)) => {
                     let name = record.runtime.container_name.clone();
-                    if self.collection.add_if_absent(record) {
+                    if self.collection.add_if_absent(record, Source::Fanotify) {
                         tracing::debug!(id = job.id, name, "container from a runtime start");
                     }
                 }
