@@ -37,7 +37,8 @@ pub struct RunOptions {
     pub process: crate::process_filter::ProcessFlags,
     pub filters: Vec<String>,
     pub timeout: Option<Duration>,
-    pub ring_bytes: u32,
+    /// `--ring-buffer-size`; the gadget's own default when None.
+    pub ring_bytes: Option<u32>,
     pub output_file: crate::output::file::FileFlags,
     pub metrics_address: Option<std::net::SocketAddr>,
     pub metrics_expiry: Duration,
@@ -232,7 +233,7 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
     let session_opts = SessionOptions {
         filter,
         process: opts.process.clone(),
-        ring_bytes: opts.ring_bytes,
+        ring_bytes: opts.ring_bytes.unwrap_or_else(|| gadget.ring_bytes()),
         ..Default::default()
     };
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
@@ -342,7 +343,9 @@ fn report_losses<G: Gadget + Named>(
     if lost > *reported_lost {
         let n = lost - *reported_lost;
         *reported_lost = lost;
-        let msg = format!("lost {n} events: the ring buffer was full (total lost: {lost})");
+        let msg = format!(
+            "lost {n} events: the ring buffer was full (total lost: {lost}; --ring-buffer-size raises it)"
+        );
         sink.warn(&msg, Some(n))?;
     }
     if let Some(f) = sink.file.as_mut()

@@ -15,7 +15,6 @@ use crate::collection::Collection;
 use crate::io::RunIo;
 use crate::output::OutputMode;
 use crate::run::{RunContext, RunOptions};
-use crate::session::DEFAULT_RING_BYTES;
 
 /// Trace what the containers on this node do, with eBPF.
 #[derive(Debug, Parser)]
@@ -185,9 +184,10 @@ pub struct CommonFlags {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub metrics_expiry: Duration,
 
-    /// Ring buffer bytes (a power of two, at least 4096); for tests and tuning.
-    #[arg(long, hide = true, default_value_t = DEFAULT_RING_BYTES, value_parser = parse_ring_bytes)]
-    pub ring_buffer_size: u32,
+    /// Ring buffer bytes (a power of two, at least 4096); each gadget has a
+    /// default for its event rate. Raise it when ig reports lost events.
+    #[arg(long, value_name = "BYTES", value_parser = parse_ring_bytes)]
+    pub ring_buffer_size: Option<u32>,
 }
 
 impl CommonFlags {

@@ -210,6 +210,13 @@ pub trait Gadget: GadgetProgram {
     /// The flags every gadget takes, as given.
     fn common(&self) -> &crate::cli::CommonFlags;
 
+    /// Its ring buffer when `--ring-buffer-size` is not given: sized by the
+    /// event rate a busy node makes (the high-rate gadgets keep the default).
+    /// Its pages are mapped into ig twice (for wrap-around): RSS shows twice this.
+    fn ring_bytes(&self) -> u32 {
+        crate::session::DEFAULT_RING_BYTES
+    }
+
     /// Every column, the container ones first, hidden ones included.
     fn columns(&self) -> Vec<Column<Self::Event>>;
 

@@ -11,6 +11,10 @@
 //! `--containers` (100) containers in the collection.
 //! dns: non-DNS UDP and DNS storms on loopback with and without `ig trace dns`.
 //! sizes: the size of each binary.
+//! instances: `ig daemon --metrics-address` with `--containers` (100)
+//! stand-in containers that each exec, and 5 headless instances: the
+//! daemon's RSS idle and with them, and how long a scrape takes.
+//! `--storm-containers N` keeps N stand-ins known during open/exec.
 //! daemon: events/s that `gadgetctl trace open -o json` receives through
 //! `ig daemon` vs `ig trace open -o json` locally, on the open storm.
 //!
@@ -20,6 +24,7 @@
 mod daemon;
 mod dns;
 mod hook;
+mod instances;
 mod nri;
 mod sizes;
 mod startup;
@@ -37,12 +42,15 @@ fn main() -> Result<()> {
             .unwrap_or(default)
     };
     let rounds = flag("--rounds", 5) as usize;
+    // Stand-in containers known to ig during the storms.
+    let containers = flag("--storm-containers", 0) as usize;
     match args.first().map(String::as_str) {
         // workloads, run as children of the bench
         Some("openloop") => storm::open_loop(flag("--count", 1_000_000)),
         Some("execloop") => storm::exec_loop(flag("--count", 5_000)),
-        Some("open") => storm::storm(storm::Storm::Open, flag("--count", 1_000_000), rounds),
-        Some("exec") => storm::storm(storm::Storm::Exec, flag("--count", 5_000), rounds),
+        Some("open") => storm::storm(storm::Storm::Open, flag("--count", 1_000_000), rounds, containers),
+        Some("exec") => storm::storm(storm::Storm::Exec, flag("--count", 5_000), rounds, containers),
+        Some("instances") => instances::run(flag("--containers", 100) as usize, rounds),
         Some("startup") => startup::startup(rounds),
         Some("hook") => hook::hook_cost(flag("--count", 50) as usize),
         Some("nri") => nri::nri_cost(flag("--count", 30) as usize),
@@ -50,20 +58,21 @@ fn main() -> Result<()> {
         Some("gadgets") => startup::gadget_startup(flag("--containers", 100) as usize, rounds),
         Some("dns") => dns::run(flag("--count", 1_000_000), rounds),
         Some("all") => {
-            storm::storm(storm::Storm::Open, flag("--open-count", 1_000_000), rounds)?;
-            storm::storm(storm::Storm::Exec, flag("--exec-count", 5_000), rounds)?;
+            storm::storm(storm::Storm::Open, flag("--open-count", 1_000_000), rounds, containers)?;
+            storm::storm(storm::Storm::Exec, flag("--exec-count", 5_000), rounds, containers)?;
             startup::startup(rounds)?;
             hook::hook_cost(flag("--hook-count", 50) as usize)?;
             nri::nri_cost(flag("--nri-count", 30) as usize)?;
             daemon::daemon_throughput(flag("--open-count", 1_000_000), rounds)?;
             startup::gadget_startup(flag("--containers", 100) as usize, rounds)?;
             dns::run(flag("--udp-count", 1_000_000), rounds)?;
+            instances::run(flag("--containers", 100) as usize, rounds)?;
             sizes::binary_sizes()
         }
         Some("sizes") => sizes::binary_sizes(),
         _ => {
             bail!(
-                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|sizes|all [--rounds N] [--count N]"
+                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
             )
         }
     }

@@ -57,13 +57,13 @@ pub(crate) fn startup(rounds: usize) -> Result<()> {
 /// Stand-ins for running containers: processes in mount namespaces of their
 /// own, recorded in the spool as ig-hook records them, so every ig learns
 /// them at start-up. Removed on drop.
-struct FakeContainers {
+pub(crate) struct FakeContainers {
     children: Vec<Child>,
-    ids: Vec<String>,
+    pub(crate) ids: Vec<String>,
 }
 
 impl FakeContainers {
-    fn start(n: usize) -> Result<Self> {
+    pub(crate) fn start(n: usize) -> Result<Self> {
         let root = std::path::Path::new("/");
         let mut me = Self { children: Vec::new(), ids: Vec::new() };
         for i in 0..n {
@@ -93,6 +93,13 @@ impl FakeContainers {
             me.ids.push(id);
         }
         Ok(me)
+    }
+}
+
+impl FakeContainers {
+    /// The process of each, to run something in its mount namespace.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
     }
 }
 

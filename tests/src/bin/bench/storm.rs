@@ -228,15 +228,20 @@ fn run_once(variant: Variant, storm: Storm, count: u64) -> Result<Sample> {
     let (delivered, lost, usage) = tracer.stop()?;
     Ok(Sample { secs, delivered, lost, cpu_s: usage.cpu_s, rss_kb: usage.max_rss_kb, steady_rss_kb })
 }
-pub(crate) fn storm(storm: Storm, count: u64, rounds: usize) -> Result<()> {
+/// `containers`: stand-in containers known to every ig meanwhile (the
+/// metrics variant then labels and keeps series for them).
+pub(crate) fn storm(storm: Storm, count: u64, rounds: usize, containers: usize) -> Result<()> {
     tests::require_root();
+    let _fakes = crate::startup::FakeContainers::start(containers)?;
     let mut variants = vec![Variant::Baseline, Variant::Ig, Variant::IgMetrics];
     let has_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
     if has_bpftrace {
         variants.push(Variant::Bpftrace);
     }
     let what = if storm == Storm::Open { "open+close pairs" } else { "fork+exec of /bin/true" };
-    println!("== {what}: {count} per run, {rounds} rounds, variants {variants:?}");
+    println!(
+        "== {what}: {count} per run, {rounds} rounds, {containers} containers known, variants {variants:?}"
+    );
     let mut samples: Vec<Vec<Sample>> = variants.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         for (i, v) in variants.iter().enumerate() {

@@ -83,6 +83,11 @@ impl Gadget for TraceBind {
         &self.common
     }
 
+    // Binds come with new servers and UDP clients, not with traffic.
+    fn ring_bytes(&self) -> u32 {
+        512 << 10
+    }
+
     fn columns(&self) -> Vec<Column<BindEvent>> {
         let mut cols = container_columns();
         cols.extend([

@@ -88,6 +88,11 @@ impl Gadget for TraceExec {
         &self.common
     }
 
+    // Execs come at most a few thousand a second even in a fork storm; 1 MiB holds ~125 of its 8 KiB records, several wake-ups' worth.
+    fn ring_bytes(&self) -> u32 {
+        1 << 20
+    }
+
     fn columns(&self) -> Vec<Column<ExecEvent>> {
         let mut cols = container_columns();
         cols.extend([

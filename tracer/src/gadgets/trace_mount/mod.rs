@@ -73,6 +73,11 @@ impl Gadget for TraceMount {
         &self.common
     }
 
+    // Mounts are rare outside container starts.
+    fn ring_bytes(&self) -> u32 {
+        256 << 10
+    }
+
     fn columns(&self) -> Vec<Column<MountEvent>> {
         let mut cols = container_columns();
         cols.extend([

@@ -61,6 +61,11 @@ impl Gadget for TraceOomkill {
         &self.common
     }
 
+    // OOM kills are rare.
+    fn ring_bytes(&self) -> u32 {
+        256 << 10
+    }
+
     fn columns(&self) -> Vec<Column<OomkillEvent>> {
         let mut cols = container_columns();
         cols.extend([

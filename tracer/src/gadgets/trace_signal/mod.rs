@@ -89,6 +89,11 @@ impl Gadget for TraceSignal {
         &self.common
     }
 
+    // Signal records are small (~100 bytes): 512 KiB holds ~5,000.
+    fn ring_bytes(&self) -> u32 {
+        512 << 10
+    }
+
     fn columns(&self) -> Vec<Column<SignalEvent>> {
         let mut cols = container_columns();
         cols.extend([

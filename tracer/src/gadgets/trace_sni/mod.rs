@@ -66,6 +66,11 @@ impl Gadget for TraceSni {
         &self.common
     }
 
+    // One record per TLS handshake.
+    fn ring_bytes(&self) -> u32 {
+        1 << 20
+    }
+
     fn columns(&self) -> Vec<Column<SniEvent>> {
         let mut cols = container_columns();
         cols.extend([

@@ -80,6 +80,11 @@ impl Gadget for TraceTcp {
         &self.common
     }
 
+    // One record per connect, accept and close, not per packet.
+    fn ring_bytes(&self) -> u32 {
+        1 << 20
+    }
+
     fn columns(&self) -> Vec<Column<TcpEvent>> {
         let mut cols = container_columns();
         cols.extend([

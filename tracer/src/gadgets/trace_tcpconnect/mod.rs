@@ -96,6 +96,11 @@ impl Gadget for TraceTcpconnect {
         &self.common
     }
 
+    // One record per connection attempt.
+    fn ring_bytes(&self) -> u32 {
+        1 << 20
+    }
+
     fn columns(&self) -> Vec<Column<TcpconnectEvent>> {
         let mut cols = container_columns();
         let mut latency =
