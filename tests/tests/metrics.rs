@@ -245,3 +245,78 @@ fn the_daemon_serves_what_its_instances_count_and_forgets_gone_containers() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dns_queries_responses_by_rcode_and_latency_match_the_events() {
+    let h = harness();
+    require_root();
+    let mut args: Vec<String> =
+        ["trace", "dns", "-o", "json", "--metrics-address", "127.0.0.1:0"].map(String::from).to_vec();
+    args.extend(h.runtime_flags());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ig = IgChild::spawn_ready(&args, "tracing started");
+    let text = ig.stderr_text();
+    let target = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ig: metrics at http://")?.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address: {text}"))
+        .to_string();
+    let id = unique("igt-mdns");
+    let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
+    let pid = bundle.run_detached();
+    let _server = tests::dns_server::DnsServer::start(
+        Some(std::path::Path::new(&format!("/proc/{pid}/ns/net"))),
+        "127.0.0.1",
+    );
+    for name in ["example.test", "example.test", "nope.test"] {
+        let _ = bundle.exec_output(&["nslookup", name, "127.0.0.1"]);
+    }
+
+    // The kernel's truth as delivered: the events ig printed.
+    let l = format!("namespace=\"\",pod=\"\",container=\"{id}\",runtime=\"runc\"");
+    let mut events: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        events.extend(ig.collect_json(Duration::from_millis(300)));
+        let mine: Vec<&Value> =
+            events.iter().filter(|v| v["runtime"]["containerName"] == id.as_str()).collect();
+        let queries = mine.iter().filter(|v| v["qr"] == "Q" && v["pktType"] == "OUTGOING").count();
+        let by = |rcode: &str| {
+            mine.iter().filter(|v| v["qr"] == "R" && v["pktType"] == "HOST" && v["rcode"] == rcode).count()
+        };
+        let (ok, nx) = (by("NoError"), by("NXDomain"));
+        let timed = mine
+            .iter()
+            .filter(|v| v["qr"] == "R" && v["pktType"] == "HOST" && v["latency"].as_u64() > Some(0))
+            .count();
+        let (_, body) = http_get(&target, "/metrics").expect("ig serves /metrics");
+        let want = [
+            (format!("ig_container_dns_queries_total{{{l}}}"), queries),
+            (format!("ig_container_dns_responses_total{{{l},rcode=\"NoError\"}}"), ok),
+            (format!("ig_container_dns_responses_total{{{l},rcode=\"NXDomain\"}}"), nx),
+            (format!("ig_container_dns_latency_seconds_count{{{l}}}"), timed),
+            (format!("ig_container_dns_latency_seconds_bucket{{{l},le=\"+Inf\"}}"), timed),
+        ];
+        let shown: Vec<Option<f64>> = want.iter().map(|(s, _)| sample(&body, s)).collect();
+        if ok >= 2
+            && nx >= 1
+            && timed >= 3
+            && want.iter().zip(&shown).all(|((_, n), s)| *s == Some(*n as f64))
+        {
+            assert!(body.contains("# TYPE ig_container_dns_latency_seconds histogram"), "{body}");
+            // Cumulative buckets: never fewer at a larger bound.
+            let buckets: Vec<f64> = body
+                .lines()
+                .filter(|t| t.starts_with(&format!("ig_container_dns_latency_seconds_bucket{{{l}")))
+                .filter_map(|t| t.rsplit(' ').next()?.parse().ok())
+                .collect();
+            assert!(buckets.len() >= 2 && buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the metrics never matched the events: want {want:?}, shown {shown:?}\n{body}"
+        );
+    }
+    bundle.delete();
+}

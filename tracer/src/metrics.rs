@@ -21,7 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::collection::Collection;
 
-/// What a gadget counts per container, one metric each.
+/// What a gadget counts per container, one metric each (DNS responses one
+/// per rcode too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Count {
     Execs,
@@ -30,16 +31,27 @@ pub enum Count {
     FailedFileOpens,
     Signals,
     OomKills,
+    TcpConnects,
+    TcpAccepts,
+    DnsQueries,
+    DnsResponses { rcode: u8 },
+    CapabilityDenials,
 }
 
 impl Count {
-    const ALL: [Count; 6] = [
+    /// One of each family, in the order they are served.
+    const FAMILIES: [Count; 11] = [
         Count::Execs,
         Count::FailedExecs,
         Count::FileOpens,
         Count::FailedFileOpens,
         Count::Signals,
         Count::OomKills,
+        Count::TcpConnects,
+        Count::TcpAccepts,
+        Count::DnsQueries,
+        Count::DnsResponses { rcode: 0 },
+        Count::CapabilityDenials,
     ];
 
     fn name(self) -> &'static str {
@@ -50,6 +62,11 @@ impl Count {
             Count::FailedFileOpens => "ig_container_failed_file_opens_total",
             Count::Signals => "ig_container_signals_total",
             Count::OomKills => "ig_container_oom_kills_total",
+            Count::TcpConnects => "ig_container_tcp_connects_total",
+            Count::TcpAccepts => "ig_container_tcp_accepts_total",
+            Count::DnsQueries => "ig_container_dns_queries_total",
+            Count::DnsResponses { .. } => "ig_container_dns_responses_total",
+            Count::CapabilityDenials => "ig_container_capability_denials_total",
         }
     }
 
@@ -61,7 +78,68 @@ impl Count {
             Count::FailedFileOpens => "open calls that failed.",
             Count::Signals => "Signals sent.",
             Count::OomKills => "Processes killed by the OOM killer.",
+            Count::TcpConnects => "TCP connections made (connect).",
+            Count::TcpAccepts => "TCP connections accepted.",
+            Count::DnsQueries => "DNS queries sent.",
+            Count::DnsResponses { .. } => "DNS responses received, by rcode.",
+            Count::CapabilityDenials => "Capability checks that were denied.",
         }
+    }
+
+    /// A label of its own, after the container's.
+    fn extra_label(self) -> String {
+        match self {
+            Count::DnsResponses { rcode } => {
+                format!(",rcode=\"{}\"", crate::gadgets::trace_dns::message::rcode_name(rcode))
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// What a gadget hands the metrics for one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sample {
+    Count(Count),
+    /// A DNS response this many nanoseconds after its query.
+    DnsLatency(u64),
+}
+
+impl From<Count> for Sample {
+    fn from(c: Count) -> Self {
+        Sample::Count(c)
+    }
+}
+
+/// `ig_container_dns_latency_seconds` buckets (upper bounds, seconds).
+const DNS_LATENCY_BUCKETS: [f64; 12] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// A Prometheus histogram: cumulative bucket counts, count and sum.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Histogram {
+    buckets: [u64; DNS_LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (n, le) in self.buckets.iter_mut().zip(DNS_LATENCY_BUCKETS) {
+            if secs <= le {
+                *n += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
     }
 }
 
@@ -75,6 +153,17 @@ struct ContainerLabels {
 }
 
 impl ContainerLabels {
+    /// `namespace="...",pod="...",container="...",runtime="..."`.
+    fn render(&self) -> String {
+        format!(
+            "namespace=\"{}\",pod=\"{}\",container=\"{}\",runtime=\"{}\"",
+            escape(&self.namespace),
+            escape(&self.pod),
+            escape(&self.container),
+            escape(&self.runtime)
+        )
+    }
+
     fn of(container: Option<&shared::ContainerRecord>) -> Self {
         let Some(c) = container else { return Self::default() };
         Self {
@@ -87,20 +176,70 @@ impl ContainerLabels {
 }
 
 /// One run's counts, kept by the run itself between publications.
+/// A hasher for keys that are mount namespace ids (and small enums): the
+/// counting runs once per event, where SipHash would be most of its cost.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: spreads inode-like ids over the table.
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 #[derive(Default)]
 pub struct RunCounts {
-    by_mntns: HashMap<(u64, Count), u64>,
-    labels: HashMap<u64, ContainerLabels>,
+    by_mntns: IdMap<(u64, Count), u64>,
+    latencies: IdMap<u64, Histogram>,
+    labels: IdMap<u64, ContainerLabels>,
+    /// The mount namespace whose container labels are known for good: most
+    /// events come in runs from the same one.
+    labelled: Option<u64>,
     pub delivered: u64,
 }
 
 impl RunCounts {
-    pub fn add(&mut self, mntns: u64, container: Option<&shared::ContainerRecord>, count: Count) {
-        *self.by_mntns.entry((mntns, count)).or_insert(0) += 1;
+    pub fn add(
+        &mut self,
+        mntns: u64,
+        container: Option<&shared::ContainerRecord>,
+        sample: impl Into<Sample>,
+    ) {
+        match sample.into() {
+            Sample::Count(count) => *self.by_mntns.entry((mntns, count)).or_insert(0) += 1,
+            Sample::DnsLatency(ns) => self.latencies.entry(mntns).or_default().observe(ns as f64 / 1e9),
+        }
+        if self.labelled == Some(mntns) {
+            return;
+        }
         let labels = self.labels.entry(mntns).or_default();
         // An event can come before its container's record (--host): name it once known.
         if labels.container.is_empty() && container.is_some() {
             *labels = ContainerLabels::of(container);
+        }
+        if !labels.container.is_empty() {
+            self.labelled = Some(mntns);
         }
     }
 }
@@ -125,6 +264,8 @@ impl Default for Metrics {
 struct Published {
     /// (labels, count) → total, summed over runs and containers with the same labels.
     containers: BTreeMap<(ContainerLabels, Count), u64>,
+    /// labels → DNS latency histogram.
+    dns_latency: BTreeMap<ContainerLabels, Histogram>,
     /// Containers with series but no longer in the collection: since when.
     gone_since: HashMap<ContainerLabels, Instant>,
     /// gadget → (delivered, lost).
@@ -172,6 +313,10 @@ impl Metrics {
             let labels = run.labels.get(&mntns).cloned().unwrap_or_default();
             *p.containers.entry((labels, count)).or_insert(0) += n;
         }
+        for (mntns, h) in run.latencies.drain() {
+            let labels = run.labels.get(&mntns).cloned().unwrap_or_default();
+            p.dns_latency.entry(labels).or_default().merge(&h);
+        }
         let g = p.gadgets.entry(gadget.to_string()).or_insert((0, 0));
         g.0 += std::mem::take(&mut run.delivered);
         g.1 += lost;
@@ -198,6 +343,7 @@ impl Metrics {
         }
         for labels in expired {
             p.containers.retain(|(l, _), _| *l != labels);
+            p.dns_latency.remove(&labels);
             p.gone_since.remove(&labels);
         }
     }
@@ -211,23 +357,31 @@ impl Metrics {
         let mut p = self.lock();
         self.expire(&mut p, collection, now);
         let mut out = String::new();
-        for count in Count::ALL {
-            let rows: Vec<_> = p.containers.iter().filter(|((_, c), _)| *c == count).collect();
+        for family in Count::FAMILIES {
+            let name = family.name();
+            let rows: Vec<_> = p.containers.iter().filter(|((_, c), _)| c.name() == name).collect();
             if rows.is_empty() {
                 continue;
             }
-            let _ =
-                writeln!(out, "# HELP {} {}\n# TYPE {} counter", count.name(), count.help(), count.name());
-            for ((l, _), n) in rows {
-                let _ = writeln!(
-                    out,
-                    "{}{{namespace=\"{}\",pod=\"{}\",container=\"{}\",runtime=\"{}\"}} {n}",
-                    count.name(),
-                    escape(&l.namespace),
-                    escape(&l.pod),
-                    escape(&l.container),
-                    escape(&l.runtime)
-                );
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", family.help());
+            for ((l, c), n) in rows {
+                let _ = writeln!(out, "{name}{{{}{}}} {n}", l.render(), c.extra_label());
+            }
+        }
+        if !p.dns_latency.is_empty() {
+            let name = "ig_container_dns_latency_seconds";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Time from a DNS query to its response.\n# TYPE {name} histogram"
+            );
+            for (l, h) in &p.dns_latency {
+                let labels = l.render();
+                for (n, le) in h.buckets.iter().zip(DNS_LATENCY_BUCKETS) {
+                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+                }
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+                let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
             }
         }
         for (name, help, pick) in [
@@ -434,6 +588,42 @@ mod tests {
         assert!(
             m.render_at(&c, t0 + Duration::from_secs(120)).contains("container=\"web\",runtime=\"runc\"} 1")
         );
+    }
+
+    #[test]
+    fn dns_responses_by_rcode_and_a_latency_histogram() {
+        let m = Metrics::default();
+        let mut run = RunCounts::default();
+        let rec = container("a", "dns", 1);
+        run.add(1, Some(&rec), Count::DnsQueries);
+        run.add(1, Some(&rec), Count::DnsResponses { rcode: 0 });
+        run.add(1, Some(&rec), Count::DnsResponses { rcode: 3 });
+        run.add(1, Some(&rec), Count::DnsResponses { rcode: 3 });
+        run.add(1, Some(&rec), Sample::DnsLatency(700_000)); // 0.7 ms
+        run.add(1, Some(&rec), Sample::DnsLatency(30_000_000)); // 30 ms
+        m.publish("trace dns", &mut run, 0);
+        let c = Collection::new();
+        c.add(rec, crate::collection::Source::Hook);
+        let text = m.render(&c);
+        let l = "namespace=\"\",pod=\"\",container=\"dns\",runtime=\"runc\"";
+        for line in [
+            format!("ig_container_dns_queries_total{{{l}}} 1"),
+            format!("ig_container_dns_responses_total{{{l},rcode=\"NoError\"}} 1"),
+            format!("ig_container_dns_responses_total{{{l},rcode=\"NXDomain\"}} 2"),
+            "# TYPE ig_container_dns_latency_seconds histogram".to_string(),
+            format!("ig_container_dns_latency_seconds_bucket{{{l},le=\"0.0005\"}} 0"),
+            format!("ig_container_dns_latency_seconds_bucket{{{l},le=\"0.001\"}} 1"),
+            format!("ig_container_dns_latency_seconds_bucket{{{l},le=\"0.025\"}} 1"),
+            format!("ig_container_dns_latency_seconds_bucket{{{l},le=\"0.05\"}} 2"),
+            format!("ig_container_dns_latency_seconds_bucket{{{l},le=\"+Inf\"}} 2"),
+            format!("ig_container_dns_latency_seconds_count{{{l}}} 2"),
+        ] {
+            assert!(text.lines().any(|t| t == line), "{line} not in:\n{text}");
+        }
+        let sum = format!("ig_container_dns_latency_seconds_sum{{{l}}} ");
+        let sum: f64 = text.lines().find_map(|t| t.strip_prefix(&sum)?.parse().ok()).expect("a sum");
+        assert!((sum - 0.0307).abs() < 1e-9, "{sum}");
+        assert_eq!(text.matches("# TYPE ig_container_dns_responses_total counter").count(), 1, "{text}");
     }
 
     #[test]

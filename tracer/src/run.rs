@@ -89,8 +89,8 @@ impl<G: Gadget> Sink<G> {
         }
         if let Some((_, counts)) = &mut self.counts {
             counts.delivered += 1;
-            let container = event.common().container.clone();
-            self.gadget.count(&event, &mut |c| counts.add(mntns, container.as_deref(), c));
+            let container = event.common().container.as_deref();
+            self.gadget.count(&event, &mut |c| counts.add(mntns, container, c));
         }
         if event.common().container.is_none() && !host {
             // The kernel filter let it through, but the container is gone

@@ -229,7 +229,7 @@ pub trait Gadget: GadgetProgram {
 
     /// What the event counts as in the per-container metrics
     /// (`--metrics-address`); nothing by default.
-    fn count(&self, _event: &Self::Event, _add: &mut dyn FnMut(crate::metrics::Count)) {}
+    fn count(&self, _event: &Self::Event, _add: &mut dyn FnMut(crate::metrics::Sample)) {}
 }
 
 /// The container columns every gadget starts with.

@@ -89,6 +89,12 @@ impl Gadget for TraceCapabilities {
         &self.common
     }
 
+    fn count(&self, e: &CapabilitiesEvent, add: &mut dyn FnMut(crate::metrics::Sample)) {
+        if e.verdict == "Deny" {
+            add(crate::metrics::Count::CapabilityDenials.into());
+        }
+    }
+
     fn columns(&self) -> Vec<Column<CapabilitiesEvent>> {
         let mut cols = container_columns();
         cols.extend([

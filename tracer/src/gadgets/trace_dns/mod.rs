@@ -81,6 +81,9 @@ pub struct DnsEvent {
     pub name: String,
     /// Empty for queries.
     pub rcode: String,
+    /// The rcode as a number (for the metrics), 0 for queries.
+    #[serde(skip)]
+    pub rcode_number: u8,
     /// Nanoseconds from the query to this response; 0 for queries and when
     /// the query was not seen.
     pub latency: u64,
@@ -162,6 +165,22 @@ impl Gadget for TraceDns {
         &self.common
     }
 
+    // A container's side of its lookups: the queries it sends and the
+    // responses it gets (a server's side would count them again).
+    fn count(&self, e: &DnsEvent, add: &mut dyn FnMut(crate::metrics::Sample)) {
+        use crate::metrics::{Count, Sample};
+        match (e.qr, e.pkt_type) {
+            ("Q", "OUTGOING") => add(Count::DnsQueries.into()),
+            ("R", "HOST") => {
+                add(Count::DnsResponses { rcode: e.rcode_number }.into());
+                if e.latency > 0 {
+                    add(Sample::DnsLatency(e.latency));
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn columns(&self) -> Vec<Column<DnsEvent>> {
         let mut cols = container_columns();
         cols.extend([
@@ -230,6 +249,7 @@ impl Gadget for TraceDns {
             qtype: type_name(m.qtype),
             name: m.name,
             rcode: if m.response { rcode_name(m.rcode) } else { String::new() },
+            rcode_number: if m.response { m.rcode } else { 0 },
             latency,
             num_answers: m.answer_count,
             addresses: m.addresses.iter().map(ToString::to_string).collect(),

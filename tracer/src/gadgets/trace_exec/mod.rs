@@ -112,10 +112,10 @@ impl Gadget for TraceExec {
         cols
     }
 
-    fn count(&self, e: &ExecEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
-        add(crate::metrics::Count::Execs);
+    fn count(&self, e: &ExecEvent, add: &mut dyn FnMut(crate::metrics::Sample)) {
+        add(crate::metrics::Count::Execs.into());
         if e.ret != 0 {
-            add(crate::metrics::Count::FailedExecs);
+            add(crate::metrics::Count::FailedExecs.into());
         }
     }
 

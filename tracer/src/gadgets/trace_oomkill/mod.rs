@@ -80,9 +80,9 @@ impl Gadget for TraceOomkill {
         cols
     }
 
-    fn count(&self, e: &OomkillEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
+    fn count(&self, e: &OomkillEvent, add: &mut dyn FnMut(crate::metrics::Sample)) {
         let _ = e;
-        add(crate::metrics::Count::OomKills);
+        add(crate::metrics::Count::OomKills.into());
     }
 
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<OomkillEvent, DecodeError> {

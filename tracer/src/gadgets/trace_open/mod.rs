@@ -125,10 +125,10 @@ impl Gadget for TraceOpen {
         self.prefixes.is_empty() || self.prefixes.iter().any(|p| e.path.starts_with(p.as_str()))
     }
 
-    fn count(&self, e: &OpenEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
-        add(crate::metrics::Count::FileOpens);
+    fn count(&self, e: &OpenEvent, add: &mut dyn FnMut(crate::metrics::Sample)) {
+        add(crate::metrics::Count::FileOpens.into());
         if e.err != 0 {
-            add(crate::metrics::Count::FailedFileOpens);
+            add(crate::metrics::Count::FailedFileOpens.into());
         }
     }
 

@@ -110,9 +110,9 @@ impl Gadget for TraceSignal {
         cols
     }
 
-    fn count(&self, e: &SignalEvent, add: &mut dyn FnMut(crate::metrics::Count)) {
+    fn count(&self, e: &SignalEvent, add: &mut dyn FnMut(crate::metrics::Sample)) {
         let _ = e;
-        add(crate::metrics::Count::Signals);
+        add(crate::metrics::Count::Signals.into());
     }
 
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<SignalEvent, DecodeError> {

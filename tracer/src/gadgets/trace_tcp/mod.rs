@@ -80,6 +80,14 @@ impl Gadget for TraceTcp {
         &self.common
     }
 
+    fn count(&self, e: &TcpEvent, add: &mut dyn FnMut(crate::metrics::Sample)) {
+        match e.operation {
+            "connect" => add(crate::metrics::Count::TcpConnects.into()),
+            "accept" => add(crate::metrics::Count::TcpAccepts.into()),
+            _ => {}
+        }
+    }
+
     // One record per connect, accept and close, not per packet.
     fn ring_bytes(&self) -> u32 {
         1 << 20
