@@ -63,8 +63,15 @@ if has docker; then
   HARNESS_DIR=$H bash "$here/docker.sh" start
 fi
 
+# The tests' stand-in OTLP collector (tests/otlp/receiver.py): gRPC and
+# OpenTelemetry's own protobuf definitions, from PyPI, in the harness venv.
+[ -x "$H/venv/bin/python" ] || python3 -m venv "$H/venv"
+"$H/venv/bin/python" -c 'import grpc, opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc' 2>/dev/null ||
+  "$H/venv/bin/pip" install -q 'grpcio>=1.60' 'opentelemetry-proto>=1.20'
+
 cat > "$H/env.sh" <<ENV
 export IG_HARNESS_DIR=$H
+export IG_HARNESS_PYTHON=$H/venv/bin/python
 export IG_HARNESS_ROOTFS=$ROOTFS
 export IG_HARNESS_RUNC_ROOT=$H/runc-state
 export IG_HARNESS_IMAGE=$IMG

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod metrics;
 pub mod names;
 pub mod object_btf;
+pub mod otlp;
 pub mod output;
 pub mod pem;
 pub mod process_filter;

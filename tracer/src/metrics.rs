@@ -87,12 +87,12 @@ impl Count {
     }
 
     /// A label of its own, after the container's.
-    fn extra_label(self) -> String {
+    fn extra_label(self) -> Option<(&'static str, String)> {
         match self {
             Count::DnsResponses { rcode } => {
-                format!(",rcode=\"{}\"", crate::gadgets::trace_dns::message::rcode_name(rcode))
+                Some(("rcode", crate::gadgets::trace_dns::message::rcode_name(rcode)))
             }
-            _ => String::new(),
+            _ => None,
         }
     }
 }
@@ -153,15 +153,14 @@ struct ContainerLabels {
 }
 
 impl ContainerLabels {
-    /// `namespace="...",pod="...",container="...",runtime="..."`.
-    fn render(&self) -> String {
-        format!(
-            "namespace=\"{}\",pod=\"{}\",container=\"{}\",runtime=\"{}\"",
-            escape(&self.namespace),
-            escape(&self.pod),
-            escape(&self.container),
-            escape(&self.runtime)
-        )
+    /// namespace, pod, container and runtime, in that order.
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("namespace", self.namespace.clone()),
+            ("pod", self.pod.clone()),
+            ("container", self.container.clone()),
+            ("runtime", self.runtime.clone()),
+        ]
     }
 
     fn of(container: Option<&shared::ContainerRecord>) -> Self {
@@ -354,78 +353,192 @@ impl Metrics {
     }
 
     fn render_at(&self, collection: &Collection, now: Instant) -> String {
+        let mut out = String::new();
+        for f in self.families_at(collection, now) {
+            let (name, kind) = (f.name, f.kind.as_str());
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {kind}", f.help);
+            for point in &f.points {
+                let labels: Vec<String> =
+                    point.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+                let labels = labels.join(",");
+                let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+                match &point.value {
+                    Value::Number(n) => {
+                        let _ = writeln!(out, "{name}{braced} {n}");
+                    }
+                    Value::Histogram { bounds, cumulative, count, sum } => {
+                        let sep = if labels.is_empty() { "" } else { "," };
+                        for (le, n) in bounds.iter().zip(cumulative) {
+                            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {n}");
+                        }
+                        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+                        let _ = writeln!(out, "{name}_sum{braced} {sum}");
+                        let _ = writeln!(out, "{name}_count{braced} {count}");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every metric family with its points now (gone containers expired):
+    /// what the Prometheus text and the OTLP export are both made from.
+    pub fn families(&self, collection: &Collection) -> Vec<Family> {
+        self.families_at(collection, Instant::now())
+    }
+
+    fn families_at(&self, collection: &Collection, now: Instant) -> Vec<Family> {
         let mut p = self.lock();
         self.expire(&mut p, collection, now);
-        let mut out = String::new();
+        let mut out = Vec::new();
         for family in Count::FAMILIES {
             let name = family.name();
-            let rows: Vec<_> = p.containers.iter().filter(|((_, c), _)| c.name() == name).collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", family.help());
-            for ((l, c), n) in rows {
-                let _ = writeln!(out, "{name}{{{}{}}} {n}", l.render(), c.extra_label());
+            let points: Vec<Point> = p
+                .containers
+                .iter()
+                .filter(|((_, c), _)| c.name() == name)
+                .map(|((l, c), n)| {
+                    let mut labels = l.pairs();
+                    if let Some(extra) = c.extra_label() {
+                        labels.push(extra);
+                    }
+                    Point { labels, value: Value::Number(*n) }
+                })
+                .collect();
+            if !points.is_empty() {
+                out.push(Family { name, help: family.help(), kind: FamilyKind::Counter, points });
             }
         }
         if !p.dns_latency.is_empty() {
-            let name = "ig_container_dns_latency_seconds";
-            let _ = writeln!(
-                out,
-                "# HELP {name} Time from a DNS query to its response.\n# TYPE {name} histogram"
-            );
-            for (l, h) in &p.dns_latency {
-                let labels = l.render();
-                for (n, le) in h.buckets.iter().zip(DNS_LATENCY_BUCKETS) {
-                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
-                }
-                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
-                let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
-            }
+            let points = p
+                .dns_latency
+                .iter()
+                .map(|(l, h)| Point {
+                    labels: l.pairs(),
+                    value: Value::Histogram {
+                        bounds: &DNS_LATENCY_BUCKETS,
+                        cumulative: h.buckets.to_vec(),
+                        count: h.count,
+                        sum: h.sum,
+                    },
+                })
+                .collect();
+            out.push(Family {
+                name: "ig_container_dns_latency_seconds",
+                help: "Time from a DNS query to its response.",
+                kind: FamilyKind::Histogram,
+                points,
+            });
         }
-        for (name, help, pick) in [
-            ("ig_gadget_events_delivered_total", "Events the gadget received from the kernel.", 0),
-            ("ig_gadget_events_lost_total", "Events lost: the ring buffer was full.", 1),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (g, (delivered, lost)) in &p.gadgets {
-                let n = if pick == 0 { delivered } else { lost };
-                let _ = writeln!(out, "{name}{{gadget=\"{}\"}} {n}", escape(g));
-            }
-        }
-        let _ = writeln!(out, "# HELP ig_gadget_runs Gadget runs going on now.\n# TYPE ig_gadget_runs gauge");
-        for (g, n) in &p.running {
-            let _ = writeln!(out, "ig_gadget_runs{{gadget=\"{}\"}} {n}", escape(g));
-        }
+        let per_gadget = |pick: fn(&(u64, u64)) -> u64| -> Vec<Point> {
+            p.gadgets
+                .iter()
+                .map(|(g, v)| Point { labels: vec![("gadget", g.clone())], value: Value::Number(pick(v)) })
+                .collect()
+        };
+        out.push(Family {
+            name: "ig_gadget_events_delivered_total",
+            help: "Events the gadget received from the kernel.",
+            kind: FamilyKind::Counter,
+            points: per_gadget(|v| v.0),
+        });
+        out.push(Family {
+            name: "ig_gadget_events_lost_total",
+            help: "Events lost: the ring buffer was full.",
+            kind: FamilyKind::Counter,
+            points: per_gadget(|v| v.1),
+        });
+        out.push(Family {
+            name: "ig_gadget_runs",
+            help: "Gadget runs going on now.",
+            kind: FamilyKind::Gauge,
+            points: p
+                .running
+                .iter()
+                .map(|(g, n)| Point { labels: vec![("gadget", g.clone())], value: Value::Number(*n) })
+                .collect(),
+        });
         drop(p);
         let sources = collection.source_counts();
-        let _ = writeln!(
-            out,
-            "# HELP ig_containers Containers ig knows now, by the source that told it first.\n# TYPE ig_containers gauge"
-        );
-        for (source, c) in &sources {
-            let _ = writeln!(out, "ig_containers{{source=\"{}\"}} {}", source.as_str(), c.known);
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ig_container_records_total Container records received, by source.\n# TYPE ig_container_records_total counter"
-        );
-        for (source, c) in &sources {
-            let _ =
-                writeln!(out, "ig_container_records_total{{source=\"{}\"}} {}", source.as_str(), c.records);
-        }
+        let per_source = |pick: fn(&crate::collection::SourceCounts) -> u64| -> Vec<Point> {
+            sources
+                .iter()
+                .map(|(s, c)| Point {
+                    labels: vec![("source", s.as_str().to_string())],
+                    value: Value::Number(pick(c)),
+                })
+                .collect()
+        };
+        out.push(Family {
+            name: "ig_containers",
+            help: "Containers ig knows now, by the source that told it first.",
+            kind: FamilyKind::Gauge,
+            points: per_source(|c| c.known as u64),
+        });
+        out.push(Family {
+            name: "ig_container_records_total",
+            help: "Container records received, by source.",
+            kind: FamilyKind::Counter,
+            points: per_source(|c| c.records),
+        });
         let (programs, maps) = crate::session::loaded_now();
-        let _ = writeln!(
-            out,
-            "# HELP ig_ebpf_programs eBPF programs the running gadgets have attached.\n# TYPE ig_ebpf_programs gauge\nig_ebpf_programs {programs}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ig_ebpf_maps eBPF maps the running gadgets hold.\n# TYPE ig_ebpf_maps gauge\nig_ebpf_maps {maps}"
-        );
+        for (name, help, n) in [
+            ("ig_ebpf_programs", "eBPF programs the running gadgets have attached.", programs),
+            ("ig_ebpf_maps", "eBPF maps the running gadgets hold.", maps),
+        ] {
+            out.push(Family {
+                name,
+                help,
+                kind: FamilyKind::Gauge,
+                points: vec![Point { labels: Vec::new(), value: Value::Number(n) }],
+            });
+        }
         out
     }
+}
+
+/// One metric family: its points, each with its labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: FamilyKind,
+    pub points: Vec<Point>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FamilyKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl FamilyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FamilyKind::Counter => "counter",
+            FamilyKind::Gauge => "gauge",
+            FamilyKind::Histogram => "histogram",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    pub labels: Vec<(&'static str, String)>,
+    pub value: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Number(u64),
+    /// Cumulative counts at each upper bound (+Inf is `count`).
+    Histogram {
+        bounds: &'static [f64],
+        cumulative: Vec<u64>,
+        count: u64,
+        sum: f64,
+    },
 }
 
 /// A label value in the text format: backslash, quote and newline escaped.

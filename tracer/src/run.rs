@@ -42,6 +42,7 @@ pub struct RunOptions {
     pub output_file: crate::output::file::FileFlags,
     pub metrics_address: Option<std::net::SocketAddr>,
     pub metrics_expiry: Duration,
+    pub otlp: crate::otlp::OtlpFlags,
 }
 
 /// How events are printed.
@@ -66,6 +67,8 @@ struct Sink<G: Gadget> {
     file: Option<OutputFile>,
     /// With `--metrics-address`: the counts since the last publication.
     counts: Option<(Arc<Metrics>, RunCounts)>,
+    /// With `--otlp-endpoint`: where events go besides the output.
+    otlp: Option<crate::otlp::Exporter>,
 }
 
 impl<G: Gadget> Sink<G> {
@@ -99,6 +102,9 @@ impl<G: Gadget> Sink<G> {
         }
         if !self.gadget.wants(&event) || !self.filters.matches(&self.columns, &event) {
             return Ok(());
+        }
+        if let Some(otlp) = &self.otlp {
+            otlp.send(event.common().container.clone(), &event);
         }
         match &mut self.printer {
             Printer::Columns(p) => p.write_row(&mut self.out, &event),
@@ -211,8 +217,20 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
             let _ = writeln!(err, "ig: metrics at http://{bound}/metrics");
             Some(metrics)
         }
+        // --otlp-endpoint exports the metrics too: counted for it alone.
+        (None, None) if opts.otlp.otlp_endpoint.is_some() => {
+            Some(Arc::new(Metrics::new(opts.metrics_expiry)))
+        }
         (None, daemon) => daemon,
     };
+    let otlp = crate::otlp::Exporter::start(
+        &opts.otlp,
+        &G::command_name(),
+        metrics.clone().map(|m| (m, collection.clone())),
+    )?;
+    if let Some(url) = &opts.otlp.otlp_endpoint {
+        let _ = writeln!(err, "ig: exporting to OTLP at {url}");
+    }
     let _running = metrics.as_ref().map(|m| m.running(&G::command_name()));
     let counts = metrics.map(|m| (m, RunCounts::default()));
     let columns = gadget.columns();
@@ -253,6 +271,7 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
         names: wants_names.then(|| crate::names::NameCache::new(root)),
         file,
         counts,
+        otlp,
     };
     if let Printer::Columns(p) = &sink.printer {
         p.write_header(&mut sink.out)?;
@@ -291,6 +310,9 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
             drain(&mut session, &mut sink, collection, opts.host)?;
         }
         drain(&mut session, &mut sink, collection, opts.host)?;
+        if let Some(otlp) = sink.otlp.as_mut() {
+            otlp.finish().await;
+        }
         report_losses(&session, &mut sink, &mut reported_lost, &mut reported_malformed)?;
         sink.out.flush()
     }
@@ -353,6 +375,17 @@ fn report_losses<G: Gadget + Named>(
     {
         let msg = f.drop_message(n, &why);
         sink.warn(&msg, Some(n))?;
+    }
+    if let Some(otlp) = sink.otlp.as_mut()
+        && let Some((dropped, failures, why)) = otlp.new_trouble()
+    {
+        let msg = match dropped {
+            0 => format!("OTLP: {failures} exports failed, retrying: {why}"),
+            n => {
+                format!("dropped {n} events for OTLP: its queue was full ({failures} exports failed: {why})")
+            }
+        };
+        sink.warn(&msg, (dropped > 0).then_some(dropped))?;
     }
     if sink.malformed > *reported_malformed {
         let n = sink.malformed - *reported_malformed;

@@ -63,6 +63,10 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
         opts.metrics_address.is_none(),
         "--metrics-address: only the trace gadgets count metrics so far"
     );
+    anyhow::ensure!(
+        opts.otlp.otlp_endpoint.is_none(),
+        "--otlp-endpoint: only the trace gadgets export to OpenTelemetry so far"
+    );
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let shown = match &opts.output {

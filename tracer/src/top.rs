@@ -89,6 +89,10 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         opts.metrics_address.is_none(),
         "--metrics-address: only the trace gadgets count metrics so far"
     );
+    anyhow::ensure!(
+        opts.otlp.otlp_endpoint.is_none(),
+        "--otlp-endpoint: only the trace gadgets export to OpenTelemetry so far"
+    );
     let RunIo { out, mut err, terminal_width, stop, started, tee } = io;
     let (out, mut file) = crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
     let columns = gadget.columns();

@@ -184,6 +184,9 @@ pub struct CommonFlags {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub metrics_expiry: Duration,
 
+    #[command(flatten)]
+    pub otlp: crate::otlp::OtlpFlags,
+
     /// Ring buffer bytes (a power of two, at least 4096); each gadget has a
     /// default for its event rate. Raise it when ig reports lost events.
     #[arg(long, value_name = "BYTES", value_parser = parse_ring_bytes)]
@@ -202,6 +205,7 @@ impl CommonFlags {
             output_file: self.file.clone(),
             metrics_address: self.metrics_address,
             metrics_expiry: self.metrics_expiry,
+            otlp: self.otlp.clone(),
             host: self.host,
             selector: self.selection.selector(),
             process: self.process.clone(),
