@@ -320,3 +320,102 @@ fn dns_queries_responses_by_rcode_and_latency_match_the_events() {
     }
     bundle.delete();
 }
+
+#[test]
+fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
+    let h = harness();
+    require_root();
+    let d = tests::Daemon::start(&["--metrics-address", "127.0.0.1:0"]);
+    assert!(
+        d.ig.stderr_text().contains("counting execs, opens, signals and TCP connects in the kernel"),
+        "{}",
+        d.ig.stderr_text()
+    );
+    let target = daemon_metrics_address(&d);
+    let dir = std::env::temp_dir().join(unique("igt-kmetrics"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("open.json");
+    let id = unique("igt-km");
+    // The truth for opens: a trace open of the same container, headless
+    // (which must not count them a second time).
+    let out = d.gadgetctl(&[
+        "run",
+        "--detach",
+        "trace",
+        "open",
+        "-c",
+        &id,
+        "--output-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
+    let pid = bundle.run_detached();
+    // Its loopback up, so that a connect there is refused (not unreachable).
+    let up = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["ip", "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(up.success(), "ip link set lo up in the container");
+
+    let series =
+        |name: &str| format!("{name}{{namespace=\"\",pod=\"\",container=\"{id}\",runtime=\"runc\"}}");
+    let names = [
+        "ig_container_file_opens_total",
+        "ig_container_failed_file_opens_total",
+        "ig_container_tcp_connects_total",
+        "ig_container_failed_tcp_connects_total",
+    ];
+    let opens_in_file = || -> (usize, usize) {
+        let opens: Vec<Value> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &Value| v["runtime"]["containerName"] == id.as_str())
+            .collect();
+        (opens.len(), opens.iter().filter(|v| v["err"].as_i64() != Some(0)).count())
+    };
+    let counts = || -> Vec<f64> {
+        let (_, body) = http_get(&target, "/metrics").expect("/metrics");
+        names.iter().map(|n| sample(&body, &series(n)).unwrap_or(0.0)).collect()
+    };
+    // Quiet first: both sides settled on what the container's start did
+    // (the kernel counts its namespace from its first open, before the
+    // container was announced; the gadget from the announcement).
+    let settled = |what: &str| {
+        let mut last = (counts(), opens_in_file());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            std::thread::sleep(Duration::from_millis(1500));
+            let now = (counts(), opens_in_file());
+            if now == last {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "{what}: never settled");
+            last = now;
+        }
+    };
+    let (before, file_before) = settled("before");
+    // Known work: a read, a missing file, one connect refused.
+    let out = bundle.exec_output(&[
+        "/bin/sh",
+        "-c",
+        "cat /etc/hostname >/dev/null; cat /igt-nope 2>/dev/null; nc 127.0.0.1 1 </dev/null 2>/dev/null; true",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let (after, file_after) = settled("after");
+    let delta: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let file_delta = (file_after.0 - file_before.0, file_after.1 - file_before.1);
+    assert!(file_delta.1 >= 1 && file_delta.0 > file_delta.1, "trace open saw the work: {file_delta:?}");
+    assert_eq!(
+        delta,
+        [file_delta.0 as f64, file_delta.1 as f64, 1.0, 1.0],
+        "the kernel's counts against trace open's events and the one refused connect"
+    );
+    let (_, body) = http_get(&target, "/metrics").unwrap();
+    assert_eq!(sample(&body, "ig_kernel_counts_lost_total"), Some(0.0), "{body}");
+    bundle.delete();
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

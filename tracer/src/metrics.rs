@@ -32,6 +32,7 @@ pub enum Count {
     Signals,
     OomKills,
     TcpConnects,
+    FailedTcpConnects,
     TcpAccepts,
     DnsQueries,
     DnsResponses { rcode: u8 },
@@ -40,7 +41,7 @@ pub enum Count {
 
 impl Count {
     /// One of each family, in the order they are served.
-    const FAMILIES: [Count; 11] = [
+    const FAMILIES: [Count; 12] = [
         Count::Execs,
         Count::FailedExecs,
         Count::FileOpens,
@@ -48,6 +49,7 @@ impl Count {
         Count::Signals,
         Count::OomKills,
         Count::TcpConnects,
+        Count::FailedTcpConnects,
         Count::TcpAccepts,
         Count::DnsQueries,
         Count::DnsResponses { rcode: 0 },
@@ -63,6 +65,7 @@ impl Count {
             Count::Signals => "ig_container_signals_total",
             Count::OomKills => "ig_container_oom_kills_total",
             Count::TcpConnects => "ig_container_tcp_connects_total",
+            Count::FailedTcpConnects => "ig_container_failed_tcp_connects_total",
             Count::TcpAccepts => "ig_container_tcp_accepts_total",
             Count::DnsQueries => "ig_container_dns_queries_total",
             Count::DnsResponses { .. } => "ig_container_dns_responses_total",
@@ -78,7 +81,8 @@ impl Count {
             Count::FailedFileOpens => "open calls that failed.",
             Count::Signals => "Signals sent.",
             Count::OomKills => "Processes killed by the OOM killer.",
-            Count::TcpConnects => "TCP connections made (connect).",
+            Count::TcpConnects => "TCP connections made (connect), failed ones included.",
+            Count::FailedTcpConnects => "TCP connects that failed (refused, timed out, reset).",
             Count::TcpAccepts => "TCP connections accepted.",
             Count::DnsQueries => "DNS queries sent.",
             Count::DnsResponses { .. } => "DNS responses received, by rcode.",
@@ -174,6 +178,9 @@ impl ContainerLabels {
     }
 }
 
+/// Totals by container labels and metric.
+type Totals = BTreeMap<(ContainerLabels, Count), u64>;
+
 /// One run's counts, kept by the run itself between publications.
 /// A hasher for keys that are mount namespace ids (and small enums): the
 /// counting runs once per event, where SipHash would be most of its cost.
@@ -251,6 +258,18 @@ pub struct Metrics {
     inner: Mutex<Published>,
     /// A container gone for longer than this loses its series.
     expiry: Duration,
+    /// `ig daemon`'s in-kernel counters, when loaded.
+    kernel: Mutex<Option<InKernel>>,
+    kernel_on: std::sync::atomic::AtomicBool,
+}
+
+/// The in-kernel counters and the labels of every container whose mount
+/// namespace they may hold (learnt as each is added, kept until its series
+/// expire: a 10 ms container is gone by the next scrape).
+struct InKernel {
+    counters: crate::gadgets::metrics_counters::KernelCounters,
+    labels: Arc<Mutex<HashMap<u64, ContainerLabels>>>,
+    _subscription: crate::collection::Subscription,
 }
 
 impl Default for Metrics {
@@ -262,7 +281,7 @@ impl Default for Metrics {
 #[derive(Default)]
 struct Published {
     /// (labels, count) → total, summed over runs and containers with the same labels.
-    containers: BTreeMap<(ContainerLabels, Count), u64>,
+    containers: Totals,
     /// labels → DNS latency histogram.
     dns_latency: BTreeMap<ContainerLabels, Histogram>,
     /// Containers with series but no longer in the collection: since when.
@@ -290,7 +309,72 @@ impl Drop for RunningGadget {
 
 impl Metrics {
     pub fn new(expiry: Duration) -> Self {
-        Self { inner: Mutex::default(), expiry }
+        Self { inner: Mutex::default(), expiry, kernel: Mutex::new(None), kernel_on: Default::default() }
+    }
+
+    /// Counts execs, opens, signals and TCP connects in the kernel from now
+    /// on, for every process of the node (gadget runs no longer count those).
+    pub fn count_in_kernel(&self, collection: &Arc<Collection>) -> Result<(), crate::session::SessionError> {
+        let counters = crate::gadgets::metrics_counters::KernelCounters::load()?;
+        let labels: Arc<Mutex<HashMap<u64, ContainerLabels>>> = Arc::default();
+        let learnt = labels.clone();
+        let subscription = collection.subscribe(move |change| {
+            if let crate::collection::Change::Added(r) = change {
+                learnt
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(r.mntns, ContainerLabels::of(Some(r)));
+            }
+        });
+        *self.kernel.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(InKernel { counters, labels, _subscription: subscription });
+        self.kernel_on.store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the kernel counts `count` (so a gadget run must not).
+    pub fn counted_in_kernel(&self, count: Sample) -> bool {
+        match count {
+            Sample::Count(c) => {
+                self.kernel_on.load(std::sync::atomic::Ordering::Relaxed)
+                    && crate::gadgets::metrics_counters::COUNTED.iter().any(|(_, k)| *k == c)
+            }
+            Sample::DnsLatency(_) => false,
+        }
+    }
+
+    /// The kernel's totals by labels (the host's for namespaces no container
+    /// had), and what it could not count.
+    fn kernel_rows(&self) -> Option<(Totals, u64)> {
+        let mut guard = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
+        let k = guard.as_mut()?;
+        let entries = match k.counters.read() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("reading the in-kernel counters: {e}");
+                Vec::new()
+            }
+        };
+        let labels = k.labels.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows = BTreeMap::new();
+        for (mntns, count, n) in entries {
+            let l = labels.get(&mntns).cloned().unwrap_or_default();
+            *rows.entry((l, count)).or_insert(0) += n;
+        }
+        Some((rows, k.counters.lost()))
+    }
+
+    /// Drops the kernel's counters of containers whose series expired.
+    fn kernel_forget(&self, expired: &[ContainerLabels]) {
+        let mut guard = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(k) = guard.as_mut() else { return };
+        let mut labels = k.labels.lock().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<u64> = labels.iter().filter(|(_, l)| expired.contains(l)).map(|(m, _)| *m).collect();
+        labels.retain(|m, _| !gone.contains(m));
+        drop(labels);
+        if let Err(e) = k.counters.forget(&gone) {
+            tracing::warn!("clearing the in-kernel counters of gone containers: {e}");
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
@@ -323,13 +407,21 @@ impl Metrics {
 
     /// Forgets the series of containers gone for longer than the expiry;
     /// starts the clock for those that just went.
-    fn expire(&self, p: &mut Published, collection: &Collection, now: Instant) {
+    fn expire(
+        &self,
+        p: &mut Published,
+        collection: &Collection,
+        now: Instant,
+        kernel: &Totals,
+    ) -> Vec<ContainerLabels> {
         let live: std::collections::HashSet<ContainerLabels> =
             collection.snapshot().iter().map(|r| ContainerLabels::of(Some(r))).collect();
         let with_series: std::collections::HashSet<ContainerLabels> = p
             .containers
             .keys()
+            .chain(kernel.keys())
             .map(|(l, _)| l.clone())
+            .chain(p.dns_latency.keys().cloned())
             .filter(|l| *l != ContainerLabels::default())
             .collect();
         p.gone_since.retain(|l, _| with_series.contains(l) && !live.contains(l));
@@ -340,11 +432,12 @@ impl Metrics {
                 expired.push(labels);
             }
         }
-        for labels in expired {
-            p.containers.retain(|(l, _), _| *l != labels);
-            p.dns_latency.remove(&labels);
-            p.gone_since.remove(&labels);
+        for labels in &expired {
+            p.containers.retain(|(l, _), _| l != labels);
+            p.dns_latency.remove(labels);
+            p.gone_since.remove(labels);
         }
+        expired
     }
 
     /// The Prometheus text format.
@@ -388,13 +481,23 @@ impl Metrics {
     }
 
     fn families_at(&self, collection: &Collection, now: Instant) -> Vec<Family> {
+        let (mut kernel, kernel_lost) = self.kernel_rows().unzip();
         let mut p = self.lock();
-        self.expire(&mut p, collection, now);
+        let expired = self.expire(&mut p, collection, now, kernel.as_ref().unwrap_or(&BTreeMap::new()));
+        if !expired.is_empty() && kernel.is_some() {
+            self.kernel_forget(&expired);
+            if let Some(rows) = kernel.as_mut() {
+                rows.retain(|(l, _), _| !expired.contains(l));
+            }
+        }
+        let mut containers = p.containers.clone();
+        for (key, n) in kernel.into_iter().flatten() {
+            *containers.entry(key).or_insert(0) += n;
+        }
         let mut out = Vec::new();
         for family in Count::FAMILIES {
             let name = family.name();
-            let points: Vec<Point> = p
-                .containers
+            let points: Vec<Point> = containers
                 .iter()
                 .filter(|((_, c), _)| c.name() == name)
                 .map(|((l, c), n)| {
@@ -481,6 +584,14 @@ impl Metrics {
             kind: FamilyKind::Counter,
             points: per_source(|c| c.records),
         });
+        if let Some(lost) = kernel_lost {
+            out.push(Family {
+                name: "ig_kernel_counts_lost_total",
+                help: "Counts the in-kernel counters could not keep: their map was full.",
+                kind: FamilyKind::Counter,
+                points: vec![Point { labels: Vec::new(), value: Value::Number(lost) }],
+            });
+        }
         let (programs, maps) = crate::session::loaded_now();
         for (name, help, n) in [
             ("ig_ebpf_programs", "eBPF programs the running gadgets have attached.", programs),

@@ -90,10 +90,15 @@ impl<G: Gadget> Sink<G> {
             let names = cache.names(event.common().container.as_deref(), uid, gid);
             event.common_mut().names = Some(names);
         }
-        if let Some((_, counts)) = &mut self.counts {
+        if let Some((metrics, counts)) = &mut self.counts {
             counts.delivered += 1;
             let container = event.common().container.as_deref();
-            self.gadget.count(&event, &mut |c| counts.add(mntns, container, c));
+            self.gadget.count(&event, &mut |c| {
+                // What the daemon counts in the kernel is not counted twice.
+                if !metrics.counted_in_kernel(c) {
+                    counts.add(mntns, container, c)
+                }
+            });
         }
         if event.common().container.is_none() && !host {
             // The kernel filter let it through, but the container is gone

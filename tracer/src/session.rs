@@ -473,6 +473,35 @@ impl Session {
         Ok(out)
     }
 
+    /// Every entry of the per-CPU hash map `name`, its values summed over
+    /// the CPUs (the in-kernel counters).
+    pub fn per_cpu_sums<const K: usize>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Vec<([u8; K], u64)>, SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let hash: aya::maps::PerCpuHashMap<&mut MapData, [u8; K], u64> =
+            aya::maps::PerCpuHashMap::try_from(map)
+                .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        Ok(hash.iter().filter_map(Result::ok).map(|(k, values)| (k, values.iter().sum())).collect())
+    }
+
+    /// Removes these keys from the hash map `name` (those already gone are fine).
+    pub fn remove_keys<const K: usize>(
+        &mut self,
+        name: &'static str,
+        keys: &[[u8; K]],
+    ) -> Result<(), SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let mut hash: aya::maps::PerCpuHashMap<&mut MapData, [u8; K], u64> =
+            aya::maps::PerCpuHashMap::try_from(map)
+                .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        for key in keys {
+            let _ = hash.remove(key);
+        }
+        Ok(())
+    }
+
     /// Events the kernel could not write since the session started.
     pub fn lost(&self) -> u64 {
         self.stat(Stat::Lost)

@@ -127,6 +127,7 @@ fn run_all() -> Result<()> {
         result("process-filters", &process_filters_load(gadgets));
         result("lost-events", &lost_events().map(|n| format!("{n} lost, reported")));
         result("cgroup-fields", &cgroup_fields().map(|p| format!("cgroupPath {p}")));
+        result("metrics-counters", &metrics_counters());
         // RUNC=1 on the kernel command line: this VM's image has runc.
         if std::env::var("RUNC").is_ok_and(|v| v == "1") {
             result("runc-hook", &runc_with_hook());
@@ -752,6 +753,75 @@ fn lost_events() -> Result<u64> {
     // Lost events are counted over every process (host noise included).
     ensure!(got + lost >= count, "{got} delivered + {lost} lost < {count} opens");
     Ok(lost)
+}
+
+/// `ig daemon --metrics-address`'s in-kernel counters load on this kernel
+/// and count what the guest does: execs, opens (failed ones too), a TCP
+/// connect and a refused one.
+fn metrics_counters() -> Result<String> {
+    const PORT: u16 = 7071;
+    let mut daemon = Command::new(bin("ig"))
+        .args(["daemon", "-H", "unix:///tmp/igvm-daemon.sock", "--state-dir", "/tmp/igvm-state"])
+        .args(["--metrics-address", &format!("127.0.0.1:{PORT}")])
+        .env("IG_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("ig daemon")?;
+    let err = daemon.stderr.take().context("stderr")?;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let outcome = (|| -> Result<String> {
+        let deadline = Instant::now() + EVENT_WAIT;
+        let mut log = String::new();
+        while !log.contains("daemon ready") {
+            ensure!(Instant::now() < deadline, "the daemon never got ready: {}", last_lines(&log));
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                log.push_str(&l);
+                log.push('\n');
+            }
+        }
+        ensure!(log.contains("in the kernel"), "the counters did not load: {}", last_lines(&log));
+        let scrape = || -> Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", PORT))?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        };
+        let host = |text: &str, name: &str| -> u64 {
+            let series = format!("{name}{{namespace=\"\",pod=\"\",container=\"\",runtime=\"\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&series)?.parse().ok()).unwrap_or(0)
+        };
+        let before = scrape()?;
+        for _ in 0..5 {
+            Command::new("/bin/true").status()?;
+        }
+        let _ = std::fs::File::open("/igvm-no-such-file");
+        drop(TcpStream::connect(("127.0.0.1", LISTEN_PORT))?);
+        ensure!(TcpStream::connect(("127.0.0.1", 1)).is_err(), "port 1 answered");
+        let after = scrape()?;
+        let delta = |name: &str| host(&after, name).saturating_sub(host(&before, name));
+        // The scrapes are connects too, and the host does other things.
+        let (execs, failed_opens) =
+            (delta("ig_container_execs_total"), delta("ig_container_failed_file_opens_total"));
+        let (connects, refused) =
+            (delta("ig_container_tcp_connects_total"), delta("ig_container_failed_tcp_connects_total"));
+        ensure!(execs >= 5, "{execs} execs counted for 5");
+        ensure!(failed_opens >= 1, "{failed_opens} failed opens counted for 1");
+        ensure!(
+            connects >= 2 && refused >= 1,
+            "{connects} connects and {refused} refused counted for 2 and 1"
+        );
+        Ok(format!("{execs} execs, {connects} connects ({refused} refused)"))
+    })();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    outcome
 }
 
 /// A container in a cgroup of its own (cgroup v2 unified here): its record

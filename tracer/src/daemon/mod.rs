@@ -127,6 +127,15 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
     let metrics = match args.metrics_address {
         Some(addr) => {
             let metrics = Arc::new(Metrics::new(args.metrics_expiry));
+            // Counted for every process, gadget or not; where the kernel
+            // refuses, gadget runs count what they see instead.
+            match metrics.count_in_kernel(&collection) {
+                Ok(()) => tracing::info!("counting execs, opens, signals and TCP connects in the kernel"),
+                Err(e) => tracing::warn!(
+                    "in-kernel counters not loaded ({}): metrics come from the gadgets that run",
+                    shared::error_chain(&e)
+                ),
+            }
             let bound = crate::metrics::serve(addr, metrics.clone(), collection.clone())
                 .await
                 .with_context(|| format!("serving metrics on {addr}"))?;

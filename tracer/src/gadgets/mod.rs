@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod golden;
+pub mod metrics_counters;
 pub mod snapshot_process;
 pub mod snapshot_socket;
 pub mod top_file;

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The daemon's in-kernel counters (`ig daemon --metrics-address`): per
+ * mount namespace, how many execs, opens, signals and TCP connections, and
+ * how many failed. Nothing goes through the ring buffer: userspace reads
+ * the per-CPU hash at each scrape. A key that does not fit any more is
+ * counted as lost, never silently.
+ *
+ * Facilities: tracepoints syscalls/sys_exit_{execve,execveat,open,openat,
+ * openat2,kill,tkill,tgkill} and sock/inet_sock_set_state. Accepts are not
+ * counted here: the accepted socket's state changes in softirq context,
+ * with no owner to name (trace tcp counts them).
+ * A connect's outcome comes in softirq context, where the current task is
+ * not the connecting one: the socket is remembered with its owner's mount
+ * namespace when it enters SYN_SENT (in connect(), process context).
+ */
+#include "common.h"
+#include "filter.h"
+#include "buffer.h"
+#include "program.h"
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+#define IG_IPPROTO_TCP 6
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ig_counter_key);
+	__type(value, __u64);
+} ig_counters SEC(".maps");
+
+/* Sockets in SYN_SENT: their owner's mount namespace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} ig_connecting SEC(".maps");
+
+static __always_inline void bump(__u64 mntns_id, __u32 counter)
+{
+	struct ig_counter_key key = { .mntns_id = mntns_id, .counter = counter };
+	__u64 one = 1, *n = bpf_map_lookup_elem(&ig_counters, &key);
+
+	if (n) {
+		(*n)++;
+		return;
+	}
+	/* BPF_NOEXIST: another CPU's first count is its own per-CPU value. */
+	if (bpf_map_update_elem(&ig_counters, &key, &one, BPF_NOEXIST) != 0) {
+		n = bpf_map_lookup_elem(&ig_counters, &key);
+		if (n)
+			(*n)++;
+		else
+			gadget_count(IG_STAT_LOST);
+	}
+}
+
+static __always_inline void count_result(long ret, __u32 all, __u32 failed)
+{
+	__u64 mntns_id = gadget_get_mntns_id();
+
+	bump(mntns_id, all);
+	if (ret < 0)
+		bump(mntns_id, failed);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int ig_count_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	count_result(ctx->ret, IG_COUNTER_EXECS, IG_COUNTER_FAILED_EXECS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int ig_count_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	count_result(ctx->ret, IG_COUNTER_EXECS, IG_COUNTER_FAILED_EXECS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int ig_count_open(struct trace_event_raw_sys_exit *ctx)
+{
+	count_result(ctx->ret, IG_COUNTER_OPENS, IG_COUNTER_FAILED_OPENS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int ig_count_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	count_result(ctx->ret, IG_COUNTER_OPENS, IG_COUNTER_FAILED_OPENS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int ig_count_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	count_result(ctx->ret, IG_COUNTER_OPENS, IG_COUNTER_FAILED_OPENS);
+	return 0;
+}
+
+/* Every attempt, as trace signal counts them. */
+SEC("tracepoint/syscalls/sys_exit_kill")
+int ig_count_kill(struct trace_event_raw_sys_exit *ctx)
+{
+	bump(gadget_get_mntns_id(), IG_COUNTER_SIGNALS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_tkill")
+int ig_count_tkill(struct trace_event_raw_sys_exit *ctx)
+{
+	bump(gadget_get_mntns_id(), IG_COUNTER_SIGNALS);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_tgkill")
+int ig_count_tgkill(struct trace_event_raw_sys_exit *ctx)
+{
+	bump(gadget_get_mntns_id(), IG_COUNTER_SIGNALS);
+	return 0;
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int ig_count_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr, *mntns_id, owner;
+
+	if (ctx->protocol != IG_IPPROTO_TCP)
+		return 0;
+	if (ctx->newstate == TCP_SYN_SENT) {
+		/* connect(): process context, the owner is current */
+		owner = gadget_get_mntns_id();
+		bpf_map_update_elem(&ig_connecting, &sk, &owner, BPF_ANY);
+		return 0;
+	}
+	if (ctx->oldstate != TCP_SYN_SENT)
+		return 0;
+	mntns_id = bpf_map_lookup_elem(&ig_connecting, &sk);
+	if (!mntns_id)
+		return 0;
+	owner = *mntns_id;
+	bpf_map_delete_elem(&ig_connecting, &sk);
+	bump(owner, IG_COUNTER_TCP_CONNECTS);
+	if (ctx->newstate != TCP_ESTABLISHED)
+		bump(owner, IG_COUNTER_FAILED_TCP_CONNECTS);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
