@@ -214,14 +214,19 @@ impl std::hash::Hasher for IdHasher {
 
 type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 
+/// Whose an event is: its mount namespace and the record of its container
+/// (by identity: a namespace id the kernel reuses for another container
+/// is another key), 0 for none.
+type Whose = (u64, usize);
+
 #[derive(Default)]
 pub struct RunCounts {
-    by_mntns: IdMap<(u64, Count), u64>,
-    latencies: IdMap<u64, Histogram>,
-    labels: IdMap<u64, ContainerLabels>,
-    /// The mount namespace whose container labels are known for good: most
-    /// events come in runs from the same one.
-    labelled: Option<u64>,
+    counts: IdMap<(Whose, Count), u64>,
+    latencies: IdMap<Whose, Histogram>,
+    /// The labels of each key (a record never changes: neither do they).
+    labels: IdMap<Whose, ContainerLabels>,
+    /// The key whose labels are there already: events come in runs.
+    labelled: Option<Whose>,
     pub delivered: u64,
 }
 
@@ -232,20 +237,14 @@ impl RunCounts {
         container: Option<&shared::ContainerRecord>,
         sample: impl Into<Sample>,
     ) {
+        let whose = (mntns, container.map_or(0, |c| c as *const shared::ContainerRecord as usize));
         match sample.into() {
-            Sample::Count(count) => *self.by_mntns.entry((mntns, count)).or_insert(0) += 1,
-            Sample::DnsLatency(ns) => self.latencies.entry(mntns).or_default().observe(ns as f64 / 1e9),
+            Sample::Count(count) => *self.counts.entry((whose, count)).or_insert(0) += 1,
+            Sample::DnsLatency(ns) => self.latencies.entry(whose).or_default().observe(ns as f64 / 1e9),
         }
-        if self.labelled == Some(mntns) {
-            return;
-        }
-        let labels = self.labels.entry(mntns).or_default();
-        // An event can come before its container's record (--host): name it once known.
-        if labels.container.is_empty() && container.is_some() {
-            *labels = ContainerLabels::of(container);
-        }
-        if !labels.container.is_empty() {
-            self.labelled = Some(mntns);
+        if self.labelled != Some(whose) {
+            self.labels.entry(whose).or_insert_with(|| ContainerLabels::of(container));
+            self.labelled = Some(whose);
         }
     }
 }
@@ -267,9 +266,16 @@ pub struct Metrics {
 /// namespace they may hold (learnt as each is added, kept until its series
 /// expire: a 10 ms container is gone by the next scrape).
 struct InKernel {
-    counters: crate::gadgets::metrics_counters::KernelCounters,
+    counters: Arc<Mutex<crate::gadgets::metrics_counters::KernelCounters>>,
     labels: Arc<Mutex<HashMap<u64, ContainerLabels>>>,
+    /// The counts of containers whose namespace id the kernel gave to
+    /// another container since: moved out of the kernel's map then.
+    retired: Arc<Mutex<Totals>>,
     _subscription: crate::collection::Subscription,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Default for Metrics {
@@ -315,19 +321,29 @@ impl Metrics {
     /// Counts execs, opens, signals and TCP connects in the kernel from now
     /// on, for every process of the node (gadget runs no longer count those).
     pub fn count_in_kernel(&self, collection: &Arc<Collection>) -> Result<(), crate::session::SessionError> {
-        let counters = crate::gadgets::metrics_counters::KernelCounters::load()?;
+        let counters = Arc::new(Mutex::new(crate::gadgets::metrics_counters::KernelCounters::load()?));
         let labels: Arc<Mutex<HashMap<u64, ContainerLabels>>> = Arc::default();
-        let learnt = labels.clone();
+        let retired: Arc<Mutex<Totals>> = Arc::default();
+        let (learnt, kernel, moved) = (labels.clone(), counters.clone(), retired.clone());
         let subscription = collection.subscribe(move |change| {
-            if let crate::collection::Change::Added(r) = change {
-                learnt
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(r.mntns, ContainerLabels::of(Some(r)));
+            let crate::collection::Change::Added(r) = change else { return };
+            let new = ContainerLabels::of(Some(r));
+            let mut labels = locked(&learnt);
+            if let Some(old) = labels.get(&r.mntns).filter(|old| **old != new) {
+                // A namespace id used again: what the kernel counted so far
+                // was the earlier container's.
+                let mut k = locked(&kernel);
+                if let Ok(entries) = k.read() {
+                    let mut retired = locked(&moved);
+                    for (_, count, n) in entries.into_iter().filter(|(m, _, _)| *m == r.mntns) {
+                        *retired.entry((old.clone(), count)).or_insert(0) += n;
+                    }
+                }
+                let _ = k.forget(&[r.mntns]);
             }
+            labels.insert(r.mntns, new);
         });
-        *self.kernel.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(InKernel { counters, labels, _subscription: subscription });
+        *locked(&self.kernel) = Some(InKernel { counters, labels, retired, _subscription: subscription });
         self.kernel_on.store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
@@ -346,35 +362,40 @@ impl Metrics {
     /// The kernel's totals by labels (the host's for namespaces no container
     /// had), and what it could not count.
     fn kernel_rows(&self) -> Option<(Totals, u64)> {
-        let mut guard = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
-        let k = guard.as_mut()?;
-        let entries = match k.counters.read() {
-            Ok(e) => e,
-            Err(e) => {
+        let guard = locked(&self.kernel);
+        let k = guard.as_ref()?;
+        let (entries, lost) = {
+            let mut counters = locked(&k.counters);
+            let entries = counters.read().unwrap_or_else(|e| {
                 tracing::warn!("reading the in-kernel counters: {e}");
                 Vec::new()
-            }
+            });
+            (entries, counters.lost())
         };
-        let labels = k.labels.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rows = BTreeMap::new();
+        let labels = locked(&k.labels);
+        let mut rows = locked(&k.retired).clone();
         for (mntns, count, n) in entries {
             let l = labels.get(&mntns).cloned().unwrap_or_default();
             *rows.entry((l, count)).or_insert(0) += n;
         }
-        Some((rows, k.counters.lost()))
+        Some((rows, lost))
     }
 
     /// Drops the kernel's counters of containers whose series expired.
     fn kernel_forget(&self, expired: &[ContainerLabels]) {
-        let mut guard = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(k) = guard.as_mut() else { return };
-        let mut labels = k.labels.lock().unwrap_or_else(|e| e.into_inner());
-        let gone: Vec<u64> = labels.iter().filter(|(_, l)| expired.contains(l)).map(|(m, _)| *m).collect();
-        labels.retain(|m, _| !gone.contains(m));
-        drop(labels);
-        if let Err(e) = k.counters.forget(&gone) {
+        let guard = locked(&self.kernel);
+        let Some(k) = guard.as_ref() else { return };
+        let gone: Vec<u64> = {
+            let mut labels = locked(&k.labels);
+            let gone =
+                labels.iter().filter(|(_, l)| expired.contains(l)).map(|(m, _)| *m).collect::<Vec<_>>();
+            labels.retain(|m, _| !gone.contains(m));
+            gone
+        };
+        if let Err(e) = locked(&k.counters).forget(&gone) {
             tracing::warn!("clearing the in-kernel counters of gone containers: {e}");
         }
+        locked(&k.retired).retain(|(l, _), _| !expired.contains(l));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
@@ -392,13 +413,18 @@ impl Metrics {
     /// Adds what `run` counted since its last publication, and its totals.
     pub fn publish(&self, gadget: &str, run: &mut RunCounts, lost: u64) {
         let mut p = self.lock();
-        for ((mntns, count), n) in run.by_mntns.drain() {
-            let labels = run.labels.get(&mntns).cloned().unwrap_or_default();
+        for ((whose, count), n) in run.counts.drain() {
+            let labels = run.labels.get(&whose).cloned().unwrap_or_default();
             *p.containers.entry((labels, count)).or_insert(0) += n;
         }
-        for (mntns, h) in run.latencies.drain() {
-            let labels = run.labels.get(&mntns).cloned().unwrap_or_default();
+        for (whose, h) in run.latencies.drain() {
+            let labels = run.labels.get(&whose).cloned().unwrap_or_default();
             p.dns_latency.entry(labels).or_default().merge(&h);
+        }
+        // Records go: keep only the labels of keys that may count again soon.
+        if run.labels.len() > 4096 {
+            run.labels.clear();
+            run.labelled = None;
         }
         let g = p.gadgets.entry(gadget.to_string()).or_insert((0, 0));
         g.0 += std::mem::take(&mut run.delivered);
@@ -848,6 +874,22 @@ mod tests {
         let sum: f64 = text.lines().find_map(|t| t.strip_prefix(&sum)?.parse().ok()).expect("a sum");
         assert!((sum - 0.0307).abs() < 1e-9, "{sum}");
         assert_eq!(text.matches("# TYPE ig_container_dns_responses_total counter").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_namespace_id_used_again_counts_for_its_new_container() {
+        let m = Metrics::default();
+        let c = Collection::new();
+        let (old, new) = (container("a", "old", 5), container("b", "new", 5));
+        c.add(new.clone(), crate::collection::Source::Hook);
+        let mut run = RunCounts::default();
+        run.add(5, Some(&old), Count::Execs);
+        run.add(5, Some(&new), Count::Execs);
+        run.add(5, Some(&new), Count::Execs);
+        m.publish("trace exec", &mut run, 0);
+        let text = m.render(&c);
+        assert!(text.contains("container=\"old\",runtime=\"runc\"} 1"), "{text}");
+        assert!(text.contains("container=\"new\",runtime=\"runc\"} 2"), "{text}");
     }
 
     #[test]

@@ -24,9 +24,15 @@
 #define TCP_CLOSE 7
 #define IG_IPPROTO_TCP 6
 
+/*
+ * Not preallocated: a per-CPU value for every possible key on every CPU
+ * would be tens of MB on a large node; a namespace's counters are
+ * allocated when it first counts (7 counters x a few hundred namespaces).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct ig_counter_key);
 	__type(value, __u64);
 } ig_counters SEC(".maps");
