@@ -347,6 +347,8 @@ pub struct Harness {
     pub ctr: Vec<String>,
     /// containerd 1.7's gRPC socket.
     pub containerd_sock: PathBuf,
+    /// The harness venv's Python (grpcio, opentelemetry-proto).
+    pub python: PathBuf,
 }
 
 /// Reads the harness settings; fails (never skips) when it was not set up.
@@ -370,6 +372,7 @@ pub fn harness() -> Harness {
         podman_sock: PathBuf::from(get("IG_HARNESS_PODMAN_SOCK")),
         ctr: get("IG_HARNESS_CTR").split_whitespace().map(String::from).collect(),
         containerd_sock: PathBuf::from(get("IG_HARNESS_CONTAINERD_SOCK")),
+        python: PathBuf::from(get("IG_HARNESS_PYTHON")),
     }
 }
 

@@ -166,6 +166,23 @@ fn daemon_metrics_address(d: &tests::Daemon) -> String {
         .unwrap_or_else(|| panic!("no metrics address in the daemon's log: {text}"))
 }
 
+/// A headless `trace GADGET` on `d` for container `id`, writing `file`.
+fn headless_for(d: &tests::Daemon, gadget: &str, id: &str, file: &std::path::Path) {
+    let args = ["run", "--detach", "trace", gadget, "-c", id, "--output-file", file.to_str().unwrap()];
+    let out = d.gadgetctl(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The events of container `id` in a JSON lines file.
+fn events_of(file: &std::path::Path, id: &str) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["runtime"]["containerName"] == id)
+        .collect()
+}
+
 /// The value of one sample line, `NAME{labels} VALUE`, in a scrape.
 fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
@@ -181,17 +198,7 @@ fn the_daemon_serves_what_its_instances_count_and_forgets_gone_containers() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("exec.json");
     let id = unique("igt-dm");
-    let out = d.gadgetctl(&[
-        "run",
-        "--detach",
-        "trace",
-        "exec",
-        "-c",
-        &id,
-        "--output-file",
-        file.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    headless_for(&d, "exec", &id, &file);
 
     let script = "/bin/ls / >/dev/null; /bin/ls /bin >/dev/null; /igt-missing 2>/dev/null; true";
     h.runc_bundle(&id, &["/bin/sh", "-c", script], true).run();
@@ -201,12 +208,7 @@ fn the_daemon_serves_what_its_instances_count_and_forgets_gone_containers() {
         |name: &str| format!("{name}{{namespace=\"\",pod=\"\",container=\"{id}\",runtime=\"runc\"}}");
     let deadline = Instant::now() + Duration::from_secs(20);
     let (body, execs, failed) = loop {
-        let events: Vec<Value> = std::fs::read_to_string(&file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|v: &Value| v["runtime"]["containerName"] == id.as_str())
-            .collect();
+        let events = events_of(&file, &id);
         let failed = events.iter().filter(|v| v["ret"].as_i64() != Some(0)).count();
         let (_, body) = http_get(&target, "/metrics").expect("the daemon serves /metrics");
         let shown = (
@@ -327,7 +329,7 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
     require_root();
     let d = tests::Daemon::start(&["--metrics-address", "127.0.0.1:0"]);
     assert!(
-        d.ig.stderr_text().contains("counting execs, opens, signals and TCP connects in the kernel"),
+        d.ig.stderr_text().contains("counting execs, opens, signals, TCP connects and bytes in the kernel"),
         "{}",
         d.ig.stderr_text()
     );
@@ -338,17 +340,7 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
     let id = unique("igt-km");
     // The truth for opens: a trace open of the same container, headless
     // (which must not count them a second time).
-    let out = d.gadgetctl(&[
-        "run",
-        "--detach",
-        "trace",
-        "open",
-        "-c",
-        &id,
-        "--output-file",
-        file.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    headless_for(&d, "open", &id, &file);
     let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
     let pid = bundle.run_detached();
     // Its loopback up, so that a connect there is refused (not unreachable).
@@ -366,14 +358,11 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
         "ig_container_failed_file_opens_total",
         "ig_container_tcp_connects_total",
         "ig_container_failed_tcp_connects_total",
+        "ig_container_tcp_sent_bytes_total",
+        "ig_container_tcp_received_bytes_total",
     ];
     let opens_in_file = || -> (usize, usize) {
-        let opens: Vec<Value> = std::fs::read_to_string(&file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|v: &Value| v["runtime"]["containerName"] == id.as_str())
-            .collect();
+        let opens = events_of(&file, &id);
         (opens.len(), opens.iter().filter(|v| v["err"].as_i64() != Some(0)).count())
     };
     let counts = || -> Vec<f64> {
@@ -397,21 +386,39 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
         }
     };
     let (before, file_before) = settled("before");
-    // Known work: a read, a missing file, one connect refused.
+    // A server of this (host) process in the container's network
+    // namespace: it reads the 6 bytes sent and answers 5; its own side of
+    // the exchange is the host's.
+    let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        tests::join_netns(&netns);
+        let listener = std::net::TcpListener::bind("127.0.0.1:7000").unwrap();
+        ready_tx.send(()).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = [0u8; 6];
+        conn.read_exact(&mut got).unwrap();
+        conn.write_all(b"pong\n").unwrap();
+        got
+    });
+    ready.recv().unwrap();
+    // Known work: a read, a missing file, one connect refused, one that
+    // sends "hello\n" and gets "pong\n".
     let out = bundle.exec_output(&[
         "/bin/sh",
         "-c",
-        "cat /etc/hostname >/dev/null; cat /igt-nope 2>/dev/null; nc 127.0.0.1 1 </dev/null 2>/dev/null; true",
+        "cat /etc/hostname >/dev/null; cat /igt-nope 2>/dev/null; nc 127.0.0.1 1 </dev/null 2>/dev/null; echo hello | nc 127.0.0.1 7000 >/dev/null; true",
     ]);
     assert!(out.status.success(), "{out:?}");
+    assert_eq!(&server.join().unwrap(), b"hello\n");
     let (after, file_after) = settled("after");
     let delta: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     let file_delta = (file_after.0 - file_before.0, file_after.1 - file_before.1);
     assert!(file_delta.1 >= 1 && file_delta.0 > file_delta.1, "trace open saw the work: {file_delta:?}");
     assert_eq!(
         delta,
-        [file_delta.0 as f64, file_delta.1 as f64, 1.0, 1.0],
-        "the kernel's counts against trace open's events and the one refused connect"
+        [file_delta.0 as f64, file_delta.1 as f64, 2.0, 1.0, 6.0, 5.0],
+        "the kernel's counts against trace open's events, two connects (one refused) and their bytes"
     );
     let (_, body) = http_get(&target, "/metrics").unwrap();
     assert_eq!(sample(&body, "ig_kernel_counts_lost_total"), Some(0.0), "{body}");

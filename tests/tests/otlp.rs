@@ -18,9 +18,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(port: u16, out: &Path) -> Self {
-        let python = std::env::var("IG_HARNESS_PYTHON")
-            .expect("IG_HARNESS_PYTHON (tests/harness/setup-runtimes.sh sets up the receiver's Python)");
+    fn start(python: &Path, port: u16, out: &Path) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("otlp/receiver.py");
         let mut child = Command::new(python)
             .arg(script)
@@ -99,7 +97,7 @@ fn events_and_metrics_reach_the_collector_and_survive_its_outage() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("received.jsonl");
     let port = free_port();
-    let receiver = Receiver::start(port, &out);
+    let receiver = Receiver::start(&h.python, port, &out);
     let (a, b) = (unique("igt-oa"), unique("igt-ob"));
     let endpoint = format!("http://127.0.0.1:{port}");
     let selection = format!("{a},{b}");
@@ -171,7 +169,7 @@ fn events_and_metrics_reach_the_collector_and_survive_its_outage() {
     assert!(message.contains("exports failed, retrying"), "{warn}");
     assert!(records_of(&out, &b).is_empty());
     // ...and once it is back, the retried batch arrives.
-    let _receiver = Receiver::start(port, &out);
+    let _receiver = Receiver::start(&h.python, port, &out);
     wait_for("container b's exec, sent again after the outage", Duration::from_secs(60), || {
         records_of(&out, &b)
             .iter()

@@ -34,6 +34,8 @@ pub enum Count {
     TcpConnects,
     FailedTcpConnects,
     TcpAccepts,
+    TcpSentBytes,
+    TcpReceivedBytes,
     DnsQueries,
     DnsResponses { rcode: u8 },
     CapabilityDenials,
@@ -41,7 +43,7 @@ pub enum Count {
 
 impl Count {
     /// One of each family, in the order they are served.
-    const FAMILIES: [Count; 12] = [
+    const FAMILIES: [Count; 14] = [
         Count::Execs,
         Count::FailedExecs,
         Count::FileOpens,
@@ -51,6 +53,8 @@ impl Count {
         Count::TcpConnects,
         Count::FailedTcpConnects,
         Count::TcpAccepts,
+        Count::TcpSentBytes,
+        Count::TcpReceivedBytes,
         Count::DnsQueries,
         Count::DnsResponses { rcode: 0 },
         Count::CapabilityDenials,
@@ -66,6 +70,8 @@ impl Count {
             Count::OomKills => "ig_container_oom_kills_total",
             Count::TcpConnects => "ig_container_tcp_connects_total",
             Count::FailedTcpConnects => "ig_container_failed_tcp_connects_total",
+            Count::TcpSentBytes => "ig_container_tcp_sent_bytes_total",
+            Count::TcpReceivedBytes => "ig_container_tcp_received_bytes_total",
             Count::TcpAccepts => "ig_container_tcp_accepts_total",
             Count::DnsQueries => "ig_container_dns_queries_total",
             Count::DnsResponses { .. } => "ig_container_dns_responses_total",
@@ -83,6 +89,8 @@ impl Count {
             Count::OomKills => "Processes killed by the OOM killer.",
             Count::TcpConnects => "TCP connections made (connect), failed ones included.",
             Count::FailedTcpConnects => "TCP connects that failed (refused, timed out, reset).",
+            Count::TcpSentBytes => "Bytes sent on TCP sockets.",
+            Count::TcpReceivedBytes => "Bytes received on TCP sockets.",
             Count::TcpAccepts => "TCP connections accepted.",
             Count::DnsQueries => "DNS queries sent.",
             Count::DnsResponses { .. } => "DNS responses received, by rcode.",

@@ -1,5 +1,5 @@
 //! The daemon's in-kernel counters: per mount namespace, execs, opens,
-//! signals and TCP connects (and their failures), counted by the kernel
+//! signals, TCP connects (and their failures) and TCP bytes, counted by the kernel
 //! with no event sent (program.bpf.c), read at each scrape. Not a gadget
 //! of the command line: `ig daemon --metrics-address` loads it.
 
@@ -7,7 +7,8 @@ use std::mem::{offset_of, size_of};
 
 use self::bpf::{
     IG_COUNTER_EXECS, IG_COUNTER_FAILED_EXECS, IG_COUNTER_FAILED_OPENS, IG_COUNTER_FAILED_TCP_CONNECTS,
-    IG_COUNTER_OPENS, IG_COUNTER_SIGNALS, IG_COUNTER_TCP_CONNECTS, OBJECT, ig_counter_key as Key,
+    IG_COUNTER_OPENS, IG_COUNTER_SIGNALS, IG_COUNTER_TCP_CONNECTS, IG_COUNTER_TCP_RECEIVED_BYTES,
+    IG_COUNTER_TCP_SENT_BYTES, OBJECT, ig_counter_key as Key,
 };
 use crate::metrics::Count;
 use crate::session::{Attachment, GadgetProgram, Global, Session, SessionError, SessionOptions, Variant};
@@ -27,6 +28,9 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_count_tkill", "sys_exit_tkill"),
     Attachment::syscall("ig_count_tgkill", "sys_exit_tgkill"),
     Attachment::tracepoint("ig_count_tcp_state", "sock", "inet_sock_set_state"),
+    // Bytes only where the kernel has these (6.3+).
+    Attachment::tracepoint("ig_count_send", "sock", "sock_send_length").optional(),
+    Attachment::tracepoint("ig_count_recv", "sock", "sock_recv_length").optional(),
 ];
 
 const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
@@ -49,7 +53,7 @@ impl GadgetProgram for MetricsCounters {
 }
 
 /// What the kernel counts, and which metric each counter is.
-pub const COUNTED: [(u32, Count); 7] = [
+pub const COUNTED: [(u32, Count); 9] = [
     (IG_COUNTER_EXECS, Count::Execs),
     (IG_COUNTER_FAILED_EXECS, Count::FailedExecs),
     (IG_COUNTER_OPENS, Count::FileOpens),
@@ -57,7 +61,14 @@ pub const COUNTED: [(u32, Count); 7] = [
     (IG_COUNTER_SIGNALS, Count::Signals),
     (IG_COUNTER_TCP_CONNECTS, Count::TcpConnects),
     (IG_COUNTER_FAILED_TCP_CONNECTS, Count::FailedTcpConnects),
+    (IG_COUNTER_TCP_SENT_BYTES, Count::TcpSentBytes),
+    (IG_COUNTER_TCP_RECEIVED_BYTES, Count::TcpReceivedBytes),
 ];
+
+/// Whether this kernel lets the counters count TCP bytes.
+pub fn counts_tcp_bytes() -> bool {
+    crate::session::KernelHooks::probe().has_tracepoint("sock", "sock_send_length")
+}
 
 /// The loaded counters.
 pub struct KernelCounters {

@@ -7,7 +7,10 @@
  * counted as lost, never silently.
  *
  * Facilities: tracepoints syscalls/sys_exit_{execve,execveat,open,openat,
- * openat2,kill,tkill,tgkill} and sock/inet_sock_set_state. Accepts are not
+ * openat2,kill,tkill,tgkill}, sock/inet_sock_set_state, and for TCP bytes
+ * sock/sock_{send,recv}_length (6.3+; fired in the caller's context by
+ * sock_sendmsg and sock_recvmsg; without them no bytes are counted, the
+ * daemon says so). Accepts are not
  * counted here: the accepted socket's state changes in softirq context,
  * with no owner to name (trace tcp counts them).
  * A connect's outcome comes in softirq context, where the current task is
@@ -45,23 +48,28 @@ struct {
 	__type(value, __u64);
 } ig_connecting SEC(".maps");
 
-static __always_inline void bump(__u64 mntns_id, __u32 counter)
+static __always_inline void add(__u64 mntns_id, __u32 counter, __u64 by)
 {
 	struct ig_counter_key key = { .mntns_id = mntns_id, .counter = counter };
-	__u64 one = 1, *n = bpf_map_lookup_elem(&ig_counters, &key);
+	__u64 *n = bpf_map_lookup_elem(&ig_counters, &key);
 
 	if (n) {
-		(*n)++;
+		*n += by;
 		return;
 	}
 	/* BPF_NOEXIST: another CPU's first count is its own per-CPU value. */
-	if (bpf_map_update_elem(&ig_counters, &key, &one, BPF_NOEXIST) != 0) {
+	if (bpf_map_update_elem(&ig_counters, &key, &by, BPF_NOEXIST) != 0) {
 		n = bpf_map_lookup_elem(&ig_counters, &key);
 		if (n)
-			(*n)++;
+			*n += by;
 		else
 			gadget_count(IG_STAT_LOST);
 	}
+}
+
+static __always_inline void bump(__u64 mntns_id, __u32 counter)
+{
+	add(mntns_id, counter, 1);
 }
 
 static __always_inline void count_result(long ret, __u32 all, __u32 failed)
@@ -153,6 +161,24 @@ int ig_count_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	bump(owner, IG_COUNTER_TCP_CONNECTS);
 	if (ctx->newstate != TCP_ESTABLISHED)
 		bump(owner, IG_COUNTER_FAILED_TCP_CONNECTS);
+	return 0;
+}
+
+#define MSG_PEEK 2
+
+SEC("tracepoint/sock/sock_send_length")
+int ig_count_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	if (ctx->protocol == IG_IPPROTO_TCP && ctx->ret > 0)
+		add(gadget_get_mntns_id(), IG_COUNTER_TCP_SENT_BYTES, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int ig_count_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	if (ctx->protocol == IG_IPPROTO_TCP && ctx->ret > 0 && !(ctx->flags & MSG_PEEK))
+		add(gadget_get_mntns_id(), IG_COUNTER_TCP_RECEIVED_BYTES, ctx->ret);
 	return 0;
 }
 
