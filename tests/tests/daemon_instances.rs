@@ -4,11 +4,10 @@
 //! detaching leaves it running; `delete` stops it and frees its programs.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tests::{Daemon, IgChild, binary, harness, require_root, unique};
+use tests::{Daemon, harness, require_root, unique};
 
 fn ok(out: std::process::Output) -> String {
     assert!(
@@ -129,15 +128,7 @@ fn an_instance_survives_a_restart_sees_new_containers_and_is_deleted() {
     assert_eq!(events.iter().filter(|v| v["args"][1] == "from-a").count(), 1, "nothing written twice");
 
     // attach streams it; leaving does not stop it.
-    let attach = Command::new(binary("gadgetctl"))
-        .args(["--remote-address", &d.address(), "attach", &name])
-        .env("IG_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gadgetctl attach");
-    let attach = IgChild::from_child(attach);
-    assert!(attach.wait_stderr("tracing started", Duration::from_secs(10)), "{}", attach.stderr_text());
+    let attach = d.gadgetctl_ready(&["attach", &name]);
     let mut ran = false;
     let ev = attach.wait_json(
         Duration::from_secs(20),

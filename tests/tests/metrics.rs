@@ -90,12 +90,11 @@ impl Drop for Prometheus {
     }
 }
 
-#[test]
-fn prometheus_sees_a_containers_execs_and_failed_execs_with_its_labels() {
-    let h = harness();
-    require_root();
+/// `ig trace GADGET -o json --metrics-address 127.0.0.1:0`, tracing, and
+/// where it serves its metrics (from its stderr).
+fn ig_with_metrics(h: &tests::Harness, gadget: &str) -> (IgChild, String) {
     let mut args: Vec<String> =
-        ["trace", "exec", "-o", "json", "--metrics-address", "127.0.0.1:0"].map(String::from).to_vec();
+        ["trace", gadget, "-o", "json", "--metrics-address", "127.0.0.1:0"].map(String::from).to_vec();
     args.extend(h.runtime_flags());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let ig = IgChild::spawn_ready(&args, "tracing started");
@@ -105,6 +104,14 @@ fn prometheus_sees_a_containers_execs_and_failed_execs_with_its_labels() {
         .find_map(|l| l.strip_prefix("ig: metrics at http://")?.strip_suffix("/metrics"))
         .unwrap_or_else(|| panic!("no metrics address: {text}"))
         .to_string();
+    (ig, target)
+}
+
+#[test]
+fn prometheus_sees_a_containers_execs_and_failed_execs_with_its_labels() {
+    let h = harness();
+    require_root();
+    let (ig, target) = ig_with_metrics(&h, "exec");
     let prometheus = Prometheus::start(&target);
 
     // The entrypoint, 5 execs of /bin/true and 2 of missing programs: 8
@@ -252,17 +259,7 @@ fn the_daemon_serves_what_its_instances_count_and_forgets_gone_containers() {
 fn dns_queries_responses_by_rcode_and_latency_match_the_events() {
     let h = harness();
     require_root();
-    let mut args: Vec<String> =
-        ["trace", "dns", "-o", "json", "--metrics-address", "127.0.0.1:0"].map(String::from).to_vec();
-    args.extend(h.runtime_flags());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let ig = IgChild::spawn_ready(&args, "tracing started");
-    let text = ig.stderr_text();
-    let target = text
-        .lines()
-        .find_map(|l| l.strip_prefix("ig: metrics at http://")?.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("no metrics address: {text}"))
-        .to_string();
+    let (ig, target) = ig_with_metrics(&h, "dns");
     let id = unique("igt-mdns");
     let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
     let pid = bundle.run_detached();
