@@ -15,7 +15,8 @@ log() { echo "[harness] $*" >&2; }
 has() { [[ " $COMPONENTS " == *" $1 "* ]]; }
 mkdir -p "$H"
 
-pkgs=(busybox-static runc jq python3)
+# iptables: trace tcpdrop/tcpretrans tests drop packets on purpose in a container netns.
+pkgs=(busybox-static runc jq python3 iptables)
 has podman && pkgs+=(podman conmon)
 has docker && pkgs+=(docker.io)
 missing=(); for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod dns_server;
+pub mod netns;
 
 /// Makes `cmd` start in a mount namespace of its own: a stand-in for a
 /// container in the mount-namespace filter tests.

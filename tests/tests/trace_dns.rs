@@ -7,13 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tests::dns_server::{self, ANSWER_V6, DnsServer};
+use tests::netns::netns_of;
 use tests::{IgChild, harness, mntns_of, require_root, unique};
-
-fn netns_of(pid: u32) -> u64 {
-    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("netns link");
-    let text = link.to_string_lossy();
-    text.trim_start_matches("net:[").trim_end_matches(']').parse().expect("netns id")
-}
 
 #[test]
 fn a_containers_queries_and_answers_in_its_own_netns() {

@@ -30,4 +30,6 @@ pub mod session;
 pub mod snapshot;
 pub mod sources;
 pub mod syscalls;
+pub mod tcp;
 pub mod top;
+pub mod unowned;

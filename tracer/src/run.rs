@@ -69,6 +69,8 @@ struct Sink<G: Gadget> {
     counts: Option<(Arc<Metrics>, RunCounts)>,
     /// With `--otlp-endpoint`: where events go besides the output.
     otlp: Option<crate::otlp::Exporter>,
+    /// The selection, for events placed by network namespace.
+    netns_scope: crate::unowned::NetnsScope,
 }
 
 impl<G: Gadget> Sink<G> {
@@ -85,7 +87,19 @@ impl<G: Gadget> Sink<G> {
             }
         };
         let mntns = event.common().mntns;
-        event.common_mut().container = collection.by_mntns(mntns);
+        event.common_mut().container = match self.gadget.unowned_netns(&event) {
+            None => collection.by_mntns(mntns),
+            Some(netns) => match self.netns_scope.place(collection, netns) {
+                Ok(container) => {
+                    // The event is the container's: its mount namespace
+                    // says so, as for any other event of it.
+                    event.common_mut().mntns = container.as_ref().map_or(0, |c| c.mntns);
+                    container
+                }
+                Err(crate::unowned::Hidden) => return Ok(()),
+            },
+        };
+        let mntns = event.common().mntns;
         if let (Some(cache), Some((uid, gid))) = (&mut self.names, event.ids()) {
             let names = cache.names(event.common().container.as_deref(), uid, gid);
             event.common_mut().names = Some(names);
@@ -277,6 +291,7 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
         file,
         counts,
         otlp,
+        netns_scope: crate::unowned::NetnsScope::new(filter, opts.selector.clone(), root),
     };
     if let Printer::Columns(p) = &sink.printer {
         p.write_header(&mut sink.out)?;

@@ -402,8 +402,13 @@ fn test_gadget(
     let (category, name) = gadget.split_once(' ').context("a gadget is `category name`")?;
     let action = gadget.replace(' ', "_");
     let action = action.as_str();
-    let own_netns = matches!(gadget, "snapshot socket");
+    // The TCP drop and retransmission gadgets: in its own network namespace
+    // (their events are named by it when no process owns them).
+    let own_netns = matches!(gadget, "snapshot socket" | "trace tcpdrop" | "trace tcpretrans");
     let no_host = move |v: &Value| {
+        if v["mountnsid"].as_u64() == Some(0) {
+            return Some("an event of no container was shown without --host".to_string());
+        }
         (v["mountnsid"].as_u64() == Some(host_mntns) && host_mntns != 0)
             .then(|| "a host event was shown without --host".to_string())
     };
@@ -548,6 +553,28 @@ fn test_gadget(
                 Box::new(move |v| expect_fields(v, &[("pid", pid.into()), ("comm", "kernel-guest".into())])),
             )
         }
+        // A SYN to a closed port: no socket, so no process; named by its netns.
+        "trace tcpdrop" => (
+            Box::new(move |v| v["dport"] == LISTEN_PORT + 3 && v["tcpflags"] == "SYN"),
+            Box::new(move |v| {
+                expect_fields(v, &[("pid", 0.into()), ("daddr", "127.0.0.1".into()), ("state", "".into())])?;
+                // The reasons came with 5.17.
+                ensure!(v["reason"] == "NO_SOCKET" || v["reason"] == "", "reason: {v}");
+                Ok(())
+            }),
+        ),
+        // Data a socket filter drops on arrival: sent again by its owner.
+        "trace tcpretrans" => {
+            let port = reported(&facts, "port")?;
+            (
+                Box::new(move |v| v["dport"] == port && v["pid"] == pid),
+                Box::new(move |v| {
+                    expect_fields(v, &[("comm", "kernel-guest".into()), ("state", "ESTABLISHED".into())])?;
+                    ensure!(v["tcpflags"].as_str().is_some_and(|f| f.contains("PSH")), "tcpflags: {v}");
+                    Ok(())
+                }),
+            )
+        }
         // A row may hold part of the bytes when the interval ends between writes.
         "top file" => (
             Box::new(move |v| v["file"] == marker.as_str()),
@@ -687,15 +714,65 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
             let mut s = TcpStream::connect(("127.0.0.1", LISTEN_PORT))?;
             s.write_all(&[0u8; 5000])?;
         }
+        "trace_tcpdrop" => {
+            lo_up()?;
+            let refused = TcpStream::connect(("127.0.0.1", LISTEN_PORT + 3));
+            ensure!(refused.is_err(), "something listens on {}", LISTEN_PORT + 3);
+        }
+        "trace_tcpretrans" => {
+            lo_up()?;
+            let listener = TcpListener::bind(("127.0.0.1", 0))?;
+            let port = listener.local_addr()?.port();
+            let mut client = TcpStream::connect(("127.0.0.1", port))?;
+            let (server, _) = listener.accept()?;
+            drop_everything_arriving(&server)?;
+            client.write_all(b"sent again and again")?;
+            facts.push(("port".into(), port.to_string()));
+            // Kept open: the kernel sends the data again while they live.
+            let keep = (listener, client, server);
+            if marker.starts_with('h') {
+                std::thread::sleep(Duration::from_secs(1));
+            } else {
+                std::mem::forget(keep);
+            }
+        }
         "snapshot_process" => {}
         "snapshot_socket" => {
             // In its own network namespace: bring loopback up, listen.
-            Command::new("/bin/ip").args(["link", "set", "lo", "up"]).status()?;
+            lo_up()?;
             let l = TcpListener::bind(("127.0.0.1", LISTEN_PORT + 2))?;
             std::mem::forget(l);
         }
         other => bail!("no action {other}"),
     }
+    Ok(())
+}
+
+/// Brings loopback up in a network namespace of its own (down when made).
+fn lo_up() -> Result<()> {
+    let status = Command::new("/bin/ip").args(["link", "set", "lo", "up"]).status()?;
+    ensure!(status.success(), "ip link set lo up: {status}");
+    Ok(())
+}
+
+/// A classic socket filter that accepts nothing: every segment arriving
+/// for `sock` is dropped before TCP sees it, so the peer never gets an ACK.
+fn drop_everything_arriving(sock: &TcpStream) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // BPF_RET | BPF_K with k = 0: keep 0 bytes.
+    let mut code = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0 }];
+    let prog = libc::sock_fprog { len: 1, filter: code.as_mut_ptr() };
+    // SAFETY: prog points at one valid instruction for the call's duration.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    ensure!(r == 0, "SO_ATTACH_FILTER: {}", std::io::Error::last_os_error());
     Ok(())
 }
 

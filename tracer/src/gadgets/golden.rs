@@ -92,6 +92,8 @@ fn current() -> String {
     trace_gadget!("trace sni", trace_sni::TraceSni::default(), sni_raw());
     trace_gadget!("trace tcp", trace_tcp::TraceTcp::default(), vec![0u8; 4096]);
     trace_gadget!("trace tcpconnect", trace_tcpconnect::TraceTcpconnect::default(), vec![0u8; 4096]);
+    trace_gadget!("trace tcpdrop", trace_tcpdrop::TraceTcpdrop::default(), vec![0u8; 4096]);
+    trace_gadget!("trace tcpretrans", trace_tcpretrans::TraceTcpretrans::default(), vec![0u8; 4096]);
 
     let file = top_file::FileRow {
         common: common(),

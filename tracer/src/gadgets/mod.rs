@@ -22,6 +22,8 @@ pub mod trace_signal;
 pub mod trace_sni;
 pub mod trace_tcp;
 pub mod trace_tcpconnect;
+pub mod trace_tcpdrop;
+pub mod trace_tcpretrans;
 
 /// Generates, per category, the clap subcommand enum of its gadgets and
 /// the dispatch that hands each parsed gadget to the category's runner.
@@ -101,6 +103,8 @@ registry! {
         Oomkill => trace_oomkill::TraceOomkill,
         Tcp => trace_tcp::TraceTcp,
         Tcpconnect => trace_tcpconnect::TraceTcpconnect,
+        Tcpdrop => trace_tcpdrop::TraceTcpdrop,
+        Tcpretrans => trace_tcpretrans::TraceTcpretrans,
     }
     /// `ig top <gadget>`: refreshing tables.
     top => TopCommand, crate::top::run_top, crate::run::probe_program, flags: |g| &mut g.top.common, {
@@ -228,6 +232,13 @@ pub trait Gadget: GadgetProgram {
         true
     }
 
+    /// For an event whose process the kernel could not tell: the network
+    /// namespace it happened in, whose container it then belongs to (see
+    /// unowned.rs). None for events of a known process (the default).
+    fn unowned_netns(&self, _event: &Self::Event) -> Option<u64> {
+        None
+    }
+
     /// What the event counts as in the per-container metrics
     /// (`--metrics-address`); nothing by default.
     fn count(&self, _event: &Self::Event, _add: &mut dyn FnMut(crate::metrics::Sample)) {}
@@ -283,7 +294,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 15, "{all:?}");
+        assert_eq!(all.len(), 17, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {

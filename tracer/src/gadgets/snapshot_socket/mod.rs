@@ -197,17 +197,7 @@ fn state_name(protocol: &str, state: u8) -> &'static str {
     match (protocol, state) {
         ("UDP", 1) => "ACTIVE",
         ("UDP", 7) => "INACTIVE",
-        (_, 1) => "ESTABLISHED",
-        (_, 2) => "SYN_SENT",
-        (_, 3) => "SYN_RECV",
-        (_, 4) => "FIN_WAIT1",
-        (_, 5) => "FIN_WAIT2",
-        (_, 6) => "TIME_WAIT",
-        (_, 7) => "CLOSE",
-        (_, 8) => "CLOSE_WAIT",
-        (_, 9) => "LAST_ACK",
-        (_, 10) => "LISTEN",
-        (_, 11) => "CLOSING",
+        (_, 1..=11) => crate::tcp::state_name(state),
         _ => "UNKNOWN",
     }
 }
