@@ -51,7 +51,7 @@ if [ -z "${IG_BIN_DIR:-}" ]; then
   IG_BIN_DIR=$repo/target/x86_64-unknown-linux-gnu/release
 fi
 
-# The initramfs every kernel boots; runc and the overlay module per kernel.
+# The initramfs every kernel boots; runc and the overlay and loop modules per kernel.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 R=$work/root
@@ -83,12 +83,16 @@ boot() {
   rm -rf "$out"; mkdir -p "$out"
   local x; x=$(mktemp -d)
   mkdir -p "$x/modules"
-  local ovl; ovl=$(find "$K/modules" -name 'overlay.ko*' 2>/dev/null | head -1)
-  case "$ovl" in
-    *.xz) xz -dc "$ovl" > "$x/modules/overlay.ko" ;;
-    *.zst) zstd -dcq "$ovl" > "$x/modules/overlay.ko" ;;
-    *.ko) cp "$ovl" "$x/modules/overlay.ko" ;;
-  esac
+  # overlay for runc's root, loop for top block-io (modules on Debian's kernels).
+  local mod ko
+  for mod in overlay loop; do
+    ko=$(find "$K/modules" -name "$mod.ko*" 2>/dev/null | head -1)
+    case "$ko" in
+      *.xz) xz -dc "$ko" > "$x/modules/$mod.ko" ;;
+      *.zst) zstd -dcq "$ko" > "$x/modules/$mod.ko" ;;
+      *.ko) cp "$ko" "$x/modules/$mod.ko" ;;
+    esac
+  done
   (cd "$x" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 > "$out/extra.cpio.gz"
   rm -rf "$x"
   cat "$work/base.cpio.gz" "$out/extra.cpio.gz" > "$out/initrd.gz"

@@ -22,6 +22,7 @@ pub mod otlp;
 pub mod output;
 pub mod pem;
 pub mod process_filter;
+pub mod profile;
 pub mod raw;
 pub mod run;
 pub mod sdunit;

@@ -444,6 +444,10 @@ fn test_gadget(
         return Ok(());
     }
 
+    if category == "profile" {
+        return test_profile(gadget, action, &marker, env);
+    }
+
     let mut args = vec![category, name, "-o", "json"];
     args.extend_from_slice(extra);
     let full_path = extra.contains(&"--full-path");
@@ -584,6 +588,20 @@ fn test_gadget(
                 Ok(())
             }),
         ),
+        // Direct reads of a loop device: the row may hold part of them
+        // when the interval ends between reads.
+        "top block-io" => {
+            let (major, minor) = loop_device()?.1;
+            (
+                Box::new(move |v| v["pid"] == pid && v["major"] == major && v["minor"] == minor),
+                Box::new(move |v| {
+                    expect_fields(v, &[("comm", "kernel-guest".into()), ("write", false.into())])?;
+                    let bytes = v["bytes"].as_u64().unwrap_or(0);
+                    ensure!(bytes > 0 && bytes <= DIRECT_READS * 4096 && bytes % 4096 == 0, "bytes: {v}");
+                    Ok(())
+                }),
+            )
+        }
         "top tcp" => (
             Box::new(move |v| v["pid"] == pid && v["dst"] == format!("127.0.0.1:{LISTEN_PORT}").as_str()),
             Box::new(move |v| {
@@ -598,6 +616,30 @@ fn test_gadget(
     ensure!(named(&event), "the event is not named after its container: {event}");
     check(&event)?;
     drop(standin);
+    Ok(())
+}
+
+/// A profile gadget: the stand-in's requests, and only those, in its
+/// histogram (the host makes the same ones meanwhile).
+fn test_profile(gadget: &str, action: &str, marker: &str, env: &[(&str, &str)]) -> Result<()> {
+    let (category, name) = gadget.split_once(' ').context("a gadget is `category name`")?;
+    let want = match gadget {
+        "profile block-io" => DIRECT_READS,
+        other => bail!("no test for {other}"),
+    };
+    // Long enough for the stand-in to start and act under TCG.
+    let ig = Ig::start_with(&[category, name, "-o", "json", "-t", "10"], env, None)?;
+    let mut standin = StandIn::start(action, marker, false, true)?;
+    standin.go()?;
+    provoke(action, &format!("h{marker}"), &mut Vec::new())?;
+    let hist = ig.expect(|v| v["measure"].is_string(), |_| None)?;
+    let total: u64 = hist["intervals"]
+        .as_array()
+        .context("intervals")?
+        .iter()
+        .map(|i| i["count"].as_u64().unwrap_or(0))
+        .sum();
+    ensure!(total == want, "{total} measured instead of the stand-in's {want}: {hist}");
     Ok(())
 }
 
@@ -736,6 +778,10 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
                 std::mem::forget(keep);
             }
         }
+        "top_block-io" | "profile_block-io" => {
+            let (dev, _) = loop_device()?;
+            direct_reads(&dev, DIRECT_READS)?;
+        }
         "snapshot_process" => {}
         "snapshot_socket" => {
             // In its own network namespace: bring loopback up, listen.
@@ -746,6 +792,44 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
         other => bail!("no action {other}"),
     }
     Ok(())
+}
+
+/// Reads `top block-io` provokes: 4 KiB each.
+const DIRECT_READS: u64 = 64;
+
+/// A loop device on a 4 MiB file, made once (loop.ko loaded when it is a
+/// module): its path and (major, minor).
+fn loop_device() -> Result<(String, (u64, u64))> {
+    let saved = Path::new("/tmp/igvm-loop");
+    if !saved.exists() {
+        if Path::new("/modules/loop.ko").exists() {
+            // EEXIST when it is loaded already: fine.
+            let _ = Command::new("/bin/insmod").arg("/modules/loop.ko").output()?;
+        }
+        std::fs::File::create("/tmp/igvm-loop.img")?.set_len(4 << 20)?;
+        let out = Command::new("/bin/losetup").args(["-f", "--show", "/tmp/igvm-loop.img"]).output()?;
+        ensure!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(saved, String::from_utf8(out.stdout)?.trim())?;
+    }
+    let dev = std::fs::read_to_string(saved)?;
+    let minor: u64 = dev.trim_start_matches("/dev/loop").parse().with_context(|| format!("device {dev}"))?;
+    Ok((dev, (7, minor)))
+}
+
+/// `count` reads of 4 KiB with O_DIRECT: each one a request to the device.
+fn direct_reads(dev: &str, count: u64) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(dev)?;
+    let layout = std::alloc::Layout::from_size_align(4096, 4096)?;
+    // SAFETY: a non-zero size; freed below with the same layout.
+    let buf = unsafe { std::alloc::alloc(layout) };
+    ensure!(!buf.is_null(), "allocating an aligned buffer");
+    // SAFETY: buf holds 4096 bytes for as long as the slice lives.
+    let slice = unsafe { std::slice::from_raw_parts_mut(buf, 4096) };
+    let result = (0..count).try_for_each(|_| f.read_exact(slice).map_err(anyhow::Error::from));
+    // SAFETY: allocated above with this layout.
+    unsafe { std::alloc::dealloc(buf, layout) };
+    result
 }
 
 /// Brings loopback up in a network namespace of its own (down when made).

@@ -93,6 +93,11 @@ pub enum GadgetCommand {
         #[command(subcommand)]
         gadget: crate::gadgets::TopCommand,
     },
+    /// Measure a distribution (e.g. I/O latency), shown when stopped.
+    Profile {
+        #[command(subcommand)]
+        gadget: crate::gadgets::ProfileCommand,
+    },
     /// List the containers of this node.
     ListContainers(list_containers::ListContainersArgs),
 }
@@ -107,7 +112,7 @@ impl GadgetCommand {
     /// sources must run), rather than taking what runs now.
     pub fn follows_containers(&self) -> bool {
         match self {
-            GadgetCommand::Trace { .. } | GadgetCommand::Top { .. } => true,
+            GadgetCommand::Trace { .. } | GadgetCommand::Top { .. } | GadgetCommand::Profile { .. } => true,
             GadgetCommand::Snapshot { .. } => false,
             GadgetCommand::ListContainers(a) => a.watch,
         }
@@ -119,6 +124,7 @@ impl GadgetCommand {
             GadgetCommand::Trace { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Snapshot { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Top { gadget } => Some(gadget.common_mut()),
+            GadgetCommand::Profile { gadget } => Some(gadget.common_mut()),
             GadgetCommand::ListContainers(_) => None,
         }
     }
@@ -137,6 +143,7 @@ impl GadgetCommand {
             GadgetCommand::Trace { gadget } => gadget.run(ctx).await,
             GadgetCommand::Snapshot { gadget } => gadget.run(ctx).await,
             GadgetCommand::Top { gadget } => gadget.run(ctx).await,
+            GadgetCommand::Profile { gadget } => gadget.run(ctx).await,
             GadgetCommand::ListContainers(args) => args.run(collection, ctx.io).await,
         }
     }

@@ -108,6 +108,21 @@ fn current() -> String {
         file: String::new(),
     };
     trace("top file", column_line(&top_file::TopFile::default().columns()), json_keys(&file));
+    let bio = top_blockio::BlockioRow {
+        common: common(),
+        pid: 0,
+        comm: String::new(),
+        write: false,
+        major: 0,
+        minor: 0,
+        bytes: 0,
+        us: 0,
+        io: 0,
+    };
+    trace("top block-io", column_line(&top_blockio::TopBlockio::default().columns()), json_keys(&bio));
+    // A profile prints bars, not columns; its JSON is the histogram.
+    let hist = crate::profile::Histogram::new("latency", "us", &[(1, 1)]);
+    trace("profile block-io", "(bars)".into(), json_keys(&hist));
     let tcp = top_tcp::TcpRow {
         common: common(),
         pid: 0,

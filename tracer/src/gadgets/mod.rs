@@ -7,8 +7,10 @@
 #[cfg(test)]
 mod golden;
 pub mod metrics_counters;
+pub mod profile_blockio;
 pub mod snapshot_process;
 pub mod snapshot_socket;
+pub mod top_blockio;
 pub mod top_file;
 pub mod top_tcp;
 pub mod trace_bind;
@@ -33,14 +35,14 @@ macro_rules! registry {
     ($(
         $(#[$meta:meta])*
         $category:ident => $command:ident, $runner:path, $prober:path, flags: $flags:expr, {
-            $($variant:ident => $module:ident::$gadget:ident,)+
+            $($variant:ident $(as $cmd:literal)? => $module:ident::$gadget:ident,)+
         }
     )+) => {
         $(
             $(#[$meta])*
             #[derive(Debug, clap::Subcommand)]
             pub enum $command {
-                $($variant($module::$gadget),)+
+                $($(#[command(name = $cmd)])? $variant($module::$gadget),)+
             }
 
             $(impl Default for $module::$gadget {
@@ -52,7 +54,7 @@ macro_rules! registry {
 
             impl Named for $module::$gadget {
                 fn command_name() -> String {
-                    format!("{} {}", stringify!($category), stringify!($variant).to_lowercase())
+                    format!("{} {}", stringify!($category), cli_name(stringify!($variant), &[$($cmd)?]))
                 }
             })+
 
@@ -80,7 +82,7 @@ macro_rules! registry {
         pub fn probe(g: &GadgetName) -> anyhow::Result<&'static str> {
             $($(
                 // clap names a one-word variant by its lowercase name.
-                if g.category == stringify!($category) && g.name.eq_ignore_ascii_case(stringify!($variant)) {
+                if g.category == stringify!($category) && g.name == cli_name(stringify!($variant), &[$($cmd)?]) {
                     return $prober(&<$module::$gadget>::default());
                 }
             )+)+
@@ -108,14 +110,25 @@ registry! {
     }
     /// `ig top <gadget>`: refreshing tables.
     top => TopCommand, crate::top::run_top, crate::run::probe_program, flags: |g| &mut g.top.common, {
+        BlockIo as "block-io" => top_blockio::TopBlockio,
         File => top_file::TopFile,
         Tcp => top_tcp::TopTcp,
+    }
+    /// `ig profile <gadget>`: distributions, printed when stopped.
+    profile => ProfileCommand, crate::profile::run_profile, crate::run::probe_program, flags: |g| &mut g.common, {
+        BlockIo as "block-io" => profile_blockio::ProfileBlockio,
     }
     /// `ig snapshot <gadget>`: one-shot tables.
     snapshot => SnapshotCommand, crate::snapshot::run_snapshot, crate::snapshot::probe_snapshot, flags: |g| &mut g.common, {
         Process => snapshot_process::SnapshotProcess,
         Socket => snapshot_socket::SnapshotSocket,
     }
+}
+
+/// A gadget's name on the command line: its registry variant in lower
+/// case (clap's own rule for one word), or the name the registry gives.
+fn cli_name(variant: &str, given: &[&str]) -> String {
+    given.first().map_or_else(|| variant.to_lowercase(), |s| s.to_string())
 }
 
 /// One gadget as the command line names it.
@@ -141,7 +154,7 @@ pub fn all() -> Vec<GadgetName> {
     use clap::CommandFactory;
     let cli = crate::cli::Cli::command();
     let mut out = Vec::new();
-    for category in ["trace", "top", "snapshot"] {
+    for category in ["trace", "top", "profile", "snapshot"] {
         let cmd = cli.find_subcommand(category).expect("every category is a subcommand");
         for g in cmd.get_subcommands() {
             out.push(GadgetName {
@@ -294,7 +307,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 17, "{all:?}");
+        assert_eq!(all.len(), 19, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {
