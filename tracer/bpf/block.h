@@ -72,6 +72,13 @@ int ig_block_rq_issue(struct trace_event_raw_block_rq *ctx)
 	return 0;
 }
 
+/* block_rq_complete's record before Linux 5.17 (its own event class; later
+ * block_rq_completion, shared with block_rq_error): the same fields. */
+struct trace_event_raw_block_rq_complete {
+	dev_t dev;
+	sector_t sector;
+} __attribute__((preserve_access_index));
+
 /*
  * At a completion: the request's issue record (copied to *s) and the
  * nanoseconds it took; false for a request issued before the gadget
@@ -83,8 +90,15 @@ static __always_inline bool gadget_block_done(struct trace_event_raw_block_rq_co
 	struct gadget_block_key key = {};
 	struct gadget_block_start *found;
 
-	key.dev = BPF_CORE_READ(ctx, dev);
-	key.sector = BPF_CORE_READ(ctx, sector);
+	if (bpf_core_type_exists(struct trace_event_raw_block_rq_completion)) {
+		key.dev = BPF_CORE_READ(ctx, dev);
+		key.sector = BPF_CORE_READ(ctx, sector);
+	} else {
+		struct trace_event_raw_block_rq_complete *old = (void *)ctx;
+
+		key.dev = BPF_CORE_READ(old, dev);
+		key.sector = BPF_CORE_READ(old, sector);
+	}
 	found = bpf_map_lookup_elem(&gadget_block_starts, &key);
 	if (!found)
 		return false;

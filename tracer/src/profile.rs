@@ -21,14 +21,37 @@ pub trait ProfileGadget: GadgetProgram {
     /// What the buckets count, e.g. `latency`, and in which unit (`us`).
     fn measure(&self) -> (&'static str, &'static str);
 
-    /// Reads the kernel's histogram: count per bucket index.
-    fn collect(&self, session: &mut Session) -> Result<Vec<(u32, u64)>, SessionError>;
+    /// Reads the kernel's histograms: counts per bucket index.
+    fn collect(&self, session: &mut Session) -> Result<Vec<Bucket>, SessionError>;
+}
+
+/// One bucket of the kernel's counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub whose: Whose,
+    /// Which histogram (e.g. an address with -b); empty: the only one.
+    pub group: String,
+    pub index: u32,
+    pub count: u64,
+}
+
+/// Who the counts are of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whose {
+    /// A process the kernel's filters let through.
+    Selected,
+    /// No known process: whatever happened in this network namespace (see
+    /// unowned.rs), selected here.
+    Netns(u64),
 }
 
 /// A distribution over power-of-two buckets: bucket 0 holds [0, 1), bucket
 /// k holds [2^(k-1), 2^k).
 #[derive(Debug, PartialEq, Eq, Serialize)]
 pub struct Histogram {
+    /// With -b/-B: the address these counts are of.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub address: String,
     pub measure: &'static str,
     pub unit: &'static str,
     pub intervals: Vec<Interval>,
@@ -64,7 +87,7 @@ impl Histogram {
                 })
                 .collect(),
         };
-        Self { measure, unit, intervals }
+        Self { address: String::new(), measure, unit, intervals }
     }
 
     pub fn total(&self) -> u64 {
@@ -73,6 +96,9 @@ impl Histogram {
 
     /// The bars: `start -> end : count |****|`, 40 stars for the largest.
     pub fn write_bars(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.address.is_empty() {
+            writeln!(out, "address = {}", self.address)?;
+        }
         let title = format!("{} ({})", self.measure, self.unit);
         writeln!(out, "{title:>24} : {:<8} distribution", "count")?;
         let max = self.intervals.iter().map(|i| i.count).max().unwrap_or(0).max(1);
@@ -88,9 +114,35 @@ impl Histogram {
     }
 }
 
+/// One histogram per group, in group order (one, empty, when nothing was
+/// measured); `shown` says whether a network namespace's counts belong to
+/// the run's selection.
+fn histograms(
+    (measure, unit): (&'static str, &'static str),
+    buckets: Vec<Bucket>,
+    shown: impl Fn(u64) -> bool,
+) -> Vec<Histogram> {
+    let mut groups: std::collections::BTreeMap<String, Vec<(u32, u64)>> = Default::default();
+    for b in buckets {
+        if let Whose::Netns(netns) = b.whose
+            && !shown(netns)
+        {
+            continue;
+        }
+        groups.entry(b.group).or_default().push((b.index, b.count));
+    }
+    if groups.is_empty() {
+        return vec![Histogram::new(measure, unit, &[])];
+    }
+    groups
+        .into_iter()
+        .map(|(group, counts)| Histogram { address: group, ..Histogram::new(measure, unit, &counts) })
+        .collect()
+}
+
 /// Runs a profile gadget until stopped (or `-t`), then prints its histogram.
 pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
-    let RunContext { collection, io, .. } = ctx;
+    let RunContext { collection, io, root: ctx_root, .. } = ctx;
     let opts = gadget.common().run_options();
     anyhow::ensure!(opts.filters.is_empty(), "-F: a profile has no rows to filter");
     anyhow::ensure!(
@@ -123,15 +175,15 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         _ = stop => {}
         _ = deadline => {}
     }
-    let counts = gadget.collect(&mut session).context("reading the histogram")?;
+    let buckets = gadget.collect(&mut session).context("reading the histogram")?;
     drop(session);
-    let (measure, unit) = gadget.measure();
-    let hist = Histogram::new(measure, unit, &counts);
-    tracing::info!(total = hist.total(), "tracing stopped");
-    let written = match opts.output.structured() {
-        None => hist.write_bars(&mut out),
-        Some(style) => style.write(&mut out, &hist),
-    };
+    let scope = crate::unowned::NetnsScope::new(filter, opts.selector.clone(), ctx_root);
+    let hists = histograms(gadget.measure(), buckets, |netns| scope.place(collection, netns).is_ok());
+    tracing::info!(total = hists.iter().map(Histogram::total).sum::<u64>(), "tracing stopped");
+    let written = hists.iter().try_for_each(|h| match opts.output.structured() {
+        None => h.write_bars(&mut out),
+        Some(style) => style.write(&mut out, h),
+    });
     let written = written.and_then(|()| out.flush());
     drop(out);
     if let Some(f) = file.as_mut() {
@@ -158,5 +210,21 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("4 -> 7 : 5        |****************************************|"), "{text}");
         assert!(Histogram::new("latency", "us", &[]).intervals.is_empty());
+    }
+
+    #[test]
+    fn buckets_group_into_histograms_and_unselected_namespaces_drop_out() {
+        let b = |whose, group: &str, index, count| Bucket { whose, group: group.into(), index, count };
+        let buckets = vec![
+            b(Whose::Selected, "10.0.0.1", 1, 2),
+            b(Whose::Netns(7), "10.0.0.1", 1, 3),
+            b(Whose::Netns(8), "10.0.0.1", 1, 100),
+            b(Whose::Selected, "10.0.0.2", 2, 1),
+        ];
+        let h = histograms(("rtt", "us"), buckets, |netns| netns == 7);
+        assert_eq!(h.len(), 2);
+        assert_eq!((h[0].address.as_str(), h[0].total()), ("10.0.0.1", 5));
+        assert_eq!((h[1].address.as_str(), h[1].total()), ("10.0.0.2", 1));
+        assert_eq!(histograms(("rtt", "us"), Vec::new(), |_| true)[0].total(), 0);
     }
 }

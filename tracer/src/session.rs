@@ -203,9 +203,13 @@ pub trait GadgetProgram {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Global {
     Bool(bool),
+    U8(u8),
+    U16(u16),
     U32(u32),
     I32(i32),
     U64(u64),
+    /// An address, as the kernel stores it (IPv4 in the first 4 bytes).
+    Bytes16([u8; 16]),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -555,6 +559,15 @@ fn load_object(
                 loader.override_global(name, v, true);
             }
             Global::U64(v) => {
+                loader.override_global(name, v, true);
+            }
+            Global::U8(v) => {
+                loader.override_global(name, v, true);
+            }
+            Global::U16(v) => {
+                loader.override_global(name, v, true);
+            }
+            Global::Bytes16(v) => {
                 loader.override_global(name, v, true);
             }
         }

@@ -123,6 +123,8 @@ fn current() -> String {
     // A profile prints bars, not columns; its JSON is the histogram.
     let hist = crate::profile::Histogram::new("latency", "us", &[(1, 1)]);
     trace("profile block-io", "(bars)".into(), json_keys(&hist));
+    let by_addr = crate::profile::Histogram { address: "127.0.0.1".into(), ..hist };
+    trace("profile tcprtt", "(bars)".into(), json_keys(&by_addr));
     let tcp = top_tcp::TcpRow {
         common: common(),
         pid: 0,

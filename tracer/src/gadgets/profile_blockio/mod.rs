@@ -4,7 +4,7 @@
 
 use super::top_blockio::BLOCK_ATTACHMENTS;
 use crate::cli::CommonFlags;
-use crate::profile::ProfileGadget;
+use crate::profile::{Bucket, ProfileGadget, Whose};
 use crate::session::{GadgetProgram, Session, SessionError, Variant};
 
 crate::bpf_object!(profile_blockio);
@@ -38,8 +38,16 @@ impl ProfileGadget for ProfileBlockio {
         ("latency", "us")
     }
 
-    fn collect(&self, session: &mut Session) -> Result<Vec<(u32, u64)>, SessionError> {
+    fn collect(&self, session: &mut Session) -> Result<Vec<Bucket>, SessionError> {
         let sums = session.per_cpu_sums::<4>("latency_hist")?;
-        Ok(sums.into_iter().map(|(k, n)| (u32::from_ne_bytes(k), n)).collect())
+        Ok(sums
+            .into_iter()
+            .map(|(k, count)| Bucket {
+                whose: Whose::Selected, // filtered at issue
+                group: String::new(),
+                index: u32::from_ne_bytes(k),
+                count,
+            })
+            .collect())
     }
 }
