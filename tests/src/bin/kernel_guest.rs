@@ -455,6 +455,10 @@ fn test_gadget(
     if category == "top" {
         args.extend(["--interval", "1"]);
     }
+    // Nothing is slow in a VM without disks: every operation shows with -m 0.
+    if gadget == "trace fsslower" {
+        args.extend(["-m", "0"]);
+    }
     let ig = Ig::start_with(&args, env, None)?;
     let mut standin = StandIn::start(action, &marker, own_netns, true)?;
     let facts = standin.go()?;
@@ -579,6 +583,17 @@ fn test_gadget(
                 }),
             )
         }
+        "trace fsslower" => (
+            Box::new(move |v| v["file"] == marker.as_str() && v["op"] == "W"),
+            Box::new(move |v| {
+                expect_fields(
+                    v,
+                    &[("pid", pid.into()), ("comm", "kernel-guest".into()), ("bytes", 1000.into())],
+                )?;
+                ensure!(v["filesystem"] == "tmpfs", "filesystem: {v}");
+                Ok(())
+            }),
+        ),
         // A row may hold part of the bytes when the interval ends between writes.
         "top file" => (
             Box::new(move |v| v["file"] == marker.as_str()),
@@ -750,6 +765,11 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
         "trace_sni" => {
             let mut s = TcpStream::connect(("127.0.0.1", LISTEN_PORT))?;
             s.write_all(&client_hello(&format!("{marker}.test")))?;
+        }
+        "trace_fsslower" => {
+            let mut f = std::fs::File::create(format!("/tmp/{marker}"))?;
+            f.write_all(&[0u8; 1000])?;
+            f.sync_all()?;
         }
         "top_file" => {
             let mut f = std::fs::File::create(format!("/tmp/{marker}"))?;

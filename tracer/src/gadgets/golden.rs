@@ -85,6 +85,7 @@ fn current() -> String {
     trace_gadget!("trace capabilities", trace_capabilities::TraceCapabilities::default(), vec![0u8; 4096]);
     trace_gadget!("trace dns", trace_dns::TraceDns::default(), dns_raw());
     trace_gadget!("trace exec", trace_exec::TraceExec::default(), vec![0u8; 16384]);
+    trace_gadget!("trace fsslower", trace_fsslower::TraceFsslower::default(), vec![0u8; 4096]);
     trace_gadget!("trace mount", trace_mount::TraceMount::default(), vec![0u8; 16384]);
     trace_gadget!("trace oomkill", trace_oomkill::TraceOomkill::default(), vec![0u8; 4096]);
     trace_gadget!("trace open", trace_open::TraceOpen::default(), vec![0u8; 16384]);

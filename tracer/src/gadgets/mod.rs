@@ -18,6 +18,7 @@ pub mod trace_bind;
 pub mod trace_capabilities;
 pub mod trace_dns;
 pub mod trace_exec;
+pub mod trace_fsslower;
 pub mod trace_mount;
 pub mod trace_oomkill;
 pub mod trace_open;
@@ -99,6 +100,7 @@ registry! {
         Capabilities => trace_capabilities::TraceCapabilities,
         Dns => trace_dns::TraceDns,
         Exec => trace_exec::TraceExec,
+        Fsslower => trace_fsslower::TraceFsslower,
         Open => trace_open::TraceOpen,
         Signal => trace_signal::TraceSignal,
         Sni => trace_sni::TraceSni,
@@ -309,7 +311,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 20, "{all:?}");
+        assert_eq!(all.len(), 21, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {
