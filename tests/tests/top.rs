@@ -146,11 +146,68 @@ async fn only_allowed_mount_namespaces_are_counted() {
     stdin.write_all(b"\n").unwrap();
     let _ = std::fs::read(&path); // on the host: not counted
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rows = gadget.collect(&mut session, 0).unwrap();
+    let rows = gadget.collect(&mut tracer::top::Source::Kernel(&mut session), 0).unwrap();
     let inside: u64 = rows.iter().filter(|r| r.file == name).map(|r| r.rbytes).sum();
     assert_eq!(inside, 8192, "the container's read: {rows:?}");
     assert!(rows.iter().all(|r| r.common.mntns == mntns), "nothing from the host");
     stdin.write_all(b"\n").unwrap();
     child.wait().unwrap();
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn top_process_shows_a_containers_busy_and_idle_processes_from_proc() {
+    require_root();
+    let h = tests::harness();
+    let id = unique("igt-topproc");
+    let bundle = h.runc_bundle(&id, &["/bin/sh", "-c", "sleep 60 & while :; do :; done"], true);
+    let pid = bundle.run_detached();
+    let mntns = mntns_of(pid);
+    let host_mntns = mntns_of(std::process::id());
+    let all = IgChild::spawn_ready(
+        &["top", "process", "-c", &id, "-o", "json", "--interval", "0.5", "--auto-mount-filesystems"],
+        "tracing started",
+    );
+    let sleepers = IgChild::spawn_ready(
+        &[
+            "top",
+            "process",
+            "-c",
+            &id,
+            "--comm",
+            "sleep",
+            "-o",
+            "json",
+            "--interval",
+            "0.5",
+            "--auto-mount-filesystems",
+        ],
+        "tracing started",
+    );
+    // The second table on: its interval is a whole one.
+    let tables: Vec<Value> = all.collect_json(Duration::from_millis(1800));
+    let last = tables.last().and_then(Value::as_array).expect("tables").clone();
+    assert!(last.iter().all(|r| r["mountnsid"] != host_mntns), "a host process: {last:?}");
+    let busy = last.iter().find(|r| r["pid"] == pid).unwrap_or_else(|| panic!("no row of {pid}: {last:?}"));
+    let idle = last.iter().find(|r| r["comm"] == "sleep").unwrap_or_else(|| panic!("no sleep: {last:?}"));
+    for r in [busy, idle] {
+        assert_eq!(r["runtime"]["containerName"], id.as_str(), "{r}");
+        assert_eq!(r["mountnsid"], mntns, "{r}");
+    }
+    assert_eq!((busy["comm"].as_str(), busy["state"].as_str()), (Some("sh"), Some("R")), "{busy}");
+    assert_eq!(idle["ppid"], pid, "{idle}");
+    // The busy loop against the sleeper of the same interval.
+    let (b, i) = (busy["cpu"].as_f64().unwrap(), idle["cpu"].as_f64().unwrap());
+    assert!(b > 5.0 && b > 10.0 * i.max(0.1), "busy {b}% against idle {i}%");
+    // The kernel's truth for what does not move: threads and the parent.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads: u64 =
+        status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap();
+    assert_eq!(busy["threads"].as_u64(), Some(threads));
+    assert!(busy["rss"].as_u64().unwrap() > 0 && busy["mem"].as_f64().unwrap() > 0.0, "{busy}");
+    // --comm: the sleeper alone.
+    let tables = sleepers.collect_json(Duration::from_millis(1200));
+    let rows: Vec<&Value> = tables.iter().filter_map(Value::as_array).flatten().collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["comm"] == "sleep"), "{rows:?}");
+    bundle.delete();
 }

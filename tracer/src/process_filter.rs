@@ -49,6 +49,14 @@ impl ProcessFlags {
         *self == Self::default()
     }
 
+    /// For what userspace filters itself (a process read from /proc).
+    pub fn admits(&self, pid: u32, uid: u32, gid: u32, comm: &str) -> bool {
+        self.pid.is_none_or(|p| p == pid)
+            && self.uid.is_none_or(|u| u == uid)
+            && self.gid.is_none_or(|g| g == gid)
+            && self.comm.as_deref().is_none_or(|c| c == comm)
+    }
+
     /// The values as the C globals hold them (the loader borrows them).
     pub fn globals(&self) -> ProcessGlobals {
         let mut comm = [0u8; COMM_LEN + 1];

@@ -218,6 +218,9 @@ pub enum SessionError {
     Load(#[source] Box<aya::EbpfError>),
     #[error("eBPF object has no map {0}")]
     MissingMap(&'static str),
+    /// Asked of a gadget that reads /proc and loads no program.
+    #[error("this gadget reads /proc: it has no eBPF maps")]
+    NoProgram,
     #[error("eBPF object has no program {0}")]
     MissingProgram(&'static str),
     #[error("opening map {name}")]

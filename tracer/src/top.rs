@@ -20,8 +20,11 @@ use crate::output::{OutputMode, Structured, select_columns};
 use crate::run::{RunContext, follow_containers};
 use crate::session::{FilterMode, GadgetProgram, Session, SessionError, SessionOptions};
 
-pub trait TopGadget: GadgetProgram {
+pub trait TopGadget {
     type Row: Serialize + HasCommon;
+
+    /// Its eBPF program; None for a gadget that reads /proc instead.
+    fn program(&self) -> Option<&dyn GadgetProgram>;
 
     /// The flags every top gadget takes, as given.
     fn top(&self) -> &TopFlags;
@@ -32,8 +35,55 @@ pub trait TopGadget: GadgetProgram {
     /// `--sort` when none is given, e.g. `-reads,-writes`.
     fn default_sort(&self) -> &'static str;
 
-    /// Reads and clears the kernel's counters; `now` is the rows' timestamp.
-    fn collect(&self, session: &mut Session, now: u64) -> Result<Vec<Self::Row>, SessionError>;
+    /// Called once before the first interval (e.g. to take the first
+    /// sample that the first interval's deltas are measured from).
+    fn begin(&self, _source: &mut Source<'_>, _now: u64) {}
+
+    /// Reads and clears the kernel's counters (`source`); `now` is the
+    /// rows' timestamp.
+    fn collect(&self, source: &mut Source<'_>, now: u64) -> Result<Vec<Self::Row>, SessionError>;
+}
+
+/// Where a top gadget's rows come from.
+pub enum Source<'a> {
+    /// Its loaded program, whose kernel filters selected what it counted.
+    Kernel(&'a mut Session),
+    /// /proc under `root`: the gadget selects rows itself with `scope`.
+    Procfs {
+        root: &'a std::path::Path,
+        scope: &'a crate::unowned::NetnsScope,
+        collection: &'a crate::collection::Collection,
+        process: &'a crate::process_filter::ProcessFlags,
+    },
+}
+
+impl Source<'_> {
+    /// The session of a gadget with a program.
+    pub fn session(&mut self) -> Result<&mut Session, SessionError> {
+        match self {
+            Source::Kernel(s) => Ok(s),
+            Source::Procfs { .. } => Err(SessionError::NoProgram),
+        }
+    }
+}
+
+/// `ig check` for a top gadget: its program's variant, or `procfs`.
+pub fn probe_top(gadget: &dyn TopProbe) -> anyhow::Result<&'static str> {
+    match gadget.program() {
+        Some(p) => crate::run::probe_program(p),
+        None => Ok("procfs"),
+    }
+}
+
+/// What `ig check` needs of a top gadget.
+pub trait TopProbe {
+    fn program(&self) -> Option<&dyn GadgetProgram>;
+}
+
+impl<G: TopGadget> TopProbe for G {
+    fn program(&self) -> Option<&dyn GadgetProgram> {
+        TopGadget::program(self)
+    }
 }
 
 /// Parses `--sort`: column indexes and whether each is descending.
@@ -57,6 +107,11 @@ pub fn parse_sort<E>(spec: &str, columns: &[Column<E>]) -> anyhow::Result<Vec<(u
 fn compare(a: &Value<'_>, b: &Value<'_>) -> std::cmp::Ordering {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        // Decimals shown as text (a percentage) sort as numbers too.
+        (Value::Str(x), Value::Str(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x.total_cmp(&y),
+            _ => x.cmp(y),
+        },
         _ => a.to_text().cmp(&b.to_text()),
     }
 }
@@ -82,7 +137,7 @@ fn now_ns() -> u64 {
 
 /// Runs a top gadget until stopped (or `-t`).
 pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
-    let RunContext { collection, io, .. } = ctx;
+    let RunContext { collection, io, root, .. } = ctx;
     let top = gadget.top().clone();
     let opts = top.common.run_options();
     anyhow::ensure!(
@@ -92,6 +147,10 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     anyhow::ensure!(
         opts.otlp.otlp_endpoint.is_none(),
         "--otlp-endpoint: only the trace gadgets export to OpenTelemetry so far"
+    );
+    anyhow::ensure!(
+        gadget.program().is_some() || opts.process.tid.is_none(),
+        "--tid: this gadget has one row per process (--pid selects one)"
     );
     let RunIo { out, mut err, terminal_width, stop, started, tee } = io;
     let (out, mut file) = crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
@@ -108,8 +167,19 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     // No events go through the ring buffer: the smallest one will do.
     let session_opts =
         SessionOptions { filter, process: opts.process.clone(), ring_bytes: 4096, ..Default::default() };
-    let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
-    let _subscription = follow_containers(&session, &opts, collection, &mut err);
+    let mut session = match gadget.program() {
+        Some(p) => Some(Session::load(p, &session_opts).context("starting the gadget")?),
+        None => None,
+    };
+    let _subscription = session.as_ref().and_then(|s| follow_containers(s, &opts, collection, &mut err));
+    let scope = crate::unowned::NetnsScope::new(filter, opts.selector.clone(), root);
+    {
+        let mut source = match session.as_mut() {
+            Some(s) => Source::Kernel(s),
+            None => Source::Procfs { root, scope: &scope, collection, process: &opts.process },
+        };
+        gadget.begin(&mut source, now_ns());
+    }
     tracing::info!("tracing started");
     if let Some(started) = started {
         started();
@@ -132,7 +202,11 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
                 _ = &mut deadline => true,
                 _ = &mut stop => return Ok(()),
             };
-            let mut rows = match gadget.collect(&mut session, now_ns()) {
+            let mut source = match session.as_mut() {
+                Some(s) => Source::Kernel(s),
+                None => Source::Procfs { root, scope: &scope, collection, process: &opts.process },
+            };
+            let mut rows = match gadget.collect(&mut source, now_ns()) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!("reading the counters: {}", shared::error_chain(&e));
@@ -208,6 +282,9 @@ mod tests {
         sort_rows(&mut rows, &parse_sort("-n,name", &c).unwrap(), &c);
         assert_eq!(rows.iter().map(|r| r.name).collect::<Vec<_>>(), ["a", "c", "b"]);
         sort_rows(&mut rows, &parse_sort("-name", &c).unwrap(), &c);
+        let mut pct = vec!["9.5", "10.2", "0.0"];
+        pct.sort_by(|a, b| compare(&Value::from(*a), &Value::from(*b)));
+        assert_eq!(pct, ["0.0", "9.5", "10.2"], "decimals as numbers");
         assert_eq!(rows.iter().map(|r| r.name).collect::<Vec<_>>(), ["c", "b", "a"]);
         assert!(parse_sort("-nope", &c).is_err());
     }

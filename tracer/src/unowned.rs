@@ -29,6 +29,17 @@ impl NetnsScope {
         Self { mode, selector, host_netns }
     }
 
+    /// Whether the run shows what a process of `container` (None: the
+    /// host's) does: the kernel filter's rule, for what userspace selects.
+    pub fn shows(&self, container: Option<&ContainerRecord>) -> bool {
+        match (container, self.mode) {
+            (_, FilterMode::Off) => true,
+            (None, FilterMode::Only) => false,
+            (None, FilterMode::Except) => true,
+            (Some(c), _) => self.selector.matches(c),
+        }
+    }
+
     /// The container of an event in `netns` (None: the host's), or Err when
     /// the run does not show it.
     pub fn place(&self, collection: &Collection, netns: u64) -> Result<Option<Arc<ContainerRecord>>, Hidden> {
@@ -38,13 +49,7 @@ impl NetnsScope {
             // A pod's containers share it; they carry the same pod fields.
             collection.by_netns(netns).into_iter().find(|c| !c.host_network)
         };
-        let shown = match (&container, self.mode) {
-            (_, FilterMode::Off) => true,
-            (None, FilterMode::Only) => false,
-            (None, FilterMode::Except) => true,
-            (Some(c), _) => self.selector.matches(c),
-        };
-        if shown { Ok(container) } else { Err(Hidden) }
+        if self.shows(container.as_deref()) { Ok(container) } else { Err(Hidden) }
     }
 }
 

@@ -617,6 +617,15 @@ fn test_gadget(
                 }),
             )
         }
+        // From /proc: the stand-in itself, alive and idle.
+        "top process" => (
+            Box::new(move |v| v["pid"] == pid),
+            Box::new(move |v| {
+                expect_fields(v, &[("comm", "kernel-guest".into()), ("threads", 1.into())])?;
+                ensure!(v["rss"].as_u64().is_some_and(|b| b > 0), "rss: {v}");
+                Ok(())
+            }),
+        ),
         "top tcp" => (
             Box::new(move |v| v["pid"] == pid && v["dst"] == format!("127.0.0.1:{LISTEN_PORT}").as_str()),
             Box::new(move |v| {
@@ -816,7 +825,7 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
             let (dev, _) = loop_device()?;
             direct_reads(&dev, DIRECT_READS)?;
         }
-        "snapshot_process" => {}
+        "snapshot_process" | "top_process" => {}
         "snapshot_socket" => {
             // In its own network namespace: bring loopback up, listen.
             lo_up()?;

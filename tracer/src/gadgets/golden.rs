@@ -121,6 +121,21 @@ fn current() -> String {
         io: 0,
     };
     trace("top block-io", column_line(&top_blockio::TopBlockio::default().columns()), json_keys(&bio));
+    let process = top_process::ProcessRow {
+        common: common(),
+        pid: 0,
+        ppid: 0,
+        comm: String::new(),
+        cpu: 0.0,
+        mem: 0.0,
+        rss: 0,
+        vsize: 0,
+        threads: 0,
+        state: String::new(),
+        uid: 0,
+        gid: 0,
+    };
+    trace("top process", column_line(&top_process::TopProcess::default().columns()), json_keys(&process));
     // A profile prints bars, not columns; its JSON is the histogram.
     let hist = crate::profile::Histogram::new("latency", "us", &[(1, 1)]);
     trace("profile block-io", "(bars)".into(), json_keys(&hist));

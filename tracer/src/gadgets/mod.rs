@@ -13,6 +13,7 @@ pub mod snapshot_process;
 pub mod snapshot_socket;
 pub mod top_blockio;
 pub mod top_file;
+pub mod top_process;
 pub mod top_tcp;
 pub mod trace_bind;
 pub mod trace_capabilities;
@@ -112,9 +113,10 @@ registry! {
         Tcpretrans => trace_tcpretrans::TraceTcpretrans,
     }
     /// `ig top <gadget>`: refreshing tables.
-    top => TopCommand, crate::top::run_top, crate::run::probe_program, flags: |g| &mut g.top.common, {
+    top => TopCommand, crate::top::run_top, crate::top::probe_top, flags: |g| &mut g.top.common, {
         BlockIo as "block-io" => top_blockio::TopBlockio,
         File => top_file::TopFile,
+        Process => top_process::TopProcess,
         Tcp => top_tcp::TopTcp,
     }
     /// `ig profile <gadget>`: distributions, printed when stopped.
@@ -311,7 +313,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 21, "{all:?}");
+        assert_eq!(all.len(), 22, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {

@@ -11,7 +11,7 @@ use super::{Column, container_columns};
 use crate::cli::TopFlags;
 use crate::event::EventCommon;
 use crate::raw::Raw;
-use crate::session::{Attachment, GadgetProgram, Session, SessionError, Variant};
+use crate::session::{Attachment, GadgetProgram, SessionError, Variant};
 use crate::top::TopGadget;
 
 crate::bpf_object!(top_blockio);
@@ -69,6 +69,10 @@ const MINOR_BITS: u32 = 20;
 impl TopGadget for TopBlockio {
     type Row = BlockioRow;
 
+    fn program(&self) -> Option<&dyn GadgetProgram> {
+        Some(self)
+    }
+
     fn top(&self) -> &TopFlags {
         &self.top
     }
@@ -92,7 +96,12 @@ impl TopGadget for TopBlockio {
         "-bytes,-io"
     }
 
-    fn collect(&self, session: &mut Session, now: u64) -> Result<Vec<BlockioRow>, SessionError> {
+    fn collect(
+        &self,
+        source: &mut crate::top::Source<'_>,
+        now: u64,
+    ) -> Result<Vec<BlockioRow>, SessionError> {
+        let session = source.session()?;
         let entries = session.take_entries::<{ size_of::<K>() }, { size_of::<V>() }>("io_stats")?;
         Ok(entries
             .iter()

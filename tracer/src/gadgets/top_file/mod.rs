@@ -11,7 +11,7 @@ use super::{Column, container_columns};
 use crate::cli::TopFlags;
 use crate::event::EventCommon;
 use crate::raw::Raw;
-use crate::session::{Attachment, GadgetProgram, Global, Session, SessionError, Variant};
+use crate::session::{Attachment, GadgetProgram, Global, SessionError, Variant};
 use crate::top::TopGadget;
 
 crate::bpf_object!(top_file);
@@ -74,6 +74,10 @@ impl GadgetProgram for TopFile {
 impl TopGadget for TopFile {
     type Row = FileRow;
 
+    fn program(&self) -> Option<&dyn GadgetProgram> {
+        Some(self)
+    }
+
     fn top(&self) -> &TopFlags {
         &self.top
     }
@@ -98,7 +102,8 @@ impl TopGadget for TopFile {
         "-reads,-writes,-rbytes,-wbytes"
     }
 
-    fn collect(&self, session: &mut Session, now: u64) -> Result<Vec<FileRow>, SessionError> {
+    fn collect(&self, source: &mut crate::top::Source<'_>, now: u64) -> Result<Vec<FileRow>, SessionError> {
+        let session = source.session()?;
         let entries = session.take_entries::<{ size_of::<K>() }, { size_of::<V>() }>("file_stats")?;
         Ok(entries
             .iter()

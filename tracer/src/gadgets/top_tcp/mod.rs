@@ -11,7 +11,7 @@ use super::{Column, container_columns};
 use crate::cli::TopFlags;
 use crate::event::EventCommon;
 use crate::raw::{Raw, endpoint, ip_string};
-use crate::session::{Attachment, GadgetProgram, Session, SessionError, Variant};
+use crate::session::{Attachment, GadgetProgram, SessionError, Variant};
 use crate::top::TopGadget;
 
 crate::bpf_object!(top_tcp);
@@ -66,6 +66,10 @@ impl GadgetProgram for TopTcp {
 impl TopGadget for TopTcp {
     type Row = TcpRow;
 
+    fn program(&self) -> Option<&dyn GadgetProgram> {
+        Some(self)
+    }
+
     fn top(&self) -> &TopFlags {
         &self.top
     }
@@ -88,7 +92,8 @@ impl TopGadget for TopTcp {
         "-sent,-recv"
     }
 
-    fn collect(&self, session: &mut Session, now: u64) -> Result<Vec<TcpRow>, SessionError> {
+    fn collect(&self, source: &mut crate::top::Source<'_>, now: u64) -> Result<Vec<TcpRow>, SessionError> {
+        let session = source.session()?;
         let entries = session.take_entries::<{ size_of::<K>() }, { size_of::<V>() }>("tcp_stats")?;
         Ok(entries
             .iter()
