@@ -211,3 +211,40 @@ fn top_process_shows_a_containers_busy_and_idle_processes_from_proc() {
     assert!(!rows.is_empty() && rows.iter().all(|r| r["comm"] == "sleep"), "{rows:?}");
     bundle.delete();
 }
+
+#[test]
+fn top_ebpf_counts_the_runs_of_another_tracers_programs() {
+    require_root();
+    // A tracer holding programs: ig trace open, its exit program runs per open.
+    let tracer = IgChild::spawn_ready(
+        &["trace", "open", "--host", "-o", "json", "--auto-mount-filesystems"],
+        "tracing started",
+    );
+    let holder = tracer.child.id();
+    let top = start(&["ebpf"]);
+    let nobody = IgChild::spawn_ready(
+        &["top", "ebpf", "-c", "igt-nobody", "-o", "json", "--interval", "0.5", "--auto-mount-filesystems"],
+        "tracing started",
+    );
+    let marker = std::env::temp_dir().join(unique("igt-topebpf"));
+    let opens = 3000u64;
+    for _ in 0..opens {
+        let _ = std::fs::File::open(&marker);
+    }
+    let mine = |r: &Value| r["pid"] == holder && r["name"] == "ig_openat_exit";
+    let sums = sum_rows(&top, Duration::from_secs(2), mine, &["runcount", "runtime"]);
+    // Every open of this test ran it, and the node's other opens too.
+    assert!(sums[0] >= opens, "ran {} times for {opens} opens", sums[0]);
+    assert!(sums[1] > 0, "no run time");
+    let row =
+        top.wait_json(Duration::from_secs(5), || {}, |t| t.as_array().is_some_and(|a| a.iter().any(mine)));
+    let row = row.as_array().unwrap().iter().find(|r| mine(r)).unwrap().clone();
+    assert_eq!((row["type"].as_str(), row["comm"].as_str()), (Some("tracepoint"), Some("ig")), "{row}");
+    assert!(row["mapmemory"].as_u64().unwrap() > 0 && row["mapcount"].as_u64().unwrap() > 0, "{row}");
+    // Only host processes hold programs here: a container selection shows none.
+    let tables = nobody.collect_json(Duration::from_millis(800));
+    assert!(
+        !tables.is_empty() && tables.iter().all(|t| t.as_array().is_some_and(Vec::is_empty)),
+        "{tables:?}"
+    );
+}

@@ -617,6 +617,18 @@ fn test_gadget(
                 }),
             )
         }
+        // The stand-in's own tracer: its programs are the container's.
+        "top ebpf" => {
+            let holder = reported(&facts, "holder")?;
+            (
+                Box::new(move |v| v["pid"] == holder),
+                Box::new(move |v| {
+                    expect_fields(v, &[("comm", "ig".into()), ("type", "tracepoint".into())])?;
+                    ensure!(v["mapmemory"].as_u64().is_some_and(|b| b > 0), "mapmemory: {v}");
+                    Ok(())
+                }),
+            )
+        }
         // From /proc: the stand-in itself, alive and idle.
         "top process" => (
             Box::new(move |v| v["pid"] == pid),
@@ -826,6 +838,16 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
             direct_reads(&dev, DIRECT_READS)?;
         }
         "snapshot_process" | "top_process" => {}
+        "top_ebpf" => {
+            let pid = tracer_child()?;
+            facts.push(("holder".into(), pid.to_string()));
+            if marker.starts_with('h') {
+                // The host's, for two intervals: it must never show.
+                std::thread::sleep(Duration::from_millis(2500));
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL);
+            }
+        }
         "snapshot_socket" => {
             // In its own network namespace: bring loopback up, listen.
             lo_up()?;
@@ -877,6 +899,35 @@ fn direct_reads(dev: &str, count: u64) -> Result<()> {
     // SAFETY: allocated above with this layout.
     unsafe { std::alloc::dealloc(buf, layout) };
     result
+}
+
+/// An `ig trace exec --host` started from here, tracing (it holds eBPF
+/// programs), that dies with this process; its pid.
+fn tracer_child() -> Result<u32> {
+    let mut cmd = Command::new(bin("ig"));
+    cmd.args(["trace", "exec", "--host", "-o", "json"])
+        .env("IG_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: prctl(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().context("spawning a tracer")?;
+    let err = BufReader::new(child.stderr.take().context("stderr")?);
+    for line in err.lines() {
+        if line?.contains("tracing started") {
+            let pid = child.id();
+            std::mem::forget(child); // it runs as long as this process
+            return Ok(pid);
+        }
+    }
+    bail!("the tracer never started: {:?}", child.wait())
 }
 
 /// Brings loopback up in a network namespace of its own (down when made).

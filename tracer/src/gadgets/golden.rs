@@ -136,6 +136,19 @@ fn current() -> String {
         gid: 0,
     };
     trace("top process", column_line(&top_process::TopProcess::default().columns()), json_keys(&process));
+    let prog = top_ebpf::EbpfRow {
+        common: common(),
+        progid: 0,
+        kind: String::new(),
+        name: String::new(),
+        pid: 0,
+        comm: String::new(),
+        runtime: 0,
+        runcount: 0,
+        mapmemory: 0,
+        mapcount: 0,
+    };
+    trace("top ebpf", column_line(&top_ebpf::TopEbpf::default().columns()), json_keys(&prog));
     // A profile prints bars, not columns; its JSON is the histogram.
     let hist = crate::profile::Histogram::new("latency", "us", &[(1, 1)]);
     trace("profile block-io", "(bars)".into(), json_keys(&hist));

@@ -12,6 +12,7 @@ pub mod profile_tcprtt;
 pub mod snapshot_process;
 pub mod snapshot_socket;
 pub mod top_blockio;
+pub mod top_ebpf;
 pub mod top_file;
 pub mod top_process;
 pub mod top_tcp;
@@ -115,6 +116,7 @@ registry! {
     /// `ig top <gadget>`: refreshing tables.
     top => TopCommand, crate::top::run_top, crate::top::probe_top, flags: |g| &mut g.top.common, {
         BlockIo as "block-io" => top_blockio::TopBlockio,
+        Ebpf => top_ebpf::TopEbpf,
         File => top_file::TopFile,
         Process => top_process::TopProcess,
         Tcp => top_tcp::TopTcp,
@@ -313,7 +315,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 22, "{all:?}");
+        assert_eq!(all.len(), 23, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {
