@@ -11,6 +11,7 @@ pub mod profile_blockio;
 pub mod profile_tcprtt;
 pub mod snapshot_process;
 pub mod snapshot_socket;
+pub mod sock_event;
 pub mod top_blockio;
 pub mod top_ebpf;
 pub mod top_file;

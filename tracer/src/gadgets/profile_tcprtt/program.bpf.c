@@ -20,6 +20,7 @@
 #include "files.h"
 #include "sockets.h"
 #include "sock_owners.h"
+#include "histogram.h"
 #include "program.h"
 
 /* Load-time settings: --milliseconds, -b / -B, --laddr/--raddr/--lport/--rport. */
@@ -38,22 +39,6 @@ struct {
 	__type(key, struct ig_tcprtt_key);
 	__type(value, __u64);
 } rtt_hist SEC(".maps");
-
-static __always_inline __u32 bucket_of(__u64 v)
-{
-	__u32 b = 0;
-
-	if (!v)
-		return 0;
-#pragma unroll
-	for (int shift = 32; shift > 0; shift >>= 1) {
-		if (v >= (1ULL << shift)) {
-			v >>= shift;
-			b += shift;
-		}
-	}
-	return b + 1;
-}
 
 /* Whether addr (of family) is the one the flag asked for; any when unset. */
 static __always_inline bool addr_wanted(__u16 want_family, const volatile __u8 *want, __u16 family, const __u8 *addr)
@@ -81,7 +66,7 @@ int ig_tcp_probe(struct bpf_raw_tracepoint_args *ctx)
 	struct ig_tcprtt_key key = {};
 	__u8 saddr[16] = {}, daddr[16] = {};
 	__u16 family, sport, dport;
-	__u64 rtt, one = 1, *count;
+	__u64 rtt;
 
 	if (!sk || gadget_discard_owner(o))
 		return 0;
@@ -103,12 +88,8 @@ int ig_tcp_probe(struct bpf_raw_tracepoint_args *ctx)
 		key.family = family;
 		__builtin_memcpy(key.addr, gadget_by_addr == 1 ? saddr : daddr, 16);
 	}
-	key.bucket = bucket_of(rtt);
-	count = bpf_map_lookup_elem(&rtt_hist, &key);
-	if (count)
-		*count += 1; /* this CPU's own copy */
-	else
-		bpf_map_update_elem(&rtt_hist, &key, &one, BPF_NOEXIST);
+	key.bucket = gadget_bucket_of(rtt);
+	gadget_count_in(&rtt_hist, &key);
 	return 0;
 }
 

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
-use crate::event::{Clock, EventCommon, Value};
-use crate::raw::{DecodeError, Raw, endpoint, ip_string};
+use crate::event::{Clock, EventCommon};
+use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
 pub mod reasons;
@@ -59,6 +59,7 @@ pub struct TcpdropEvent {
 }
 
 crate::impl_has_common!(with_ids: TcpdropEvent);
+crate::impl_sock_event!(TcpdropEvent);
 
 use super::trace_tcpretrans::SOCK_OWNER_ATTACHMENTS;
 
@@ -94,26 +95,13 @@ impl Gadget for TraceTcpdrop {
 
     fn columns(&self) -> Vec<Column<TcpdropEvent>> {
         let mut cols = container_columns();
+        cols.extend(super::sock_event::head());
         cols.extend([
-            Column::new("pid", 7, |e: &TcpdropEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &TcpdropEvent| e.comm.as_str().into()),
-            Column::new("ip", 2, |e: &TcpdropEvent| u32::from(e.ipversion).into()),
-            Column::new("src", 21, |e: &TcpdropEvent| {
-                Value::Str(endpoint(&e.saddr, e.sport, e.ipversion == 6).into())
-            })
-            .max(47),
-            Column::new("dst", 21, |e: &TcpdropEvent| {
-                Value::Str(endpoint(&e.daddr, e.dport, e.ipversion == 6).into())
-            })
-            .max(47),
             Column::new("state", 11, |e: &TcpdropEvent| e.state.into()).max(12),
             Column::new("tcpflags", 8, |e: &TcpdropEvent| e.tcpflags.as_str().into()).max(32),
             Column::new("reason", 16, |e: &TcpdropEvent| e.reason.as_str().into()).max(40),
-            Column::new("tid", 7, |e: &TcpdropEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &TcpdropEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &TcpdropEvent| e.gid.into()).hidden().max(10),
-            Column::new("netns", 10, |e: &TcpdropEvent| e.netnsid.into()).hidden(),
         ]);
+        cols.extend(super::sock_event::tail());
         cols
     }
 

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
-use crate::event::{Clock, EventCommon, Value};
-use crate::raw::{DecodeError, Raw, endpoint, ip_string};
+use crate::event::{Clock, EventCommon};
+use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
 crate::bpf_object!(trace_tcpretrans);
@@ -52,6 +52,7 @@ pub struct TcpretransEvent {
 }
 
 crate::impl_has_common!(with_ids: TcpretransEvent);
+crate::impl_sock_event!(TcpretransEvent);
 
 /// The programs of bpf/sock_owners.h, in every gadget that includes it.
 pub const SOCK_OWNER_ATTACHMENTS: [Attachment; 3] = [
@@ -93,26 +94,13 @@ impl Gadget for TraceTcpretrans {
 
     fn columns(&self) -> Vec<Column<TcpretransEvent>> {
         let mut cols = container_columns();
+        cols.extend(super::sock_event::head());
         cols.extend([
-            Column::new("pid", 7, |e: &TcpretransEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &TcpretransEvent| e.comm.as_str().into()),
-            Column::new("ip", 2, |e: &TcpretransEvent| u32::from(e.ipversion).into()),
-            Column::new("src", 21, |e: &TcpretransEvent| {
-                Value::Str(endpoint(&e.saddr, e.sport, e.ipversion == 6).into())
-            })
-            .max(47),
-            Column::new("dst", 21, |e: &TcpretransEvent| {
-                Value::Str(endpoint(&e.daddr, e.dport, e.ipversion == 6).into())
-            })
-            .max(47),
             Column::new("state", 11, |e: &TcpretransEvent| e.state.into()).max(12),
             Column::new("tcpflags", 8, |e: &TcpretransEvent| e.tcpflags.as_str().into()).max(32),
             Column::new("congestionState", 8, |e: &TcpretransEvent| e.ca_state.into()).hidden(),
-            Column::new("tid", 7, |e: &TcpretransEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &TcpretransEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &TcpretransEvent| e.gid.into()).hidden().max(10),
-            Column::new("netns", 10, |e: &TcpretransEvent| e.netnsid.into()).hidden(),
         ]);
+        cols.extend(super::sock_event::tail());
         cols
     }
 
