@@ -232,15 +232,16 @@ fn top_ebpf_counts_the_runs_of_another_tracers_programs() {
         let _ = std::fs::File::open(&marker);
     }
     let mine = |r: &Value| r["pid"] == holder && r["name"] == "ig_openat_exit";
-    let sums = sum_rows(&top, Duration::from_secs(2), mine, &["runcount", "runtime"]);
+    let sums = sum_rows(&top, Duration::from_secs(2), mine, &["runCount", "runTime"]);
     // Every open of this test ran it, and the node's other opens too.
     assert!(sums[0] >= opens, "ran {} times for {opens} opens", sums[0]);
     assert!(sums[1] > 0, "no run time");
     let row =
         top.wait_json(Duration::from_secs(5), || {}, |t| t.as_array().is_some_and(|a| a.iter().any(mine)));
     let row = row.as_array().unwrap().iter().find(|r| mine(r)).unwrap().clone();
-    assert_eq!((row["type"].as_str(), row["comm"].as_str()), (Some("tracepoint"), Some("ig")), "{row}");
-    assert!(row["mapmemory"].as_u64().unwrap() > 0 && row["mapcount"].as_u64().unwrap() > 0, "{row}");
+    assert_eq!((row["progType"].as_str(), row["comm"].as_str()), (Some("tracepoint"), Some("ig")), "{row}");
+    assert!(row["mapMemory"].as_u64().unwrap() > 0 && row["mapCount"].as_u64().unwrap() > 0, "{row}");
+    assert!(row["runtime"].is_object(), "the container's fields stay: {row}");
     // Only host processes hold programs here: a container selection shows none.
     let tables = nobody.collect_json(Duration::from_millis(800));
     assert!(

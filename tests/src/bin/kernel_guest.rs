@@ -623,8 +623,8 @@ fn test_gadget(
             (
                 Box::new(move |v| v["pid"] == holder),
                 Box::new(move |v| {
-                    expect_fields(v, &[("comm", "ig".into()), ("type", "tracepoint".into())])?;
-                    ensure!(v["mapmemory"].as_u64().is_some_and(|b| b > 0), "mapmemory: {v}");
+                    expect_fields(v, &[("comm", "ig".into()), ("progType", "tracepoint".into())])?;
+                    ensure!(v["mapMemory"].as_u64().is_some_and(|b| b > 0), "mapMemory: {v}");
                     Ok(())
                 }),
             )

@@ -27,10 +27,39 @@ fn json_keys<T: Serialize>(value: &T) -> String {
             }
         }
     }
+    let text = serde_json::to_string(value).expect("events serialize");
+    let KeyCount(written) = serde_json::from_str(&text).expect("an object");
+    let object = serde_json::from_str::<serde_json::Value>(&text).expect("an object");
+    // A field named like a common key (flattened) would be written twice,
+    // and a reader would keep one of them.
+    assert_eq!(written, object.as_object().map_or(0, |m| m.len()), "a key written twice: {text}");
     let mut keys = Vec::new();
-    walk("", &serde_json::to_value(value).expect("events serialize"), &mut keys);
+    walk("", &object, &mut keys);
     keys.sort();
     keys.join(" ")
+}
+
+/// How many top-level keys a JSON object holds, duplicates included.
+struct KeyCount(usize);
+
+impl<'de> serde::Deserialize<'de> for KeyCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = KeyCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<KeyCount, A::Error> {
+                let mut n = 0;
+                while map.next_entry::<String, serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(KeyCount(n))
+            }
+        }
+        d.deserialize_map(Counter)
+    }
 }
 
 fn common() -> EventCommon {

@@ -46,18 +46,24 @@ struct State {
 pub struct EbpfRow {
     #[serde(flatten)]
     pub common: EventCommon,
+    // Named apart from the container's `runtime` and the event's `type`.
+    #[serde(rename = "progId")]
     pub progid: u32,
-    #[serde(rename = "type")]
+    #[serde(rename = "progType")]
     pub kind: String,
     pub name: String,
     pub pid: u32,
     pub comm: String,
     /// Nanoseconds it ran in the interval.
+    #[serde(rename = "runTime")]
     pub runtime: u64,
     /// Times it ran in the interval.
+    #[serde(rename = "runCount")]
     pub runcount: u64,
     /// Bytes the kernel accounts to its maps.
+    #[serde(rename = "mapMemory")]
     pub mapmemory: u64,
+    #[serde(rename = "mapCount")]
     pub mapcount: u32,
 }
 
@@ -77,21 +83,21 @@ impl TopGadget for TopEbpf {
     fn columns(&self) -> Vec<Column<EbpfRow>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("progid", 6, |r: &EbpfRow| r.progid.into()).right(),
-            Column::new("type", 12, |r: &EbpfRow| r.kind.as_str().into()).max(24),
+            Column::new("progId", 6, |r: &EbpfRow| r.progid.into()).right(),
+            Column::new("progType", 12, |r: &EbpfRow| r.kind.as_str().into()).max(24),
             Column::new("name", 16, |r: &EbpfRow| r.name.as_str().into()),
             Column::new("pid", 7, |r: &EbpfRow| r.pid.into()),
             Column::new("comm", 16, |r: &EbpfRow| r.comm.as_str().into()),
-            Column::new("runtime", 10, |r: &EbpfRow| r.runtime.into()).max(16).right(),
-            Column::new("runcount", 9, |r: &EbpfRow| r.runcount.into()).max(16).right(),
-            Column::new("mapmemory", 10, |r: &EbpfRow| r.mapmemory.into()).max(16).right(),
-            Column::new("mapcount", 8, |r: &EbpfRow| r.mapcount.into()).right(),
+            Column::new("runTime", 10, |r: &EbpfRow| r.runtime.into()).max(16).right(),
+            Column::new("runCount", 9, |r: &EbpfRow| r.runcount.into()).max(16).right(),
+            Column::new("mapMemory", 10, |r: &EbpfRow| r.mapmemory.into()).max(16).right(),
+            Column::new("mapCount", 8, |r: &EbpfRow| r.mapcount.into()).right(),
         ]);
         cols
     }
 
     fn default_sort(&self) -> &'static str {
-        "-runtime,-runcount"
+        "-runTime,-runCount"
     }
 
     fn begin(&self, source: &mut Source<'_>, now: u64) {
