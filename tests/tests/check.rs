@@ -1,6 +1,7 @@
 //! `ig check` on this host: every gadget of the registry loads and attaches,
 //! and the report says how (this kernel has no kprobes: tracepoints, a raw
-//! tracepoint for dns, the task iterator, procfs).
+//! tracepoint for dns and tcprtt, the task iterator, procfs, fsslower's
+//! syscall variant).
 
 use std::process::Command;
 
@@ -20,9 +21,11 @@ fn every_gadget_runs_here_and_says_how() {
     for g in gadgets {
         assert_eq!(g["ok"], true, "{g}");
         let want = match g["gadget"].as_str().unwrap() {
-            "trace dns" => "raw tracepoint",
+            "trace dns" | "profile tcprtt" => "raw tracepoint",
             "snapshot process" => "iterator",
-            "snapshot socket" => "procfs",
+            "snapshot socket" | "top process" | "top ebpf" => "procfs",
+            // No kprobes here: the syscall variant.
+            "trace fsslower" => "syscall",
             _ => "tracepoint",
         };
         assert_eq!(g["variant"], want, "{g}");
