@@ -249,3 +249,19 @@ fn top_ebpf_counts_the_runs_of_another_tracers_programs() {
         "{tables:?}"
     );
 }
+
+#[test]
+fn the_procfs_top_gadgets_refuse_tid() {
+    require_root();
+    for gadget in ["process", "ebpf"] {
+        let out = Command::new(tests::binary("ig"))
+            .args(["top", gadget, "--tid", "1", "--auto-mount-filesystems"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("--tid: this gadget has one row per process"),
+            "{gadget}: {err}"
+        );
+    }
+}
