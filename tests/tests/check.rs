@@ -1,7 +1,7 @@
 //! `ig check` on this host: every gadget of the registry loads and attaches,
 //! and the report says how (this kernel has no kprobes: tracepoints, a raw
 //! tracepoint for dns and tcprtt, the task iterator, procfs, fsslower's
-//! syscall variant).
+//! syscall variant, perf events for profile cpu).
 
 use std::process::Command;
 
@@ -24,6 +24,7 @@ fn every_gadget_runs_here_and_says_how() {
             "trace dns" | "profile tcprtt" => "raw tracepoint",
             "snapshot process" => "iterator",
             "snapshot socket" | "top process" | "top ebpf" => "procfs",
+            "profile cpu" => "perf-event",
             // No kprobes here: the syscall variant.
             "trace fsslower" => "syscall",
             _ => "tracepoint",

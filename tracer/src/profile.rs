@@ -1,7 +1,8 @@
-//! Running a `profile` gadget: the kernel sums a distribution (a histogram
-//! of power-of-two buckets) while the gadget runs; when it is stopped
-//! (Ctrl-C, `-t`) the histogram is read once and printed: as bars in
-//! columns mode, as one JSON object otherwise.
+//! Running a `profile` gadget: the kernel sums what it measures while the
+//! gadget runs; when it is stopped (Ctrl-C, `-t`) the result is read once
+//! and printed. Most profiles are a distribution (a histogram of
+//! power-of-two buckets: bars in columns mode, one JSON object otherwise);
+//! `profile cpu` writes sampled stacks (its own report).
 
 use std::io::Write;
 
@@ -9,12 +10,43 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::CommonFlags;
+use crate::collection::Collection;
 use crate::io::RunIo;
 use crate::output::OutputMode;
-use crate::run::{RunContext, follow_containers};
+use crate::run::{RunContext, RunOptions, follow_containers};
 use crate::session::{FilterMode, GadgetProgram, Session, SessionError, SessionOptions};
+use crate::unowned::NetnsScope;
 
+/// A gadget the `profile` runner runs.
 pub trait ProfileGadget: GadgetProgram {
+    /// The flags every gadget takes, as given.
+    fn common(&self) -> &CommonFlags;
+
+    /// Refuses flags this gadget cannot honour, before anything loads.
+    fn check(&self, opts: &RunOptions) -> anyhow::Result<()>;
+
+    /// The session's settings, from the runner's.
+    fn session_options(&self, opts: SessionOptions) -> SessionOptions {
+        opts
+    }
+
+    /// Reads what the kernel measured and writes it.
+    fn report(&self, session: &mut Session, report: Report<'_, '_>) -> anyhow::Result<()>;
+}
+
+/// What a profile's report needs besides its session.
+pub struct Report<'a, 'w> {
+    pub out: &'a mut (dyn Write + 'w),
+    pub err: &'a mut (dyn Write + 'w),
+    pub opts: &'a RunOptions,
+    pub collection: &'a Collection,
+    /// Where events of no known process belong (see unowned.rs).
+    pub scope: &'a NetnsScope,
+    pub terminal_width: Option<usize>,
+}
+
+/// A profile whose result is a distribution.
+pub trait HistogramGadget: GadgetProgram {
     /// The flags every gadget takes, as given.
     fn common(&self) -> &CommonFlags;
 
@@ -23,6 +55,29 @@ pub trait ProfileGadget: GadgetProgram {
 
     /// Reads the kernel's histograms: counts per bucket index.
     fn collect(&self, session: &mut Session) -> Result<Vec<Bucket>, SessionError>;
+}
+
+impl<G: HistogramGadget> ProfileGadget for G {
+    fn common(&self) -> &CommonFlags {
+        HistogramGadget::common(self)
+    }
+
+    fn check(&self, opts: &RunOptions) -> anyhow::Result<()> {
+        anyhow::ensure!(opts.filters.is_empty(), "-F: a histogram has no rows to filter");
+        opts.output.refuse_folded()?;
+        Ok(())
+    }
+
+    fn report(&self, session: &mut Session, mut r: Report<'_, '_>) -> anyhow::Result<()> {
+        let buckets = self.collect(session).context("reading the histogram")?;
+        let hists = histograms(self.measure(), buckets, |netns| r.scope.place(r.collection, netns).is_ok());
+        tracing::info!(total = hists.iter().map(Histogram::total).sum::<u64>(), "tracing stopped");
+        let written = hists.iter().try_for_each(|h| match r.opts.output.structured() {
+            None => h.write_bars(r.out),
+            Some(style) => style.write(&mut r.out, h),
+        });
+        written.and_then(|()| r.out.flush()).map_err(Into::into)
+    }
 }
 
 /// One bucket of the kernel's counts.
@@ -140,22 +195,26 @@ fn histograms(
         .collect()
 }
 
-/// Runs a profile gadget until stopped (or `-t`), then prints its histogram.
+/// Runs a profile gadget until stopped (or `-t`), then has it report.
 pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
     let RunContext { collection, io, root: ctx_root, .. } = ctx;
     let opts = gadget.common().run_options();
-    anyhow::ensure!(opts.filters.is_empty(), "-F: a profile has no rows to filter");
+    gadget.check(&opts)?;
     anyhow::ensure!(
         opts.metrics_address.is_none() && opts.otlp.otlp_endpoint.is_none(),
         "--metrics-address and --otlp-endpoint: only the trace gadgets export so far"
     );
-    let RunIo { out, mut err, stop, started, tee, .. } = io;
+    let RunIo { out, mut err, stop, started, tee, terminal_width } = io;
     let (mut out, mut file) =
         crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
     let filter = FilterMode::for_run(opts.host, &opts.selector);
     // No events go through the ring buffer: the smallest one will do.
-    let session_opts =
-        SessionOptions { filter, process: opts.process.clone(), ring_bytes: 4096, ..Default::default() };
+    let session_opts = gadget.session_options(SessionOptions {
+        filter,
+        process: opts.process.clone(),
+        ring_bytes: 4096,
+        ..Default::default()
+    });
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
     tracing::info!("tracing started");
@@ -163,7 +222,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         started();
     }
     if matches!(opts.output, OutputMode::Columns(_)) && opts.timeout.is_none() {
-        let _ = writeln!(err, "ig: measuring; Ctrl-C prints the histogram");
+        let _ = writeln!(err, "ig: measuring; Ctrl-C prints the result");
     }
     let deadline = async {
         match opts.timeout {
@@ -175,23 +234,23 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         _ = stop => {}
         _ = deadline => {}
     }
-    let buckets = gadget.collect(&mut session).context("reading the histogram")?;
+    let scope = NetnsScope::new(filter, opts.selector.clone(), ctx_root);
+    let report =
+        Report { out: &mut out, err: &mut err, opts: &opts, collection, scope: &scope, terminal_width };
+    let written = gadget.report(&mut session, report);
     drop(session);
-    let scope = crate::unowned::NetnsScope::new(filter, opts.selector.clone(), ctx_root);
-    let hists = histograms(gadget.measure(), buckets, |netns| scope.place(collection, netns).is_ok());
-    tracing::info!(total = hists.iter().map(Histogram::total).sum::<u64>(), "tracing stopped");
-    let written = hists.iter().try_for_each(|h| match opts.output.structured() {
-        None => h.write_bars(&mut out),
-        Some(style) => style.write(&mut out, h),
-    });
-    let written = written.and_then(|()| out.flush());
     drop(out);
     if let Some(f) = file.as_mut() {
         crate::run::finish_file(f, &mut *err);
     }
     match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing the histogram"),
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other.context("writing the result"),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::metrics::{Metrics, RunCounts};
 use crate::output::columns::ColumnsPrinter;
 use crate::output::file::{OutputFile, redirect};
 use crate::output::filter::Filters;
-use crate::output::{MessageEvent, OutputMode, Structured, select_columns};
+use crate::output::{MessageEvent, OutputError, OutputMode, Structured, select_columns};
 use crate::selector::ContainerSelector;
 use crate::session::{FilterMode, Session, SessionOptions};
 
@@ -264,6 +264,7 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
         OutputMode::Json => Printer::Structured(Structured::Json),
         OutputMode::JsonPretty => Printer::Structured(Structured::JsonPretty),
         OutputMode::Yaml => Printer::Structured(Structured::Yaml),
+        OutputMode::Folded => return Err(OutputError::NotFoldable.into()),
     };
 
     let filter = FilterMode::for_run(opts.host, &opts.selector);

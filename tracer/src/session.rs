@@ -9,7 +9,7 @@ use crate::bpf::{
     EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_EXCLUDES, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES,
 };
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{FExit, KProbe, RawTracePoint, TracePoint};
+use aya::programs::{FExit, KProbe, PerfEvent, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -36,6 +36,9 @@ pub enum Hook {
     /// An fexit program on a kernel function's return (a BPF trampoline:
     /// the arguments and the result, at the cost of a call).
     Fexit { function: &'static str },
+    /// A perf cpu-clock event on every online CPU, sampling at the
+    /// session's `sample_hz` (a `perf_event` program).
+    CpuClock,
 }
 
 impl std::fmt::Display for Hook {
@@ -46,6 +49,7 @@ impl std::fmt::Display for Hook {
             Hook::Kprobe { function } => write!(f, "kprobe {function}"),
             Hook::Kretprobe { function } => write!(f, "kretprobe {function}"),
             Hook::Fexit { function } => write!(f, "fexit {function}"),
+            Hook::CpuClock => write!(f, "perf cpu-clock events"),
         }
     }
 }
@@ -89,6 +93,10 @@ impl Attachment {
 
     pub const fn fexit(program: &'static str, function: &'static str) -> Self {
         Self::new(program, Hook::Fexit { function })
+    }
+
+    pub const fn cpu_clock(program: &'static str) -> Self {
+        Self::new(program, Hook::CpuClock)
     }
 
     /// Skipped when the kernel does not have it.
@@ -182,6 +190,10 @@ impl KernelHooks {
             Hook::Fexit { .. } => {
                 self.no_function_tracing.as_ref().map(|why| format!("no function tracing for fexit ({why})"))
             }
+            // The sysctl exists exactly when the kernel has perf events.
+            Hook::CpuClock if !std::path::Path::new("/proc/sys/kernel/perf_event_paranoid").exists() => {
+                Some("no perf events in this kernel (CONFIG_PERF_EVENTS)".into())
+            }
             _ => None,
         }
     }
@@ -247,6 +259,8 @@ pub enum SessionError {
     /// Every variant was missing something or failed; why, for each.
     #[error("{}", unsupported(.0))]
     Unsupported(Vec<(&'static str, String)>),
+    #[error("listing the online CPUs")]
+    Cpus(#[source] std::io::Error),
     #[error("watching the ring buffer")]
     Poll(#[source] std::io::Error),
     #[error("finding the target of {program}")]
@@ -298,7 +312,13 @@ pub struct SessionOptions {
     pub ring_bytes: u32,
     /// See [`DEFAULT_WAKEUP_BYTES`]; 0 wakes the reader for every event.
     pub wakeup_bytes: u64,
+    /// Samples per second of [`Hook::CpuClock`] attachments, on each CPU.
+    pub sample_hz: u64,
 }
+
+/// perf's and BCC's default: off the common timer frequencies, so samples
+/// do not beat in step with periodic work.
+pub const DEFAULT_SAMPLE_HZ: u64 = 49;
 
 impl Default for SessionOptions {
     fn default() -> Self {
@@ -307,6 +327,7 @@ impl Default for SessionOptions {
             process: Default::default(),
             ring_bytes: DEFAULT_RING_BYTES,
             wakeup_bytes: DEFAULT_WAKEUP_BYTES,
+            sample_hz: DEFAULT_SAMPLE_HZ,
         }
     }
 }
@@ -408,7 +429,7 @@ impl Session {
         tracing::debug!(took = ?started.elapsed(), "object parsed and relocated");
 
         let variants = wanted_variants(program.variants(), std::env::var(VARIANT_ENV).ok().as_deref());
-        let (variant, programs) = attach_first_variant(&mut bpf, &variants, &KernelHooks::probe())?;
+        let (variant, programs) = attach_first_variant(&mut bpf, &variants, &KernelHooks::probe(), opts)?;
         let loaded = Loaded::count(programs, bpf.maps().count());
         tracing::debug!(variant = variant.name, took = ?started.elapsed(), "programs loaded and attached");
         let ring = RingBuf::try_from(take_map(&mut bpf, EVENTS_MAP)?)
@@ -509,6 +530,25 @@ impl Session {
         Ok(())
     }
 
+    /// The frames (instruction pointers, innermost first) of these stack
+    /// ids in the stack-trace map `name`; an id it does not have is left out.
+    pub fn stack_frames(
+        &self,
+        name: &'static str,
+        ids: impl IntoIterator<Item = u32>,
+    ) -> Result<std::collections::HashMap<u32, Vec<u64>>, SessionError> {
+        let map = self._bpf.map(name).ok_or(SessionError::MissingMap(name))?;
+        let stacks = aya::maps::StackTraceMap::try_from(map)
+            .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| {
+                let trace = stacks.get(&id, 0).ok()?;
+                Some((id, trace.frames().iter().map(|f| f.ip).collect()))
+            })
+            .collect())
+    }
+
     /// Events the kernel could not write since the session started.
     pub fn lost(&self) -> u64 {
         self.stat(Stat::Lost)
@@ -597,6 +637,7 @@ fn attach_first_variant(
     bpf: &mut Ebpf,
     variants: &[&'static Variant],
     kernel: &KernelHooks,
+    opts: &SessionOptions,
 ) -> Result<(&'static Variant, usize), SessionError> {
     let mut reasons = Vec::new();
     for &v in variants {
@@ -612,7 +653,7 @@ fn attach_first_variant(
                 return Ok(());
             }
             loaded.push(a.program);
-            attach_one(bpf, a)
+            attach_one(bpf, a, opts)
         });
         match attached {
             Ok(()) => return Ok((v, loaded.len())),
@@ -642,7 +683,7 @@ fn program_error(program: &'static str, source: aya::programs::ProgramError) -> 
     }
 }
 
-fn attach_one(bpf: &mut Ebpf, a: &Attachment) -> Result<(), SessionError> {
+fn attach_one(bpf: &mut Ebpf, a: &Attachment, opts: &SessionOptions) -> Result<(), SessionError> {
     let prog = bpf.program_mut(a.program).ok_or(SessionError::MissingProgram(a.program))?;
     let wrong_type = |source| SessionError::Program { program: a.program, source: Box::new(source) };
     let attach_error =
@@ -670,6 +711,22 @@ fn attach_one(bpf: &mut Ebpf, a: &Attachment) -> Result<(), SessionError> {
             p.load(function, &btf).map_err(|e| program_error(a.program, e))?;
             p.attach().map(drop).map_err(attach_error)
         }
+        Hook::CpuClock => {
+            use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+            let p: &mut PerfEvent = prog.try_into().map_err(wrong_type)?;
+            p.load().map_err(|e| program_error(a.program, e))?;
+            let cpus = aya::util::online_cpus().map_err(|(_, e)| SessionError::Cpus(e))?;
+            for cpu in cpus {
+                p.attach(
+                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                    PerfEventScope::AllProcessesOneCpu { cpu },
+                    SamplePolicy::Frequency(opts.sample_hz),
+                    false,
+                )
+                .map_err(attach_error)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -680,6 +737,7 @@ fn unload(bpf: &mut Ebpf, name: &str) {
         Some(aya::programs::Program::RawTracePoint(p)) => p.unload(),
         Some(aya::programs::Program::KProbe(p)) => p.unload(),
         Some(aya::programs::Program::FExit(p)) => p.unload(),
+        Some(aya::programs::Program::PerfEvent(p)) => p.unload(),
         _ => Ok(()),
     };
     if let Err(e) = result {

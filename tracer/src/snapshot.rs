@@ -67,6 +67,7 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
         opts.otlp.otlp_endpoint.is_none(),
         "--otlp-endpoint: only the trace gadgets export to OpenTelemetry so far"
     );
+    opts.output.refuse_folded()?;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let shown = match &opts.output {

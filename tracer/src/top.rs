@@ -154,6 +154,7 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     );
     let RunIo { out, mut err, terminal_width, stop, started, tee } = io;
     let (out, mut file) = crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
+    opts.output.refuse_folded()?;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
     let sort = parse_sort(top.sort.as_deref().unwrap_or(gadget.default_sort()), &columns)?;

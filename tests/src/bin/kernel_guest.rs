@@ -444,6 +444,9 @@ fn test_gadget(
         return Ok(());
     }
 
+    if gadget == "profile cpu" {
+        return test_profile_cpu(action, &marker, env, no_host);
+    }
     if category == "profile" {
         return test_profile(gadget, action, &marker, env);
     }
@@ -685,6 +688,44 @@ fn test_profile(gadget: &str, action: &str, marker: &str, env: &[(&str, &str)]) 
     Ok(())
 }
 
+/// The stand-in spins in `spin_for`: a row of its samples names that
+/// function innermost in its user stack (its symbols read through its own
+/// maps); the host spinning the same meanwhile never shows.
+fn test_profile_cpu(
+    action: &str,
+    marker: &str,
+    env: &[(&str, &str)],
+    no_host: impl Fn(&Value) -> Option<String>,
+) -> Result<()> {
+    let ig = Ig::start_with(&["profile", "cpu", "-o", "json", "-t", "10"], env, None)?;
+    let mut standin = StandIn::start(action, marker, false, true)?;
+    standin.go()?;
+    provoke(action, &format!("h{marker}"), &mut Vec::new())?;
+    let (pid, id) = (standin.pid, standin.id.clone());
+    let spun = |v: &Value| {
+        v["pid"] == pid
+            && v["runtime"]["containerName"] == id.as_str()
+            && v["userStack"][0].as_str().is_some_and(|f| f.contains("spin_for"))
+    };
+    let row = ig.expect(spun, no_host)?;
+    // 49 Hz for the 2 s it spun; TCG makes the guest slow, not its clock.
+    ensure!(row["count"].as_u64().unwrap_or(0) >= 10, "too few samples of the spin: {row}");
+    Ok(())
+}
+
+/// Busy on the CPU for `d`, in a function of its own (profile cpu's test).
+#[inline(never)]
+fn spin_for(d: Duration) -> u64 {
+    let until = Instant::now() + d;
+    let mut n = 0u64;
+    while Instant::now() < until {
+        for _ in 0..10_000 {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+    n
+}
+
 fn expect_fields(v: &Value, fields: &[(&str, Value)]) -> Result<()> {
     for (k, want) in fields {
         ensure!(v[*k] == *want, "{k} is {} instead of {want}: {v}", v[*k]);
@@ -838,6 +879,9 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
             direct_reads(&dev, DIRECT_READS)?;
         }
         "snapshot_process" | "top_process" => {}
+        "profile_cpu" => {
+            spin_for(Duration::from_secs(2));
+        }
         "top_ebpf" => {
             let pid = tracer_child()?;
             facts.push(("holder".into(), pid.to_string()));

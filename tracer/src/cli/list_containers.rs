@@ -83,6 +83,7 @@ impl ListContainersArgs {
     /// changes until stopped. The caller feeds the collection (`ig` starts
     /// the sources, the daemon has its own).
     pub async fn run(self, collection: &Arc<Collection>, io: RunIo) -> anyhow::Result<()> {
+        self.output.refuse_folded()?;
         let selector = self.selection.selector();
         let RunIo { out, terminal_width, stop, started, .. } = io;
         let mut out = io::BufWriter::new(out);
@@ -162,6 +163,7 @@ fn print_list(
                 p.write_row(out, row)?;
             }
         }
+        OutputMode::Folded => return Err(crate::output::OutputError::NotFoldable.into()),
         OutputMode::Json | OutputMode::JsonPretty | OutputMode::Yaml => {
             let records: Vec<&ContainerRecord> = rows.iter().map(|r| r.record.as_ref()).collect();
             mode.structured().unwrap_or(Structured::Json).write(out, &records)?;

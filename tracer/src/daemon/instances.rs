@@ -437,6 +437,7 @@ pub fn prepare(args: &[String]) -> Result<GadgetCommand, InstanceError> {
         OutputMode::Columns(Some(_)) => return Err(InstanceError::Output("columns".into())),
         OutputMode::JsonPretty => return Err(InstanceError::Output("jsonpretty".into())),
         OutputMode::Yaml => return Err(InstanceError::Output("yaml".into())),
+        OutputMode::Folded => return Err(InstanceError::Output("folded".into())),
     }
     Ok(command)
 }

@@ -183,6 +183,15 @@ fn current() -> String {
     trace("profile block-io", "(bars)".into(), json_keys(&hist));
     let by_addr = crate::profile::Histogram { address: "127.0.0.1".into(), ..hist };
     trace("profile tcprtt", "(bars)".into(), json_keys(&by_addr));
+    let cpu = profile_cpu::CpuRow {
+        common: common(),
+        comm: String::new(),
+        pid: 0,
+        count: 0,
+        user_stack: Vec::new(),
+        kernel_stack: Vec::new(),
+    };
+    trace("profile cpu", column_line(&profile_cpu::ProfileCpu::default().columns()), json_keys(&cpu));
     let tcp = top_tcp::TcpRow {
         common: common(),
         pid: 0,

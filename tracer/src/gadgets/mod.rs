@@ -8,6 +8,7 @@
 mod golden;
 pub mod metrics_counters;
 pub mod profile_blockio;
+pub mod profile_cpu;
 pub mod profile_tcprtt;
 pub mod snapshot_process;
 pub mod snapshot_socket;
@@ -125,6 +126,7 @@ registry! {
     /// `ig profile <gadget>`: distributions, printed when stopped.
     profile => ProfileCommand, crate::profile::run_profile, crate::run::probe_program, flags: |g| &mut g.common, {
         BlockIo as "block-io" => profile_blockio::ProfileBlockio,
+        Cpu => profile_cpu::ProfileCpu,
         Tcprtt => profile_tcprtt::ProfileTcprtt,
     }
     /// `ig snapshot <gadget>`: one-shot tables.
@@ -316,7 +318,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 23, "{all:?}");
+        assert_eq!(all.len(), 24, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {

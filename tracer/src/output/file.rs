@@ -433,6 +433,7 @@ pub fn redirect(
         OutputMode::Columns(Some(_)) => return Err(FileError::NotJsonLines("columns".into())),
         OutputMode::JsonPretty => return Err(FileError::NotJsonLines("jsonpretty".into())),
         OutputMode::Yaml => return Err(FileError::NotJsonLines("yaml".into())),
+        OutputMode::Folded => return Err(FileError::NotJsonLines("folded".into())),
     }
     let (sender, file) = OutputFile::open(spec)?;
     let _ = writeln!(err, "ig: writing events to {}", file.path.display());

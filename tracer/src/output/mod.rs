@@ -21,6 +21,9 @@ pub enum OutputMode {
     Json,
     JsonPretty,
     Yaml,
+    /// Folded stacks, one line each (`frame;frame;... count`), the input of
+    /// flame graph tools: `profile cpu` only.
+    Folded,
 }
 
 /// How an output other than a table writes each event (or a snapshot's list).
@@ -52,8 +55,12 @@ pub enum ColumnSelection {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OutputError {
-    #[error("unknown output mode {0:?}: use columns, columns=a,b,c, json, jsonpretty or yaml")]
+    #[error(
+        "unknown output mode {0:?}: use columns, columns=a,b,c, json, jsonpretty or yaml (folded: profile cpu)"
+    )]
     UnknownMode(String),
+    #[error("-o folded: only profile cpu has stacks to fold")]
+    NotFoldable,
     #[error("-o columns= mixes absolute names and +/- changes ({0:?}): use one or the other")]
     MixedSelection(String),
     #[error("unknown column {name:?}; available: {available}")]
@@ -67,6 +74,7 @@ impl OutputMode {
             "json" => return Ok(Self::Json),
             "jsonpretty" => return Ok(Self::JsonPretty),
             "yaml" => return Ok(Self::Yaml),
+            "folded" => return Ok(Self::Folded),
             _ => {}
         }
         let Some(list) = s.strip_prefix("columns=") else {
@@ -75,10 +83,19 @@ impl OutputMode {
         ColumnSelection::parse(list).map(|sel| Self::Columns(Some(sel)))
     }
 
-    /// None for a table.
+    /// Everything but `profile cpu` refuses `-o folded` with this, first.
+    pub fn refuse_folded(&self) -> Result<(), OutputError> {
+        match self {
+            Self::Folded => Err(OutputError::NotFoldable),
+            _ => Ok(()),
+        }
+    }
+
+    /// None for a table (and for folded stacks, which the runners that
+    /// call this have refused).
     pub fn structured(&self) -> Option<Structured> {
         match self {
-            Self::Columns(_) => None,
+            Self::Columns(_) | Self::Folded => None,
             Self::Json => Some(Structured::Json),
             Self::JsonPretty => Some(Structured::JsonPretty),
             Self::Yaml => Some(Structured::Yaml),

@@ -4,7 +4,7 @@
 
 use super::top_blockio::BLOCK_ATTACHMENTS;
 use crate::cli::CommonFlags;
-use crate::profile::{Bucket, ProfileGadget, Whose};
+use crate::profile::{Bucket, HistogramGadget, Whose};
 use crate::session::{GadgetProgram, Session, SessionError, Variant};
 
 crate::bpf_object!(profile_blockio);
@@ -29,7 +29,7 @@ impl GadgetProgram for ProfileBlockio {
     }
 }
 
-impl ProfileGadget for ProfileBlockio {
+impl HistogramGadget for ProfileBlockio {
     fn common(&self) -> &CommonFlags {
         &self.common
     }

@@ -9,7 +9,7 @@ use self::bpf::{OBJECT, ig_tcprtt_key as K};
 
 use super::trace_tcpretrans::SOCK_OWNER_ATTACHMENTS;
 use crate::cli::CommonFlags;
-use crate::profile::{Bucket, ProfileGadget, Whose};
+use crate::profile::{Bucket, HistogramGadget, Whose};
 use crate::raw::{Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Global, Session, SessionError, Variant};
 
@@ -109,7 +109,7 @@ impl GadgetProgram for ProfileTcprtt {
     }
 }
 
-impl ProfileGadget for ProfileTcprtt {
+impl HistogramGadget for ProfileTcprtt {
     fn common(&self) -> &CommonFlags {
         &self.common
     }
