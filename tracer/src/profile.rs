@@ -4,13 +4,15 @@
 //! power-of-two buckets: bars in columns mode, one JSON object otherwise);
 //! `profile cpu` writes sampled stacks (its own report).
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::CommonFlags;
-use crate::collection::Collection;
+use crate::collection::{Change, Collection, Subscription};
 use crate::io::RunIo;
 use crate::output::OutputMode;
 use crate::run::{RunContext, RunOptions, follow_containers};
@@ -43,6 +45,41 @@ pub struct Report<'a, 'w> {
     /// Where events of no known process belong (see unowned.rs).
     pub scope: &'a NetnsScope,
     pub terminal_width: Option<usize>,
+    pub seen: &'a SeenContainers,
+}
+
+impl Report<'_, '_> {
+    /// The container of a mount namespace seen during the run, even one
+    /// gone long before the report (the collection forgets those).
+    pub fn container(&self, mntns: u64) -> Option<Arc<shared::ContainerRecord>> {
+        self.collection.by_mntns(mntns).or_else(|| self.seen.get(mntns))
+    }
+}
+
+/// Every container that ran while a profile measured: its counts are
+/// read at the end, when a container that stopped early is no longer in
+/// the collection.
+#[derive(Default)]
+pub struct SeenContainers {
+    by_mntns: Arc<Mutex<HashMap<u64, Arc<shared::ContainerRecord>>>>,
+}
+
+impl SeenContainers {
+    /// Starts remembering the collection's containers, present and to come.
+    pub fn follow(collection: &Arc<Collection>) -> (Self, Subscription) {
+        let seen = Self::default();
+        let by_mntns = seen.by_mntns.clone();
+        let subscription = collection.subscribe(move |change| {
+            if let Change::Added(r) = change {
+                by_mntns.lock().unwrap_or_else(|e| e.into_inner()).insert(r.mntns, r.clone());
+            }
+        });
+        (seen, subscription)
+    }
+
+    fn get(&self, mntns: u64) -> Option<Arc<shared::ContainerRecord>> {
+        self.by_mntns.lock().unwrap_or_else(|e| e.into_inner()).get(&mntns).cloned()
+    }
 }
 
 /// A profile whose result is a distribution.
@@ -216,6 +253,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         ..Default::default()
     });
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
+    let (seen, _seen_subscription) = SeenContainers::follow(collection);
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
     tracing::info!("tracing started");
     if let Some(started) = started {
@@ -235,8 +273,15 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         _ = deadline => {}
     }
     let scope = NetnsScope::new(filter, opts.selector.clone(), ctx_root);
-    let report =
-        Report { out: &mut out, err: &mut err, opts: &opts, collection, scope: &scope, terminal_width };
+    let report = Report {
+        out: &mut out,
+        err: &mut err,
+        opts: &opts,
+        collection,
+        scope: &scope,
+        terminal_width,
+        seen: &seen,
+    };
     let written = gadget.report(&mut session, report);
     drop(session);
     drop(out);

@@ -267,7 +267,7 @@ impl ProfileGadget for ProfileCpu {
         let columns = self.columns();
         let filters = Filters::parse(&r.opts.filters, &columns)?;
         for row in &mut rows {
-            row.common.container = r.collection.by_mntns(row.common.mntns);
+            row.common.container = r.container(row.common.mntns);
         }
         rows.retain(|row| filters.matches(&columns, row));
         let samples: u64 = rows.iter().map(|row| row.count).sum();
