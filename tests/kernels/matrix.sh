@@ -58,9 +58,11 @@ R=$work/root
 mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,lib64,lib/x86_64-linux-gnu,var/tmp}
 cp /bin/busybox "$R/bin/busybox"
 file -L "$R/bin/busybox" | grep -q 'statically linked' || { log "/bin/busybox is not busybox-static"; exit 1; }
-for b in ig ig-hook kernel-guest; do
+for b in ig ig-hook; do
   strip -o "$R/bin/$b" "$IG_BIN_DIR/$b"
 done
+# kernel-guest keeps its symbol table: profile cpu's row names its frames.
+strip --strip-debug -o "$R/bin/kernel-guest" "$IG_BIN_DIR/kernel-guest"
 cp "$here/init" "$R/init"
 chmod 755 "$R/init" "$R"/bin/*
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$R/etc/passwd"
