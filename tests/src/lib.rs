@@ -328,6 +328,21 @@ pub fn wait_open_ready(ig: &IgChild) {
     );
 }
 
+/// A hooks dir for podman's --hooks-dir holding install/hooks.d/ig-hook.json with the binary path
+/// replaced by the one under test.
+pub fn podman_hooks_dir() -> PathBuf {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../install/hooks.d/ig-hook.json");
+    let mut hook: serde_json::Value = serde_json::from_slice(&std::fs::read(&shipped).unwrap()).unwrap();
+    let script = hook["hook"]["args"][2].as_str().unwrap().to_string();
+    assert!(script.contains("/usr/local/bin/ig-hook"), "the shipped hook runs /usr/local/bin/ig-hook");
+    hook["hook"]["args"][2] =
+        script.replace("/usr/local/bin/ig-hook", binary("ig-hook").to_str().unwrap()).into();
+    let dir = std::env::temp_dir().join(unique("ig-hooks.d"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ig-hook.json"), serde_json::to_vec(&hook).unwrap()).unwrap();
+    dir
+}
+
 /// Inode of /proc/<pid>/ns/mnt: the mount namespace id the kernel reports.
 pub fn mntns_of(pid: u32) -> u64 {
     use std::os::unix::fs::MetadataExt;

@@ -1,6 +1,6 @@
 //! `ig check` on this host: every gadget of the registry loads and attaches,
 //! and the report says how (this kernel has no kprobes: tracepoints, a raw
-//! tracepoint for dns and tcprtt, the task iterator, procfs, fsslower's
+//! tracepoint for dns, tcprtt and seccomp-profile, the task iterator, procfs, fsslower's
 //! syscall variant, perf events for profile cpu).
 
 use std::process::Command;
@@ -21,7 +21,7 @@ fn every_gadget_runs_here_and_says_how() {
     for g in gadgets {
         assert_eq!(g["ok"], true, "{g}");
         let want = match g["gadget"].as_str().unwrap() {
-            "trace dns" | "profile tcprtt" => "raw tracepoint",
+            "trace dns" | "profile tcprtt" | "advise seccomp-profile" => "raw tracepoint",
             "snapshot process" => "iterator",
             "snapshot socket" | "top process" | "top ebpf" => "procfs",
             "profile cpu" => "perf-event",

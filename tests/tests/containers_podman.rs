@@ -4,23 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tests::{IgChild, binary, harness, list_containers, mntns_of, require_root, unique};
-
-/// A hooks dir holding install/hooks.d/ig-hook.json with the binary path
-/// replaced by the one under test.
-fn hooks_dir() -> std::path::PathBuf {
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../install/hooks.d/ig-hook.json");
-    let mut hook: Value = serde_json::from_slice(&std::fs::read(&shipped).unwrap()).unwrap();
-    let script = hook["hook"]["args"][2].as_str().unwrap().to_string();
-    assert!(script.contains("/usr/local/bin/ig-hook"), "the shipped hook runs /usr/local/bin/ig-hook");
-    hook["hook"]["args"][2] =
-        script.replace("/usr/local/bin/ig-hook", binary("ig-hook").to_str().unwrap()).into();
-    let dir = std::env::temp_dir().join(unique("ig-hooks.d"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ig-hook.json"), serde_json::to_vec(&hook).unwrap()).unwrap();
-    dir
-}
+use tests::{IgChild, harness, list_containers, mntns_of, podman_hooks_dir, require_root, unique};
 
 fn podman(hooks: &std::path::Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("podman")
@@ -38,7 +22,7 @@ fn podman(hooks: &std::path::Path, args: &[&str]) -> std::process::Output {
 fn a_podman_container_is_traced_with_its_name_and_image() {
     let h = harness();
     require_root();
-    let hooks = hooks_dir();
+    let hooks = podman_hooks_dir();
     let ig =
         IgChild::spawn_ready(&["trace", "exec", "-o", "json", "--auto-mount-filesystems"], "tracing started");
     let name = unique("igt-podman");
@@ -58,7 +42,7 @@ fn a_podman_container_is_traced_with_its_name_and_image() {
 fn a_running_podman_container_is_listed_and_its_removal_watched() {
     let h = harness();
     require_root();
-    let hooks = hooks_dir();
+    let hooks = podman_hooks_dir();
     let name = unique("igt-podman-list");
     let out =
         podman(&hooks, &["run", "-d", "--network", "none", "--name", &name, &h.image, "/bin/sleep", "60"]);
@@ -92,7 +76,7 @@ fn a_running_podman_container_is_listed_and_its_removal_watched() {
 fn upperlayer_tells_a_binary_written_in_the_container() {
     let h = harness();
     require_root();
-    let hooks = hooks_dir();
+    let hooks = podman_hooks_dir();
     let ig =
         IgChild::spawn_ready(&["trace", "exec", "-o", "json", "--auto-mount-filesystems"], "tracing started");
     let name = unique("igt-upper");

@@ -380,7 +380,7 @@ pub fn default_file(cmd: &Command) -> String {
     // The flags every gadget has (trace, top and snapshot ones alike).
     let gadgets: Vec<&Command> = built
         .get_subcommands()
-        .filter(|c| ["trace", "top", "profile", "snapshot"].contains(&c.get_name()))
+        .filter(|c| crate::gadgets::CATEGORIES.contains(&c.get_name()))
         .flat_map(|c| c.get_subcommands())
         // clap's own `help` subcommand is no gadget.
         .filter(|g| g.get_name() != "help")

@@ -360,6 +360,8 @@ impl MntnsFilter {
 
 /// One key and value of a map, as raw bytes.
 pub type MapEntry<const K: usize, const V: usize> = ([u8; K], [u8; V]);
+/// A per-CPU map entry as read: its key and each CPU's value.
+pub type PerCpuEntry<const K: usize, const V: usize> = ([u8; K], Vec<[u8; V]>);
 
 pub struct Session {
     // Field order matters for drop: the ring buffer and maps go before the
@@ -512,6 +514,23 @@ impl Session {
             aya::maps::PerCpuHashMap::try_from(map)
                 .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
         Ok(hash.iter().filter_map(Result::ok).map(|(k, values)| (k, values.iter().sum())).collect())
+    }
+
+    /// Every entry of the per-CPU hash map `name`, with each CPU's value
+    /// (sets the kernel keeps per CPU, merged by the caller).
+    pub fn per_cpu_values<const K: usize, const V: usize>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Vec<PerCpuEntry<K, V>>, SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let hash: aya::maps::PerCpuHashMap<&mut MapData, [u8; K], [u8; V]> =
+            aya::maps::PerCpuHashMap::try_from(map)
+                .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        Ok(hash
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, values)| (k, values.iter().copied().collect()))
+            .collect())
     }
 
     /// Removes these keys from the hash map `name` (those already gone are fine).

@@ -454,7 +454,29 @@ const NAMES: &[&str] = &[
     "process_mrelease",
     "futex_waitv",
     "set_mempolicy_home_node",
+    "cachestat",
+    "fchmodat2",
+    "map_shadow_stack",
+    "futex_wake",
+    "futex_wait",
+    "futex_requeue",
+    "statmount",
+    "listmount",
+    "lsm_get_self_attr",
+    "lsm_set_self_attr",
+    "lsm_list_modules",
+    "mseal",
+    "setxattrat",
+    "getxattrat",
+    "listxattrat",
+    "removexattrat",
+    "open_tree_attr",
 ];
+
+/// The name of syscall `nr` when this table has one.
+pub fn known_name(nr: u32) -> Option<&'static str> {
+    NAMES.get(nr as usize).copied().filter(|n| !n.is_empty())
+}
 
 /// The name of syscall `nr`, or its number when unknown; `-` outside a syscall.
 pub fn name(nr: i64) -> String {
@@ -473,5 +495,11 @@ mod tests {
         assert_eq!(super::name(59), "execve");
         assert_eq!(super::name(-1), "-");
         assert_eq!(super::name(100_000), "100000");
+        // The table's end, as in arch/x86/entry/syscalls/syscall_64.tbl.
+        assert_eq!(super::known_name(424), Some("pidfd_send_signal"));
+        assert_eq!(super::known_name(450), Some("set_mempolicy_home_node"));
+        assert_eq!(super::known_name(462), Some("mseal"));
+        assert_eq!(super::known_name(467), Some("open_tree_attr"));
+        assert_eq!(super::known_name(335), None);
     }
 }

@@ -450,6 +450,9 @@ fn test_gadget(
     if category == "profile" {
         return test_profile(gadget, action, &marker, env);
     }
+    if gadget == "advise seccomp-profile" {
+        return test_advise_seccomp(action, &marker, env, no_host);
+    }
 
     let mut args = vec![category, name, "-o", "json"];
     args.extend_from_slice(extra);
@@ -714,6 +717,34 @@ fn test_profile_cpu(
     Ok(())
 }
 
+/// The stand-in calls getpriority, the host sysinfo meanwhile: the
+/// stand-in's profile allows the first, not the second, and no profile is
+/// written for the host.
+fn test_advise_seccomp(
+    action: &str,
+    marker: &str,
+    env: &[(&str, &str)],
+    no_host: impl Fn(&Value) -> Option<String>,
+) -> Result<()> {
+    let ig = Ig::start_with(&["advise", "seccomp-profile", "-o", "json", "-t", "10"], env, None)?;
+    let mut standin = StandIn::start(action, marker, false, true)?;
+    standin.go()?;
+    provoke(action, &format!("h{marker}"), &mut Vec::new())?;
+    let id = standin.id.clone();
+    let row = ig.expect(|v| v["runtime"]["containerName"] == id.as_str(), no_host)?;
+    let names: Vec<&str> = row["profile"]["syscalls"]
+        .as_array()
+        .context("profile.syscalls")?
+        .iter()
+        .flat_map(|r| r["names"].as_array().into_iter().flatten().filter_map(Value::as_str))
+        .collect();
+    ensure!(names.contains(&"getpriority"), "the stand-in's getpriority is not allowed: {row}");
+    ensure!(names.contains(&"execve"), "its execve is not allowed: {row}");
+    ensure!(!names.contains(&"sysinfo"), "the host's sysinfo was recorded: {row}");
+    ensure!(row["profile"]["defaultAction"] == "SCMP_ACT_ERRNO", "{row}");
+    Ok(())
+}
+
 /// Busy on the CPU for `d`, in a function of its own (profile cpu's test).
 /// The clock is read rarely: a guest without a stable TSC reads it by a
 /// syscall, which would otherwise take most of the samples.
@@ -884,6 +915,18 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
         "snapshot_process" | "top_process" => {}
         "profile_cpu" => {
             spin_for(Duration::from_secs(2));
+        }
+        "advise_seccomp-profile" => {
+            // A syscall each side alone makes (the checker's test).
+            if marker.starts_with('h') {
+                // SAFETY: sysinfo fills the struct it is given, all integers.
+                let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+                // SAFETY: info is a valid, writable struct sysinfo.
+                ensure!(unsafe { libc::sysinfo(&mut info) } == 0, "sysinfo failed");
+            } else {
+                // SAFETY: no pointers; PRIO_PROCESS 0 is this process.
+                let _ = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+            }
         }
         "top_ebpf" => {
             let pid = tracer_child()?;

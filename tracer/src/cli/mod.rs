@@ -98,6 +98,11 @@ pub enum GadgetCommand {
         #[command(subcommand)]
         gadget: crate::gadgets::ProfileCommand,
     },
+    /// Advise what a workload needs (a seccomp profile), from what it did.
+    Advise {
+        #[command(subcommand)]
+        gadget: crate::gadgets::AdviseCommand,
+    },
     /// List the containers of this node.
     ListContainers(list_containers::ListContainersArgs),
 }
@@ -112,7 +117,10 @@ impl GadgetCommand {
     /// sources must run), rather than taking what runs now.
     pub fn follows_containers(&self) -> bool {
         match self {
-            GadgetCommand::Trace { .. } | GadgetCommand::Top { .. } | GadgetCommand::Profile { .. } => true,
+            GadgetCommand::Trace { .. }
+            | GadgetCommand::Top { .. }
+            | GadgetCommand::Profile { .. }
+            | GadgetCommand::Advise { .. } => true,
             GadgetCommand::Snapshot { .. } => false,
             GadgetCommand::ListContainers(a) => a.watch,
         }
@@ -125,6 +133,7 @@ impl GadgetCommand {
             GadgetCommand::Snapshot { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Top { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Profile { gadget } => Some(gadget.common_mut()),
+            GadgetCommand::Advise { gadget } => Some(gadget.common_mut()),
             GadgetCommand::ListContainers(_) => None,
         }
     }
@@ -144,6 +153,7 @@ impl GadgetCommand {
             GadgetCommand::Snapshot { gadget } => gadget.run(ctx).await,
             GadgetCommand::Top { gadget } => gadget.run(ctx).await,
             GadgetCommand::Profile { gadget } => gadget.run(ctx).await,
+            GadgetCommand::Advise { gadget } => gadget.run(ctx).await,
             GadgetCommand::ListContainers(args) => args.run(collection, ctx.io).await,
         }
     }

@@ -192,6 +192,14 @@ fn current() -> String {
         kernel_stack: Vec::new(),
     };
     trace("profile cpu", column_line(&profile_cpu::ProfileCpu::default().columns()), json_keys(&cpu));
+    // A seccomp profile prints the profile itself, not columns.
+    let mut set = advise_seccompprofile::profile::SyscallSet::default();
+    set.insert(0);
+    let advice = advise_seccompprofile::Advice {
+        common: common(),
+        profile: advise_seccompprofile::profile::SeccompProfile::allowing(&set).0,
+    };
+    trace("advise seccomp-profile", "(profile)".into(), json_keys(&advice));
     let tcp = top_tcp::TcpRow {
         common: common(),
         pid: 0,

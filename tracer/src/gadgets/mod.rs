@@ -4,6 +4,7 @@
 //! The registry below names each gadget once; the command line, the
 //! dispatch, `ig check`, the bench and the README check all read it.
 
+pub mod advise_seccompprofile;
 #[cfg(test)]
 mod golden;
 pub mod metrics_counters;
@@ -129,6 +130,10 @@ registry! {
         Cpu => profile_cpu::ProfileCpu,
         Tcprtt => profile_tcprtt::ProfileTcprtt,
     }
+    /// `ig advise <gadget>`: what a workload needs, written when stopped.
+    advise => AdviseCommand, crate::profile::run_profile, crate::run::probe_program, flags: |g| &mut g.common, {
+        SeccompProfile as "seccomp-profile" => advise_seccompprofile::AdviseSeccompProfile,
+    }
     /// `ig snapshot <gadget>`: one-shot tables.
     snapshot => SnapshotCommand, crate::snapshot::run_snapshot, crate::snapshot::probe_snapshot, flags: |g| &mut g.common, {
         Process => snapshot_process::SnapshotProcess,
@@ -160,12 +165,15 @@ impl GadgetName {
     }
 }
 
+/// The gadget categories, in command-line order.
+pub const CATEGORIES: &[&str] = &["trace", "top", "profile", "advise", "snapshot"];
+
 /// Every gadget, in command-line order, from the registry.
 pub fn all() -> Vec<GadgetName> {
     use clap::CommandFactory;
     let cli = crate::cli::Cli::command();
     let mut out = Vec::new();
-    for category in ["trace", "top", "profile", "snapshot"] {
+    for &category in CATEGORIES {
         let cmd = cli.find_subcommand(category).expect("every category is a subcommand");
         for g in cmd.get_subcommands() {
             out.push(GadgetName {
@@ -318,7 +326,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 24, "{all:?}");
+        assert_eq!(all.len(), 25, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {
