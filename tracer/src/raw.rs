@@ -35,6 +35,10 @@ impl<'a> Raw<'a> {
         u64::from_ne_bytes(self.0[off..off + 8].try_into().expect("8 bytes"))
     }
 
+    pub fn i64(&self, off: usize) -> i64 {
+        i64::from_ne_bytes(self.0[off..off + 8].try_into().expect("8 bytes"))
+    }
+
     /// `len` bytes at `off`, cut to what the event holds.
     pub fn bytes(&self, off: usize, len: usize) -> &'a [u8] {
         let start = off.min(self.0.len());

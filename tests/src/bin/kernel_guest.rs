@@ -450,6 +450,9 @@ fn test_gadget(
     if category == "profile" {
         return test_profile(gadget, action, &marker, env);
     }
+    if gadget == "audit seccomp" {
+        return test_audit_seccomp(action, &marker, env, no_host);
+    }
     if gadget == "advise seccomp-profile" {
         return test_advise_seccomp(action, &marker, env, no_host);
     }
@@ -717,6 +720,82 @@ fn test_profile_cpu(
     Ok(())
 }
 
+/// The stand-in runs under a filter of its own that logs getpriority and
+/// denies sysinfo with EPERM, logged (SECCOMP_FILTER_FLAG_LOG): both
+/// decisions show, named after it; the host doing the same never shows.
+fn test_audit_seccomp(
+    action: &str,
+    marker: &str,
+    env: &[(&str, &str)],
+    no_host: impl Fn(&Value) -> Option<String>,
+) -> Result<()> {
+    let ig = Ig::start_with(&["audit", "seccomp", "-o", "json"], env, None)?;
+    let mut standin = StandIn::start(action, marker, false, true)?;
+    let facts = standin.go()?;
+    ensure!(reported(&facts, "sysinfo_errno")? == libc::EPERM as u64, "sysinfo was not denied: {facts:?}");
+    provoke(action, &format!("h{marker}"), &mut Vec::new())?;
+    let (pid, id) = (standin.pid, standin.id.clone());
+    let logged = std::cell::Cell::new(false);
+    let mine = |v: &Value| v["pid"] == pid && v["runtime"]["containerName"] == id.as_str();
+    let denied = ig.expect(
+        |v| mine(v) && v["syscall"] == "sysinfo",
+        |v| {
+            if mine(v) && v["syscall"] == "getpriority" && v["code"] == "SECCOMP_RET_LOG" {
+                logged.set(true);
+            }
+            no_host(v)
+        },
+    )?;
+    expect_fields(&denied, &[("code", "SECCOMP_RET_ERRNO".into()), ("comm", "kernel-guest".into())])?;
+    ensure!(logged.get(), "the logged getpriority did not show before the denied sysinfo");
+    Ok(())
+}
+
+/// Installs, on the calling thread only, a seccomp filter that logs
+/// getpriority, denies sysinfo with EPERM and allows the rest, with
+/// SECCOMP_FILTER_FLAG_LOG so that the denial is logged too.
+fn install_logging_filter() -> Result<()> {
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_LOG: u32 = 0x7ffc_0000;
+    const RET_ERRNO: u32 = 0x0005_0000;
+    let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    // struct seccomp_data: nr at 0, arch at 4.
+    let mut prog = [
+        stmt(load, 4),
+        jeq(AUDIT_ARCH_X86_64, 1, 0),
+        stmt(ret, RET_ALLOW),
+        stmt(load, 0),
+        jeq(libc::SYS_getpriority as u32, 0, 1),
+        stmt(ret, RET_LOG),
+        jeq(libc::SYS_sysinfo as u32, 0, 1),
+        stmt(ret, RET_ERRNO | libc::EPERM as u32),
+        stmt(ret, RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
+    // SAFETY: prctl with integer arguments only.
+    ensure!(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0, "no_new_privs");
+    // SAFETY: fprog points at prog, alive for the call; the kernel copies it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_LOG,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    ensure!(r == 0, "seccomp(SECCOMP_SET_MODE_FILTER): {}", std::io::Error::last_os_error());
+    Ok(())
+}
+
 /// The stand-in calls getpriority, the host sysinfo meanwhile: the
 /// stand-in's profile allows the first, not the second, and no profile is
 /// written for the host.
@@ -920,10 +999,26 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
         "profile_cpu" => {
             spin_for(Duration::from_secs(2));
         }
+        "audit_seccomp" => {
+            // On a thread of its own: the filter stays with the thread.
+            let errno = std::thread::spawn(|| -> Result<i32> {
+                install_logging_filter()?;
+                // SAFETY: no pointers; PRIO_PROCESS 0 is this process.
+                let _ = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+                // SAFETY: struct sysinfo is plain integers: all zero is valid.
+                let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+                // SAFETY: info is a valid, writable struct sysinfo.
+                let r = unsafe { libc::sysinfo(&mut info) };
+                Ok(if r == 0 { 0 } else { std::io::Error::last_os_error().raw_os_error().unwrap_or(-1) })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the filtered thread panicked"))??;
+            facts.push(("sysinfo_errno".into(), errno.to_string()));
+        }
         "advise_seccomp-profile" => {
             // A syscall each side alone makes (the checker's test).
             if marker.starts_with('h') {
-                // SAFETY: sysinfo fills the struct it is given, all integers.
+                // SAFETY: struct sysinfo is plain integers: all zero is valid.
                 let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
                 // SAFETY: info is a valid, writable struct sysinfo.
                 ensure!(unsafe { libc::sysinfo(&mut info) } == 0, "sysinfo failed");

@@ -98,6 +98,11 @@ pub enum GadgetCommand {
         #[command(subcommand)]
         gadget: crate::gadgets::ProfileCommand,
     },
+    /// Audit what the kernel's checks decided (seccomp filters).
+    Audit {
+        #[command(subcommand)]
+        gadget: crate::gadgets::AuditCommand,
+    },
     /// Advise what a workload needs (a seccomp profile), from what it did.
     Advise {
         #[command(subcommand)]
@@ -120,6 +125,7 @@ impl GadgetCommand {
             GadgetCommand::Trace { .. }
             | GadgetCommand::Top { .. }
             | GadgetCommand::Profile { .. }
+            | GadgetCommand::Audit { .. }
             | GadgetCommand::Advise { .. } => true,
             GadgetCommand::Snapshot { .. } => false,
             GadgetCommand::ListContainers(a) => a.watch,
@@ -133,6 +139,7 @@ impl GadgetCommand {
             GadgetCommand::Snapshot { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Top { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Profile { gadget } => Some(gadget.common_mut()),
+            GadgetCommand::Audit { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Advise { gadget } => Some(gadget.common_mut()),
             GadgetCommand::ListContainers(_) => None,
         }
@@ -153,6 +160,7 @@ impl GadgetCommand {
             GadgetCommand::Snapshot { gadget } => gadget.run(ctx).await,
             GadgetCommand::Top { gadget } => gadget.run(ctx).await,
             GadgetCommand::Profile { gadget } => gadget.run(ctx).await,
+            GadgetCommand::Audit { gadget } => gadget.run(ctx).await,
             GadgetCommand::Advise { gadget } => gadget.run(ctx).await,
             GadgetCommand::ListContainers(args) => args.run(collection, ctx.io).await,
         }

@@ -192,6 +192,23 @@ fn current() -> String {
         kernel_stack: Vec::new(),
     };
     trace("profile cpu", column_line(&profile_cpu::ProfileCpu::default().columns()), json_keys(&cpu));
+    let seccomp = audit_seccomp::SeccompEvent {
+        common: common(),
+        pid: 0,
+        tid: 0,
+        comm: String::new(),
+        uid: 0,
+        gid: 0,
+        syscall: String::new(),
+        code: "",
+        signal: String::new(),
+        compat: false,
+    };
+    trace(
+        "audit seccomp",
+        column_line(&audit_seccomp::AuditSeccomp::default().columns()),
+        json_keys(&seccomp),
+    );
     // A seccomp profile prints the profile itself, not columns.
     let mut set = advise_seccompprofile::profile::SyscallSet::default();
     set.insert(0);

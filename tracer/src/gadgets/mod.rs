@@ -5,6 +5,7 @@
 //! dispatch, `ig check`, the bench and the README check all read it.
 
 pub mod advise_seccompprofile;
+pub mod audit_seccomp;
 #[cfg(test)]
 mod golden;
 pub mod metrics_counters;
@@ -130,6 +131,10 @@ registry! {
         Cpu => profile_cpu::ProfileCpu,
         Tcprtt => profile_tcprtt::ProfileTcprtt,
     }
+    /// `ig audit <gadget>`: decisions the kernel's own checks logged.
+    audit => AuditCommand, crate::run::run_gadget, crate::run::probe_program, flags: |g| &mut g.common, {
+        Seccomp => audit_seccomp::AuditSeccomp,
+    }
     /// `ig advise <gadget>`: what a workload needs, written when stopped.
     advise => AdviseCommand, crate::profile::run_profile, crate::run::probe_program, flags: |g| &mut g.common, {
         SeccompProfile as "seccomp-profile" => advise_seccompprofile::AdviseSeccompProfile,
@@ -166,7 +171,7 @@ impl GadgetName {
 }
 
 /// The gadget categories, in command-line order.
-pub const CATEGORIES: &[&str] = &["trace", "top", "profile", "advise", "snapshot"];
+pub const CATEGORIES: &[&str] = &["trace", "top", "profile", "audit", "advise", "snapshot"];
 
 /// Every gadget, in command-line order, from the registry.
 pub fn all() -> Vec<GadgetName> {
@@ -326,7 +331,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 25, "{all:?}");
+        assert_eq!(all.len(), 26, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {

@@ -154,7 +154,13 @@ fn time_to_exit(args: &[&str]) -> Result<f64> {
 pub(crate) fn gadget_startup(containers: usize, rounds: usize) -> Result<()> {
     tests::require_root();
     // Every gadget of the registry; a snapshot is timed until it has printed its table.
-    let gadgets: Vec<tracer::gadgets::GadgetName> = tracer::gadgets::all();
+    // Those this kernel cannot run are named, with the reason, not timed.
+    let (gadgets, missing): (Vec<_>, Vec<_>) =
+        tracer::gadgets::all().into_iter().partition(|g| tracer::gadgets::probe(g).is_ok());
+    for g in &missing {
+        let why = tracer::gadgets::probe(g).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        println!("{:<24} not on this kernel: {why}", g.command());
+    }
     let mut results: Vec<[f64; 2]> = vec![[0.0; 2]; gadgets.len()];
     for (slot, n) in [0, containers].into_iter().enumerate() {
         let fakes = FakeContainers::start(n)?;
