@@ -154,12 +154,22 @@ fn time_to_exit(args: &[&str]) -> Result<f64> {
 pub(crate) fn gadget_startup(containers: usize, rounds: usize) -> Result<()> {
     tests::require_root();
     // Every gadget of the registry; a snapshot is timed until it has printed its table.
-    // Those this kernel cannot run are named, with the reason, not timed.
-    let (gadgets, missing): (Vec<_>, Vec<_>) =
-        tracer::gadgets::all().into_iter().partition(|g| tracer::gadgets::probe(g).is_ok());
+    // Those this kernel cannot run (as `ig check` says) are named, with
+    // the reason, not timed.
+    let check = Command::new(tests::binary("ig"))
+        .args(["check", "-o", "json", "--auto-mount-filesystems"])
+        .output()?;
+    let report: serde_json::Value = serde_json::from_slice(&check.stdout).context("ig check's report")?;
+    let cannot = |g: &tracer::gadgets::GadgetName| {
+        report["gadgets"].as_array().into_iter().flatten().find_map(|r| {
+            (r["gadget"] == g.command().as_str() && r["ok"] != true)
+                .then(|| r["error"].as_str().unwrap_or_default().to_string())
+        })
+    };
+    let (missing, gadgets): (Vec<_>, Vec<_>) =
+        tracer::gadgets::all().into_iter().partition(|g| cannot(g).is_some());
     for g in &missing {
-        let why = tracer::gadgets::probe(g).err().map(|e| format!("{e:#}")).unwrap_or_default();
-        println!("{:<24} not on this kernel: {why}", g.command());
+        println!("{:<24} not on this kernel: {}", g.command(), cannot(g).unwrap_or_default());
     }
     let mut results: Vec<[f64; 2]> = vec![[0.0; 2]; gadgets.len()];
     for (slot, n) in [0, containers].into_iter().enumerate() {
