@@ -128,10 +128,13 @@ fn run_all() -> Result<()> {
         result("lost-events", &lost_events().map(|n| format!("{n} lost, reported")));
         result("cgroup-fields", &cgroup_fields().map(|p| format!("cgroupPath {p}")));
         result("metrics-counters", &metrics_counters());
-        // RUNC=1 on the kernel command line: this VM's image has runc.
-        if std::env::var("RUNC").is_ok_and(|v| v == "1") {
-            result("runc-hook", &runc_with_hook());
-        }
+    }
+    // RUNC=1 on the kernel command line: this VM's image has runc.
+    if std::env::var("RUNC").is_ok_and(|v| v == "1")
+        && only.as_ref().is_none_or(|o| o.iter().any(|x| x == "runc"))
+    {
+        result("runc-hook", &runc_with_hook());
+        result("runc-seccomp", &runc_seccomp_audited());
     }
     Ok(())
 }
@@ -1326,6 +1329,64 @@ impl StandInPid {
         ensure!(hook.wait()?.success(), "ig-hook {stage}");
         Ok(())
     }
+}
+
+/// A runc container under an OCI seccomp profile (applied by runc and
+/// libseccomp) that denies mkdir with EPERM and logs it
+/// (SECCOMP_FILTER_FLAG_LOG): audit seccomp shows the denial, named after
+/// the container. Runs after runc_with_hook (the overlay root it leaves).
+fn runc_seccomp_audited() -> Result<String> {
+    let base = PathBuf::from("/tmp/runc-seccomp");
+    let rootfs = base.join("rootfs");
+    for d in ["bin", "proc", "dev", "sys", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d))?;
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
+    let name = "igvm-seccomp";
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "cwd": "/",
+            "args": ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir /tmp/made && /bin/busybox uname"], "env": ["PATH=/bin"]},
+        "root": {"path": rootfs, "readonly": false},
+        "hostname": name,
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}],
+            "seccomp": {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]
+            }
+        },
+        "hooks": {
+            "prestart": [{"path": "/bin/ig-hook", "args": ["ig-hook", "prestart", "--log", "/tmp/ig-hook.log"]}],
+            "poststop": [{"path": "/bin/ig-hook", "args": ["ig-hook", "poststop", "--log", "/tmp/ig-hook.log"]}]
+        }
+    });
+    std::fs::write(base.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
+    let ig = Ig::start(&["audit", "seccomp", "-o", "json"])?;
+    let out = Command::new(bin("runc"))
+        .args(["--root", "/tmp/runc-state", "run", "--no-pivot", "--bundle"])
+        .arg(&base)
+        .arg(name)
+        .stdin(Stdio::null())
+        .output()
+        .context("runc")?;
+    ensure!(!out.status.success(), "uname was not killed: {}", String::from_utf8_lossy(&out.stderr));
+    let mine = |v: &Value| v["runtime"]["containerName"] == name && v["runtime"]["runtimeName"] == "runc";
+    let killed = ig.expect(
+        |v| mine(v) && v["syscall"] == "uname",
+        |v| (!mine(v)).then(|| "an event of something else".to_string()),
+    )?;
+    expect_fields(
+        &killed,
+        &[
+            ("code", "SECCOMP_RET_KILL_PROCESS".into()),
+            ("signal", "SIGSYS".into()),
+            ("comm", "busybox".into()),
+        ],
+    )?;
+    Ok("runc's profile: uname killed, logged, named".into())
 }
 
 /// Debian's runc with ig-hook as its prestart/poststop hook, the bundle's
