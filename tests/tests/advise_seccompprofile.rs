@@ -2,7 +2,8 @@
 //! the profiles): the profile recorded from one run lets the same workload
 //! run again under it with the same output, and the same profile without
 //! one of the syscalls it used makes that call fail with EPERM. Host
-//! processes and other containers are not recorded.
+//! processes and other containers are not recorded. Through gadgetctl,
+//! Ctrl-C stops the run on the daemon and the profile still comes back.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -163,4 +164,22 @@ fn rows_and_columns_flags_are_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(why), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn through_gadgetctl_the_profile_comes_back_to_the_client() {
+    require_root();
+    let hooks = podman_hooks_dir();
+    let daemon = tests::Daemon::start(&[]);
+    let name = unique("igt-seccomp-remote");
+    let remote =
+        daemon.gadgetctl_ready(&["advise", "seccomp-profile", "-c", &name, "-o", "json", "-t", "20"]);
+    let run = workload(&hooks, &name, &[]);
+    assert!(run.status.success(), "the workload: {}", String::from_utf8_lossy(&run.stderr));
+    stop(&remote);
+    let row = remote.wait_json(Duration::from_secs(30), || {}, |v| v["profile"].is_object());
+    assert_eq!(row["runtime"]["containerName"], name.as_str(), "{row}");
+    let names = allowed(&row["profile"]);
+    assert!(names.contains(&"mkdir".to_string()) && names.contains(&"execve".to_string()), "{names:?}");
+    let _ = std::fs::remove_dir_all(&hooks);
 }

@@ -1,7 +1,8 @@
 //! `gadgetctl`: runs a gadget on `ig daemon` and shows its output as `ig`
 //! would. The command line is checked here with the same parser the daemon
-//! uses, then sent without the client's own flags; closing the connection
-//! (Ctrl-C, `| head`) stops the gadget on the daemon.
+//! uses, then sent without the client's own flags. Ctrl-C stops the gadget
+//! on the daemon and still shows what it prints when stopped (a profile's
+//! report); closing the connection (`| head`) stops it too.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -178,6 +179,39 @@ pub fn forwarded_args(args: &[String]) -> Vec<String> {
 trait Stream: Read + Write {}
 impl<T: Read + Write> Stream for T {}
 
+/// The connection's socket, for the Ctrl-C handler (-1: none yet).
+static STOP_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Ctrl-C: stop the gadget, not gadgetctl. Shutting the socket's sending
+/// half is "stop" to the daemon (the end of the request stream), and the
+/// gadget's last output (a profile's report) still comes back; a second
+/// Ctrl-C ends gadgetctl at once. Only async-signal-safe calls here.
+extern "C" fn stop_on_interrupt(_: libc::c_int) {
+    let fd = STOP_FD.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: shutdown(2) and signal(2) are async-signal-safe; fd is the
+    // connection's socket, open for as long as the handler is installed.
+    unsafe {
+        if fd >= 0 {
+            libc::shutdown(fd, libc::SHUT_WR);
+        }
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}
+
+fn stop_on_ctrl_c(fd: std::os::fd::RawFd) {
+    STOP_FD.store(fd, std::sync::atomic::Ordering::SeqCst);
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(stop_on_interrupt),
+        // Reads go on where they were: the daemon's answer is still wanted.
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler only makes async-signal-safe calls.
+    if let Err(e) = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action) } {
+        tracing::debug!("Ctrl-C will end gadgetctl without the gadget's last output: {e}");
+    }
+}
+
 fn connect(cli: &GadgetctlCli) -> anyhow::Result<Box<dyn Stream>> {
     let address = Address::parse(&cli.remote_address).map_err(|e| anyhow::anyhow!("--remote-address {e}"))?;
     match &address {
@@ -188,11 +222,13 @@ fn connect(cli: &GadgetctlCli) -> anyhow::Result<Box<dyn Stream>> {
                     path.display()
                 )
             })?;
+            stop_on_ctrl_c(std::os::fd::AsRawFd::as_raw_fd(&s));
             Ok(Box::new(s))
         }
         Address::Tcp(hostport) => {
             let tcp = TcpStream::connect(hostport).with_context(|| format!("connecting to {hostport}"))?;
             tcp.set_nodelay(true)?;
+            stop_on_ctrl_c(std::os::fd::AsRawFd::as_raw_fd(&tcp));
             if cli.insecure {
                 return Ok(Box::new(tcp));
             }
