@@ -58,27 +58,57 @@ impl Report<'_, '_> {
 
 /// Every container that ran while a profile measured: its counts are
 /// read at the end, when a container that stopped early is no longer in
-/// the collection.
+/// the collection. Containers gone are kept up to [`MAX_GONE`] (the most
+/// recent), so a run of days on a node with churn stays bounded. A mount
+/// namespace number the kernel reuses for a later container is that
+/// container's: the kernel's counts are keyed by the number too.
 #[derive(Default)]
 pub struct SeenContainers {
-    by_mntns: Arc<Mutex<HashMap<u64, Arc<shared::ContainerRecord>>>>,
+    inner: Arc<Mutex<Seen>>,
+}
+
+/// How many stopped containers a profile remembers.
+pub const MAX_GONE: usize = 4096;
+
+#[derive(Default)]
+struct Seen {
+    by_mntns: HashMap<u64, Arc<shared::ContainerRecord>>,
+    /// Stopped ones, oldest first.
+    gone: std::collections::VecDeque<Arc<shared::ContainerRecord>>,
+}
+
+impl Seen {
+    fn change(&mut self, change: &Change) {
+        match change {
+            Change::Added(r) => {
+                self.by_mntns.insert(r.mntns, r.clone());
+            }
+            Change::Removed(r) => {
+                self.gone.push_back(r.clone());
+                while self.gone.len() > MAX_GONE {
+                    let Some(old) = self.gone.pop_front() else { break };
+                    // Unless a later container took its number.
+                    if self.by_mntns.get(&old.mntns).is_some_and(|now| Arc::ptr_eq(now, &old)) {
+                        self.by_mntns.remove(&old.mntns);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl SeenContainers {
     /// Starts remembering the collection's containers, present and to come.
     pub fn follow(collection: &Arc<Collection>) -> (Self, Subscription) {
         let seen = Self::default();
-        let by_mntns = seen.by_mntns.clone();
-        let subscription = collection.subscribe(move |change| {
-            if let Change::Added(r) = change {
-                by_mntns.lock().unwrap_or_else(|e| e.into_inner()).insert(r.mntns, r.clone());
-            }
-        });
+        let inner = seen.inner.clone();
+        let subscription = collection
+            .subscribe(move |change| inner.lock().unwrap_or_else(|e| e.into_inner()).change(change));
         (seen, subscription)
     }
 
     fn get(&self, mntns: u64) -> Option<Arc<shared::ContainerRecord>> {
-        self.by_mntns.lock().unwrap_or_else(|e| e.into_inner()).get(&mntns).cloned()
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).by_mntns.get(&mntns).cloned()
     }
 }
 
@@ -302,6 +332,34 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn container(id: usize, mntns: u64) -> Arc<shared::ContainerRecord> {
+        let mut r = shared::ContainerRecord::default();
+        r.runtime.container_id = id.to_string();
+        r.mntns = mntns;
+        Arc::new(r)
+    }
+
+    #[test]
+    fn stopped_containers_are_kept_up_to_a_bound_and_a_reused_number_is_the_latest() {
+        let mut seen = Seen::default();
+        let first = container(0, 7);
+        seen.change(&Change::Added(first.clone()));
+        seen.change(&Change::Removed(first.clone()));
+        // The number 7 taken again by a later container, still running.
+        let again = container(1, 7);
+        seen.change(&Change::Added(again.clone()));
+        for i in 0..MAX_GONE + 10 {
+            let c = container(i + 2, 1000 + i as u64);
+            seen.change(&Change::Added(c.clone()));
+            seen.change(&Change::Removed(c));
+        }
+        assert_eq!(seen.gone.len(), MAX_GONE);
+        assert_eq!(seen.by_mntns.len(), MAX_GONE + 1, "the bound, and the one running");
+        assert!(Arc::ptr_eq(&seen.by_mntns[&7], &again), "the old 7's eviction took the new one");
+        assert!(!seen.by_mntns.contains_key(&1000), "the oldest stopped one is forgotten");
+        assert!(seen.by_mntns.contains_key(&(1000 + MAX_GONE as u64 + 9)));
+    }
 
     #[test]
     fn buckets_are_powers_of_two_up_to_the_last_one_used() {
