@@ -9,7 +9,7 @@ use crate::bpf::{
     EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_EXCLUDES, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES,
 };
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{FExit, KProbe, PerfEvent, RawTracePoint, TracePoint};
+use aya::programs::{FEntry, FExit, KProbe, PerfEvent, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -33,6 +33,9 @@ pub enum Hook {
     Kprobe { function: &'static str },
     /// A kretprobe on a kernel function's return.
     Kretprobe { function: &'static str },
+    /// An fentry program on a kernel function's entry (a BPF trampoline:
+    /// its arguments typed, cheaper than a kprobe's breakpoint).
+    Fentry { function: &'static str },
     /// An fexit program on a kernel function's return (a BPF trampoline:
     /// the arguments and the result, at the cost of a call).
     Fexit { function: &'static str },
@@ -48,6 +51,7 @@ impl std::fmt::Display for Hook {
             Hook::Raw { name } => write!(f, "raw tracepoint {name}"),
             Hook::Kprobe { function } => write!(f, "kprobe {function}"),
             Hook::Kretprobe { function } => write!(f, "kretprobe {function}"),
+            Hook::Fentry { function } => write!(f, "fentry {function}"),
             Hook::Fexit { function } => write!(f, "fexit {function}"),
             Hook::CpuClock => write!(f, "perf cpu-clock events"),
         }
@@ -89,6 +93,10 @@ impl Attachment {
 
     pub const fn kretprobe(program: &'static str, function: &'static str) -> Self {
         Self::new(program, Hook::Kretprobe { function })
+    }
+
+    pub const fn fentry(program: &'static str, function: &'static str) -> Self {
+        Self::new(program, Hook::Fentry { function })
     }
 
     pub const fn fexit(program: &'static str, function: &'static str) -> Self {
@@ -187,9 +195,10 @@ impl KernelHooks {
             Hook::Kprobe { .. } | Hook::Kretprobe { .. } if !self.kprobes => {
                 Some("no kprobes in this kernel (CONFIG_KPROBE_EVENTS)".into())
             }
-            Hook::Fexit { .. } => {
-                self.no_function_tracing.as_ref().map(|why| format!("no function tracing for fexit ({why})"))
-            }
+            Hook::Fentry { .. } | Hook::Fexit { .. } => self
+                .no_function_tracing
+                .as_ref()
+                .map(|why| format!("no function tracing for fentry/fexit ({why})")),
             // The sysctl exists exactly when the kernel has perf events.
             Hook::CpuClock if !std::path::Path::new("/proc/sys/kernel/perf_event_paranoid").exists() => {
                 Some("no perf events in this kernel (CONFIG_PERF_EVENTS)".into())
@@ -723,6 +732,13 @@ fn attach_one(bpf: &mut Ebpf, a: &Attachment, opts: &SessionOptions) -> Result<(
             p.load().map_err(|e| program_error(a.program, e))?;
             p.attach(function, 0).map(drop).map_err(attach_error)
         }
+        Hook::Fentry { function } => {
+            let btf = crate::object_btf::function_btf(function)
+                .map_err(|source| SessionError::Target { program: a.program, source })?;
+            let p: &mut FEntry = prog.try_into().map_err(wrong_type)?;
+            p.load(function, &btf).map_err(|e| program_error(a.program, e))?;
+            p.attach().map(drop).map_err(attach_error)
+        }
         Hook::Fexit { function } => {
             let btf = crate::object_btf::function_btf(function)
                 .map_err(|source| SessionError::Target { program: a.program, source })?;
@@ -756,6 +772,7 @@ fn unload(bpf: &mut Ebpf, name: &str) {
         Some(aya::programs::Program::RawTracePoint(p)) => p.unload(),
         Some(aya::programs::Program::KProbe(p)) => p.unload(),
         Some(aya::programs::Program::FExit(p)) => p.unload(),
+        Some(aya::programs::Program::FEntry(p)) => p.unload(),
         Some(aya::programs::Program::PerfEvent(p)) => p.unload(),
         _ => Ok(()),
     };

@@ -123,6 +123,21 @@ fn run_all() -> Result<()> {
             &test_gadget("trace open", 102, host_mntns, &[], &env).map(|()| "tracepoint".into()),
         );
     }
+    // And fsslower's kprobes, what a kernel refusing its trampolines runs
+    // (5.10's verifier refuses fentry reading vfs_read's `loff_t *pos`: a
+    // pointer to no struct); run again where they are the chosen variant,
+    // so that every kernel has the row.
+    let fsslower_variant =
+        gadgets.iter().find(|g| g["gadget"] == "trace fsslower").and_then(|g| g["variant"].as_str());
+    if matches!(fsslower_variant, Some("fentry" | "kprobe"))
+        && only.as_ref().is_none_or(|o| o.iter().any(|x| x == "trace_fsslower"))
+    {
+        let env = [(tracer::session::VARIANT_ENV, "kprobe")];
+        result(
+            "trace fsslower kprobe",
+            &test_gadget("trace fsslower", 103, host_mntns, &[], &env).map(|()| "kprobe".into()),
+        );
+    }
     if only.is_none() {
         result("process-filters", &process_filters_load(gadgets));
         result("lost-events", &lost_events().map(|n| format!("{n} lost, reported")));

@@ -1,6 +1,7 @@
 //! `ig trace fsslower`: file reads, writes, opens and fsyncs slower than
-//! `--min`. Kernel side: program.bpf.c (kprobes on the VFS where the kernel
-//! has them, else the syscall tracepoints).
+//! `--min`. Kernel side: program.bpf.c (fentry/fexit on the VFS where BPF
+//! trampolines are allowed, else kprobes there, else the syscall
+//! tracepoints).
 
 use std::mem::offset_of;
 
@@ -17,9 +18,10 @@ crate::bpf_object!(trace_fsslower);
 
 /// Trace file reads, writes, opens and fsyncs slower than --min.
 ///
-/// Where the kernel has kprobes (ig check: kprobe) they are timed at the VFS
-/// (vfs_read, vfs_write, vfs_open, vfs_fsync_range): every way into a
-/// filesystem. Without kprobes (ig check: syscall) the read, write, pread64,
+/// Where the kernel has BPF trampolines or kprobes (ig check: fentry,
+/// kprobe) they are timed at the VFS (vfs_read, vfs_write, vfs_open,
+/// vfs_fsync_range): every way into a filesystem. Without either (ig
+/// check: syscall) the read, write, pread64,
 /// pwrite64, openat, fsync and fdatasync syscalls are timed instead; readv,
 /// writev and io_uring are not seen then.
 #[derive(Clone, Debug, clap::Args)]
@@ -64,6 +66,17 @@ pub struct FsslowerEvent {
 
 crate::impl_has_common!(with_ids: FsslowerEvent);
 
+const TRAMPOLINES: &[Attachment] = &[
+    Attachment::fentry("ig_vfs_read_fentry", "vfs_read"),
+    Attachment::fexit("ig_vfs_read_fexit", "vfs_read"),
+    Attachment::fentry("ig_vfs_write_fentry", "vfs_write"),
+    Attachment::fexit("ig_vfs_write_fexit", "vfs_write"),
+    Attachment::fentry("ig_vfs_open_fentry", "vfs_open"),
+    Attachment::fexit("ig_vfs_open_fexit", "vfs_open"),
+    Attachment::fentry("ig_vfs_fsync_fentry", "vfs_fsync_range"),
+    Attachment::fexit("ig_vfs_fsync_fexit", "vfs_fsync_range"),
+];
+
 const KPROBES: &[Attachment] = &[
     Attachment::kprobe("ig_vfs_read", "vfs_read"),
     Attachment::kretprobe("ig_vfs_read_ret", "vfs_read"),
@@ -92,7 +105,11 @@ const SYSCALLS: &[Attachment] = &[
     Attachment::syscall("ig_sys_fdatasync_ret", "sys_exit_fdatasync"),
 ];
 
-const VARIANTS: &[Variant] = &[Variant::new("kprobe", KPROBES), Variant::new("syscall", SYSCALLS)];
+const VARIANTS: &[Variant] = &[
+    Variant::new("fentry", TRAMPOLINES),
+    Variant::new("kprobe", KPROBES),
+    Variant::new("syscall", SYSCALLS),
+];
 
 impl GadgetProgram for TraceFsslower {
     fn object(&self) -> &'static [u8] {

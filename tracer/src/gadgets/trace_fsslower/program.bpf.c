@@ -3,7 +3,9 @@
  * trace fsslower: reads, writes, opens and fsyncs of regular files that
  * take at least --min, with their filesystem.
  *
- * Two variants, chosen at load time (mod.rs):
+ * Three variants, chosen at load time (mod.rs):
+ * - fentry and fexit on vfs_read, vfs_write, vfs_open and vfs_fsync_range
+ *   where BPF trampolines are allowed: as the kprobes below, cheaper.
  * - kprobes and kretprobes on vfs_read, vfs_write, vfs_open and
  *   vfs_fsync_range: every path into a filesystem (read, pread, readv and
  *   the kernel's own reads go through them), timed at the VFS.
@@ -12,7 +14,7 @@
  *   fdatasync, timed from the syscall's entry to its exit; readv/writev,
  *   io_uring and the kernel's own I/O are not seen. Said in `ig check` and
  *   in the help.
- * Both keep the start by thread and operation in a hash map, and at the end
+ * All keep the start by thread and operation in a hash map, and at the end
  * drop what is fast, not a regular file, or not of --filesystem.
  */
 #include "common.h"
@@ -188,6 +190,65 @@ SEC("kretprobe/vfs_fsync_range")
 int ig_vfs_fsync_ret(struct pt_regs *ctx)
 {
 	end(IG_FS_FSYNC, NULL, PT_REGS_RC(ctx));
+	return 0;
+}
+
+/* The trampoline variant: the same functions, through fentry and fexit
+ * (typed arguments, no breakpoint; the exit has the file again). */
+
+SEC("fentry/vfs_read")
+int BPF_PROG(ig_vfs_read_fentry, struct file *file, char *buf, size_t count, loff_t *pos)
+{
+	begin(IG_FS_READ, file, -1, pos_at(pos));
+	return 0;
+}
+
+SEC("fexit/vfs_read")
+int BPF_PROG(ig_vfs_read_fexit, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret)
+{
+	end(IG_FS_READ, file, ret);
+	return 0;
+}
+
+SEC("fentry/vfs_write")
+int BPF_PROG(ig_vfs_write_fentry, struct file *file, const char *buf, size_t count, loff_t *pos)
+{
+	begin(IG_FS_WRITE, file, -1, pos_at(pos));
+	return 0;
+}
+
+SEC("fexit/vfs_write")
+int BPF_PROG(ig_vfs_write_fexit, struct file *file, const char *buf, size_t count, loff_t *pos, ssize_t ret)
+{
+	end(IG_FS_WRITE, file, ret);
+	return 0;
+}
+
+SEC("fentry/vfs_open")
+int BPF_PROG(ig_vfs_open_fentry, const struct path *path, struct file *file)
+{
+	begin(IG_FS_OPEN, file, -1, 0);
+	return 0;
+}
+
+SEC("fexit/vfs_open")
+int BPF_PROG(ig_vfs_open_fexit, const struct path *path, struct file *file, int ret)
+{
+	end(IG_FS_OPEN, file, ret);
+	return 0;
+}
+
+SEC("fentry/vfs_fsync_range")
+int BPF_PROG(ig_vfs_fsync_fentry, struct file *file, loff_t start, loff_t end_, int datasync)
+{
+	begin(IG_FS_FSYNC, file, -1, 0);
+	return 0;
+}
+
+SEC("fexit/vfs_fsync_range")
+int BPF_PROG(ig_vfs_fsync_fexit, struct file *file, loff_t start, loff_t end_, int datasync, int ret)
+{
+	end(IG_FS_FSYNC, file, ret);
 	return 0;
 }
 
