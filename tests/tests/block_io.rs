@@ -1,8 +1,8 @@
 //! `ig top block-io` and `ig profile block-io` against direct I/O on a loop
 //! device, from a runc container given that device and from the host: the
 //! container's reads and writes are counted exactly (bytes and requests)
-//! under its name; the host's, the same commands at the same time, never
-//! show without --host.
+//! under its name and device (`profile block-io --per-disk`); the host's,
+//! the same commands at the same time, never show without --host.
 
 use std::process::Command;
 use std::time::Duration;
@@ -120,24 +120,49 @@ fn the_latency_histogram_counts_each_of_the_containers_requests_once() {
     // cache first: running sh and dd then asks the disk for nothing.
     std::fs::read(h.rootfs.join("bin/busybox")).expect("the rootfs's busybox");
     let _ = bundle.exec_output(&["dd", "--help"]);
-    let ig = IgChild::spawn_ready(
-        &["profile", "block-io", "-c", &id, "-o", "json", "-t", "5", "--auto-mount-filesystems"],
-        "tracing started",
-    );
+    let profile = |extra: &[&str]| {
+        let mut args =
+            vec!["profile", "block-io", "-c", &id, "-o", "json", "-t", "8", "--auto-mount-filesystems"];
+        args.extend_from_slice(extra);
+        IgChild::spawn_ready(&args, "tracing started")
+    };
+    let all = profile(&[]);
+    let per_disk = profile(&["--per-disk"]);
     let script = direct_io_script(&dev);
     let host = Command::new("sh").arg("-c").arg(&script).output().unwrap();
     assert!(host.status.success(), "host dd: {}", String::from_utf8_lossy(&host.stderr));
     let out = bundle.exec_output(&["sh", "-c", &script]);
     assert!(out.status.success(), "container dd: {}", String::from_utf8_lossy(&out.stdout));
-    let hist = ig.wait_json(Duration::from_secs(15), || {}, |v| v["measure"] == "latency");
-    assert_eq!(hist["unit"], "us");
-    let intervals = hist["intervals"].as_array().expect("intervals");
-    let total: u64 = intervals.iter().map(|i| i["count"].as_u64().unwrap()).sum();
-    // The container's 264 requests; the host's 264 are not its.
-    assert_eq!(total, 264, "{hist}");
-    for (k, i) in intervals.iter().enumerate() {
+    let total = |h: &Value| -> u64 {
+        h["intervals"].as_array().expect("intervals").iter().map(|i| i["count"].as_u64().unwrap()).sum()
+    };
+
+    // Per disk: the loop device's histogram holds the container's 264
+    // requests exactly (the host's 264 are not its). Its other requests,
+    // if any (runc exec faulting in pages evicted meanwhile), are on other
+    // devices.
+    let first = per_disk.wait_json(Duration::from_secs(20), || {}, |v| v["measure"] == "latency");
+    let mut disks = vec![first];
+    disks.extend(per_disk.collect_json(Duration::from_millis(500)));
+    let loop_name = dev.dev.trim_start_matches("/dev/");
+    let on_loop = disks
+        .iter()
+        .find(|h| h["disk"] == loop_name)
+        .unwrap_or_else(|| panic!("no histogram of {loop_name}: {disks:?}"));
+    assert_eq!(total(on_loop), 264, "{on_loop}");
+    assert_eq!(on_loop["unit"], "us");
+    for (k, i) in on_loop["intervals"].as_array().unwrap().iter().enumerate() {
         let start = if k == 0 { 0 } else { 1u64 << (k - 1) };
-        assert_eq!((i["start"].as_u64(), i["end"].as_u64()), (Some(start), Some(1u64 << k)), "{hist}");
+        assert_eq!((i["start"].as_u64(), i["end"].as_u64()), (Some(start), Some(1u64 << k)), "{on_loop}");
     }
+    let names: Vec<&str> = disks.iter().map(|h| h["disk"].as_str().expect("a disk name")).collect();
+    let mut unique_names = names.clone();
+    unique_names.dedup();
+    assert_eq!(names.len(), unique_names.len(), "a disk twice: {names:?}");
+
+    // All together: one histogram, no disk, counting the same requests.
+    let hist = all.wait_json(Duration::from_secs(20), || {}, |v| v["measure"] == "latency");
+    assert!(hist.get("disk").is_none(), "{hist}");
+    assert_eq!(total(&hist), disks.iter().map(total).sum::<u64>(), "{hist} against {disks:?}");
     bundle.delete();
 }

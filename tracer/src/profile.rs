@@ -120,6 +120,11 @@ pub trait HistogramGadget: GadgetProgram {
     /// What the buckets count, e.g. `latency`, and in which unit (`us`).
     fn measure(&self) -> (&'static str, &'static str);
 
+    /// What a bucket's group names (with more than one histogram).
+    fn group_label(&self) -> GroupLabel {
+        GroupLabel::Address
+    }
+
     /// Reads the kernel's histograms: counts per bucket index.
     fn collect(&self, session: &mut Session) -> Result<Vec<Bucket>, SessionError>;
 }
@@ -137,7 +142,9 @@ impl<G: HistogramGadget> ProfileGadget for G {
 
     fn report(&self, session: &mut Session, mut r: Report<'_, '_>) -> anyhow::Result<()> {
         let buckets = self.collect(session).context("reading the histogram")?;
-        let hists = histograms(self.measure(), buckets, |netns| r.scope.place(r.collection, netns).is_ok());
+        let label = self.group_label();
+        let hists =
+            histograms(self.measure(), label, buckets, |netns| r.scope.place(r.collection, netns).is_ok());
         tracing::info!(total = hists.iter().map(Histogram::total).sum::<u64>(), "tracing stopped");
         let written = hists.iter().try_for_each(|h| match r.opts.output.structured() {
             None => h.write_bars(r.out),
@@ -145,6 +152,15 @@ impl<G: HistogramGadget> ProfileGadget for G {
         });
         written.and_then(|()| r.out.flush()).map_err(Into::into)
     }
+}
+
+/// What the groups of a histogram gadget are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupLabel {
+    /// A peer address (profile tcprtt -b/-B).
+    Address,
+    /// A block device's name (profile block-io --per-disk).
+    Disk,
 }
 
 /// One bucket of the kernel's counts.
@@ -174,6 +190,9 @@ pub struct Histogram {
     /// With -b/-B: the address these counts are of.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub address: String,
+    /// With --per-disk: the device these counts are of (`sda`, `loop3`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub disk: String,
     pub measure: &'static str,
     pub unit: &'static str,
     pub intervals: Vec<Interval>,
@@ -209,7 +228,7 @@ impl Histogram {
                 })
                 .collect(),
         };
-        Self { address: String::new(), measure, unit, intervals }
+        Self { address: String::new(), disk: String::new(), measure, unit, intervals }
     }
 
     pub fn total(&self) -> u64 {
@@ -220,6 +239,9 @@ impl Histogram {
     pub fn write_bars(&self, out: &mut dyn Write) -> std::io::Result<()> {
         if !self.address.is_empty() {
             writeln!(out, "address = {}", self.address)?;
+        }
+        if !self.disk.is_empty() {
+            writeln!(out, "disk = {}", self.disk)?;
         }
         let title = format!("{} ({})", self.measure, self.unit);
         writeln!(out, "{title:>24} : {:<8} distribution", "count")?;
@@ -241,6 +263,7 @@ impl Histogram {
 /// the run's selection.
 fn histograms(
     (measure, unit): (&'static str, &'static str),
+    label: GroupLabel,
     buckets: Vec<Bucket>,
     shown: impl Fn(u64) -> bool,
 ) -> Vec<Histogram> {
@@ -258,7 +281,13 @@ fn histograms(
     }
     groups
         .into_iter()
-        .map(|(group, counts)| Histogram { address: group, ..Histogram::new(measure, unit, &counts) })
+        .map(|(group, counts)| {
+            let h = Histogram::new(measure, unit, &counts);
+            match label {
+                GroupLabel::Address => Histogram { address: group, ..h },
+                GroupLabel::Disk => Histogram { disk: group, ..h },
+            }
+        })
         .collect()
 }
 
@@ -383,10 +412,10 @@ mod tests {
             b(Whose::Netns(8), "10.0.0.1", 1, 100),
             b(Whose::Selected, "10.0.0.2", 2, 1),
         ];
-        let h = histograms(("rtt", "us"), buckets, |netns| netns == 7);
+        let h = histograms(("rtt", "us"), GroupLabel::Address, buckets, |netns| netns == 7);
         assert_eq!(h.len(), 2);
         assert_eq!((h[0].address.as_str(), h[0].total()), ("10.0.0.1", 5));
         assert_eq!((h[1].address.as_str(), h[1].total()), ("10.0.0.2", 1));
-        assert_eq!(histograms(("rtt", "us"), Vec::new(), |_| true)[0].total(), 0);
+        assert_eq!(histograms(("rtt", "us"), GroupLabel::Address, Vec::new(), |_| true)[0].total(), 0);
     }
 }

@@ -183,6 +183,8 @@ fn current() -> String {
     trace("profile block-io", "(bars)".into(), json_keys(&hist));
     let by_addr = crate::profile::Histogram { address: "127.0.0.1".into(), ..hist };
     trace("profile tcprtt", "(bars)".into(), json_keys(&by_addr));
+    let by_disk = crate::profile::Histogram { disk: "sda".into(), address: String::new(), ..by_addr };
+    trace("profile block-io --per-disk", "(bars)".into(), json_keys(&by_disk));
     let cpu = profile_cpu::CpuRow {
         common: common(),
         comm: String::new(),
