@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 bash install/deps.sh
 echo "[tests] real runtimes (runc, podman)" >&2
 bash tests/harness/setup-runtimes.sh
+# The kernel's filesystems a node mounts at boot (systemd does): the tests
+# run ig as an operator would, without --auto-mount-filesystems (the tests
+# of that flag mount and check for themselves).
+echo "[tests] bpffs and tracefs" >&2
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
 export CARGO_TERM_COLOR=never
 echo "[tests] cargo fmt --check" >&2
 cargo fmt --all --check

@@ -33,7 +33,7 @@ fn every_gadget_runs_here_and_says_how() {
         }
         assert_eq!(g["ok"], true, "{g}");
         let want = match g["gadget"].as_str().unwrap() {
-            "trace dns" | "profile tcprtt" | "advise seccomp-profile" => "raw tracepoint",
+            "trace dns" | "profile tcprtt" | "advise seccomp-profile" | "traceloop" => "raw tracepoint",
             "snapshot process" => "iterator",
             "snapshot socket" | "top process" | "top ebpf" => "procfs",
             "profile cpu" => "perf-event",

@@ -72,7 +72,7 @@ fn man_pages_cover_every_gadget() {
     };
     assert!(page("ig").contains(".TH ig 1"));
     for g in tracer::gadgets::all() {
-        let name = format!("ig-{}-{}", g.category, g.name);
+        let name = format!("ig-{}", g.words().join("-"));
         let text = page(&name);
         assert!(text.contains(&format!(".TH {name} 1")), "{name}.1 is a man page");
         assert!(text.contains("k8s\\-selector"), "{name}.1 lists the common flags");

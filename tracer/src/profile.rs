@@ -34,6 +34,21 @@ pub trait ProfileGadget: GadgetProgram {
 
     /// Reads what the kernel measured and writes it.
     fn report(&self, session: &mut Session, report: Report<'_, '_>) -> anyhow::Result<()>;
+
+    /// Called once loaded, before the run is said to have started (tables
+    /// the kernel side reads); nothing by default.
+    fn prepare(&self, _session: &mut Session) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// An event the kernel side sent during the run (most send none).
+    fn event(&self, _session: &mut Session, _raw: &[u8], _report: Report<'_, '_>) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// A container left the collection during the run: what the kernel
+    /// keeps of it can go.
+    fn container_gone(&self, _session: &mut Session, _mntns: u64) {}
 }
 
 /// What a profile's report needs besides its session.
@@ -312,8 +327,15 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         ..Default::default()
     });
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
+    gadget.prepare(&mut session).context("starting the gadget")?;
     let (seen, _seen_subscription) = SeenContainers::follow(collection);
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
+    let (gone_tx, mut gone) = tokio::sync::mpsc::unbounded_channel();
+    let _gone_subscription = collection.subscribe(move |change| {
+        if let Change::Removed(r) = change {
+            let _ = gone_tx.send(r.mntns);
+        }
+    });
     tracing::info!("tracing started");
     if let Some(started) = started {
         started();
@@ -327,21 +349,47 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
-        _ = stop => {}
-        _ = deadline => {}
-    }
+    tokio::pin!(deadline);
+    let mut stop = stop;
     let scope = NetnsScope::new(filter, opts.selector.clone(), ctx_root);
-    let report = Report {
-        out: &mut out,
-        err: &mut err,
-        opts: &opts,
-        collection,
-        scope: &scope,
-        terminal_width,
-        seen: &seen,
-    };
-    let written = gadget.report(&mut session, report);
+    macro_rules! report {
+        () => {
+            Report {
+                out: &mut out,
+                err: &mut err,
+                opts: &opts,
+                collection,
+                scope: &scope,
+                terminal_width,
+                seen: &seen,
+            }
+        };
+    }
+    let mut written = Ok(());
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = &mut deadline => break,
+            ready = session.readable() => {
+                ready.context("waiting for the kernel's events")?;
+                let mut events = Vec::new();
+                session.drain(|raw| events.push(raw.to_vec()));
+                for raw in &events {
+                    written = gadget.event(&mut session, raw, report!());
+                    if written.is_err() {
+                        break;
+                    }
+                }
+                if written.is_err() {
+                    break;
+                }
+            }
+            Some(mntns) = gone.recv() => gadget.container_gone(&mut session, mntns),
+        }
+    }
+    if written.is_ok() {
+        written = gadget.report(&mut session, report!());
+    }
     drop(session);
     drop(out);
     if let Some(f) = file.as_mut() {

@@ -146,7 +146,7 @@ impl Variant {
 #[derive(Clone, Debug)]
 pub struct KernelHooks {
     /// tracefs' events directory, if tracefs is mounted.
-    events: Option<std::path::PathBuf>,
+    pub events: Option<std::path::PathBuf>,
     /// kprobe_events exists: the kernel has kprobes (CONFIG_KPROBE_EVENTS).
     pub kprobes: bool,
     /// Why function tracing, which BPF trampolines (fentry, fexit) attach
@@ -542,14 +542,72 @@ impl Session {
             .collect())
     }
 
-    /// Removes these keys from the hash map `name` (those already gone are fine).
-    pub fn remove_keys<const K: usize>(
+    /// The keys of the per-CPU hash map `name` (V: the size of its
+    /// values, which aya checks).
+    pub fn per_cpu_keys<const K: usize, const V: usize>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Vec<[u8; K]>, SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let hash: aya::maps::PerCpuHashMap<&mut MapData, [u8; K], [u8; V]> =
+            aya::maps::PerCpuHashMap::try_from(map)
+                .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        Ok(hash.keys().filter_map(Result::ok).collect())
+    }
+
+    /// One entry of the per-CPU hash map `name`: each CPU's value; None
+    /// when it has no such key.
+    pub fn per_cpu_value<const K: usize, const V: usize>(
+        &mut self,
+        name: &'static str,
+        key: &[u8; K],
+    ) -> Result<Option<Vec<[u8; V]>>, SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let hash: aya::maps::PerCpuHashMap<&mut MapData, [u8; K], [u8; V]> =
+            aya::maps::PerCpuHashMap::try_from(map)
+                .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        Ok(hash.get(key, 0).ok().map(|values| values.iter().copied().collect()))
+    }
+
+    /// Every entry of the hash map `name`, left in place (a value the
+    /// kernel changes meanwhile is read as it is then).
+    pub fn entries<const K: usize, const V: usize>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Vec<MapEntry<K, V>>, SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let hash: BpfHashMap<&mut MapData, [u8; K], [u8; V]> = BpfHashMap::try_from(map)
+            .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        Ok(hash.iter().filter_map(Result::ok).collect())
+    }
+
+    /// Sets these indexes of the array map `name` (a table the kernel side
+    /// reads, filled once loaded).
+    pub fn set_array<const V: usize>(
+        &mut self,
+        name: &'static str,
+        values: &[(u32, [u8; V])],
+    ) -> Result<(), SessionError> {
+        let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
+        let mut array: aya::maps::Array<&mut MapData, [u8; V]> = aya::maps::Array::try_from(map)
+            .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        for (index, value) in values {
+            array
+                .set(*index, *value, 0)
+                .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
+        }
+        Ok(())
+    }
+
+    /// Removes these keys from the per-CPU hash map `name`, whose values
+    /// are V bytes (those already gone are fine).
+    pub fn remove_keys<const K: usize, const V: usize>(
         &mut self,
         name: &'static str,
         keys: &[[u8; K]],
     ) -> Result<(), SessionError> {
         let map = self._bpf.map_mut(name).ok_or(SessionError::MissingMap(name))?;
-        let mut hash: aya::maps::PerCpuHashMap<&mut MapData, [u8; K], u64> =
+        let mut hash: aya::maps::PerCpuHashMap<&mut MapData, [u8; K], [u8; V]> =
             aya::maps::PerCpuHashMap::try_from(map)
                 .map_err(|source| SessionError::Map { name, source: Box::new(source) })?;
         for key in keys {

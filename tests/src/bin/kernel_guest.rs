@@ -417,7 +417,7 @@ fn test_gadget(
     env: &[(&str, &str)],
 ) -> Result<()> {
     let marker = format!("m{index}x{}", std::process::id());
-    let (category, name) = gadget.split_once(' ').context("a gadget is `category name`")?;
+    let (category, name) = gadget.split_once(' ').unwrap_or(("", gadget));
     let action = gadget.replace(' ', "_");
     let action = action.as_str();
     // The TCP drop and retransmission gadgets: in its own network namespace
@@ -462,6 +462,9 @@ fn test_gadget(
         return Ok(());
     }
 
+    if gadget == "traceloop" {
+        return test_traceloop(&marker, env, no_host);
+    }
     if gadget == "profile cpu" {
         return test_profile_cpu(action, &marker, env, no_host);
     }
@@ -846,6 +849,43 @@ fn test_advise_seccomp(
     Ok(())
 }
 
+/// The stand-in's child, the first process of a pid namespace of its own,
+/// opens a missing file and exits 1: ig shows the container's last calls
+/// then (not at its stop), the open with ENOENT among them; the host's
+/// child doing the same is never shown.
+fn test_traceloop(
+    marker: &str,
+    env: &[(&str, &str)],
+    no_host: impl Fn(&Value) -> Option<String>,
+) -> Result<()> {
+    let ig = Ig::start_with(&["traceloop", "-o", "json"], env, None)?;
+    let mut standin = StandIn::start("traceloop", marker, false, true)?;
+    let facts = standin.go()?;
+    ensure!(reported(&facts, "exit_status")? == 1, "the child's exit: {facts:?}");
+    provoke("traceloop", &format!("h{marker}"), &mut Vec::new())?;
+    let id = standin.id.clone();
+    let file = format!("\"/tmp/missing-{marker}\"");
+    let open = ig.expect(
+        |v| {
+            v["runtime"]["containerName"] == id.as_str()
+                && v["parameters"].as_str().is_some_and(|p| p.contains(&file))
+        },
+        |v| {
+            no_host(v).or_else(|| {
+                v["parameters"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(&format!("missing-h{marker}")))
+                    .then(|| format!("the host's call was shown: {v}"))
+            })
+        },
+    )?;
+    ensure!(open["ret"] == -2 && open["error"] == "ENOENT", "{open}");
+    ensure!(open["duration"].as_u64().is_some_and(|d| d > 0), "{open}");
+    let err = ig.stderr_text();
+    ensure!(err.contains("exited with code 1"), "no dump at the exit: {}", last_lines(&err));
+    Ok(())
+}
+
 /// Busy on the CPU for `d`, in a function of its own (profile cpu's test).
 /// The clock is read rarely: a guest without a stable TSC reads it by a
 /// syscall, which would otherwise take most of the samples.
@@ -1044,6 +1084,38 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
                 // SAFETY: no pointers; PRIO_PROCESS 0 is this process.
                 let _ = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
             }
+        }
+        "traceloop" => {
+            // A child unshares a pid namespace (the caller's own later
+            // children stay in its own) and forks its first process, in
+            // this mount namespace, which opens a missing file and exits 1.
+            let path = std::ffi::CString::new(format!("/tmp/missing-{marker}"))?;
+            // SAFETY: after fork, only raw syscalls (no allocation, no locks).
+            let child = unsafe { libc::fork() };
+            ensure!(child >= 0, "fork: {}", std::io::Error::last_os_error());
+            if child == 0 {
+                // SAFETY: as above; every path ends in _exit.
+                unsafe {
+                    if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                        libc::_exit(100);
+                    }
+                    let first = libc::fork();
+                    if first == 0 {
+                        libc::open(path.as_ptr(), libc::O_RDONLY);
+                        libc::_exit(1);
+                    }
+                    let mut status = 0;
+                    if first < 0 || libc::waitpid(first, &mut status, 0) != first {
+                        libc::_exit(101);
+                    }
+                    libc::_exit(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 102 });
+                }
+            }
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            ensure!(unsafe { libc::waitpid(child, &mut status, 0) } == child, "waitpid");
+            ensure!(libc::WIFEXITED(status), "the child: status {status}");
+            facts.push(("exit_status".into(), libc::WEXITSTATUS(status).to_string()));
         }
         "top_ebpf" => {
             let pid = tracer_child()?;

@@ -108,6 +108,8 @@ pub enum GadgetCommand {
         #[command(subcommand)]
         gadget: crate::gadgets::AdviseCommand,
     },
+    /// Record each container's last syscalls; show them when it fails and when stopped.
+    Traceloop(crate::gadgets::traceloop::Traceloop),
     /// List the containers of this node.
     ListContainers(list_containers::ListContainersArgs),
 }
@@ -126,7 +128,8 @@ impl GadgetCommand {
             | GadgetCommand::Top { .. }
             | GadgetCommand::Profile { .. }
             | GadgetCommand::Audit { .. }
-            | GadgetCommand::Advise { .. } => true,
+            | GadgetCommand::Advise { .. }
+            | GadgetCommand::Traceloop(_) => true,
             GadgetCommand::Snapshot { .. } => false,
             GadgetCommand::ListContainers(a) => a.watch,
         }
@@ -141,6 +144,7 @@ impl GadgetCommand {
             GadgetCommand::Profile { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Audit { gadget } => Some(gadget.common_mut()),
             GadgetCommand::Advise { gadget } => Some(gadget.common_mut()),
+            GadgetCommand::Traceloop(gadget) => Some(&mut gadget.common),
             GadgetCommand::ListContainers(_) => None,
         }
     }
@@ -162,6 +166,7 @@ impl GadgetCommand {
             GadgetCommand::Profile { gadget } => gadget.run(ctx).await,
             GadgetCommand::Audit { gadget } => gadget.run(ctx).await,
             GadgetCommand::Advise { gadget } => gadget.run(ctx).await,
+            GadgetCommand::Traceloop(gadget) => crate::profile::run_profile(gadget, ctx).await,
             GadgetCommand::ListContainers(args) => args.run(collection, ctx.io).await,
         }
     }

@@ -34,6 +34,7 @@ pub mod trace_tcp;
 pub mod trace_tcpconnect;
 pub mod trace_tcpdrop;
 pub mod trace_tcpretrans;
+pub mod traceloop;
 
 /// Generates, per category, the clap subcommand enum of its gadgets and
 /// the dispatch that hands each parsed gadget to the category's runner.
@@ -94,6 +95,9 @@ macro_rules! registry {
                     return $prober(&<$module::$gadget>::default());
                 }
             )+)+
+            if g.category.is_empty() && g.name == "traceloop" {
+                return crate::run::probe_program(&traceloop::Traceloop::default());
+            }
             anyhow::bail!("no gadget {}", g.command())
         }
     };
@@ -155,7 +159,8 @@ fn cli_name(variant: &str, given: &[&str]) -> String {
 /// One gadget as the command line names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GadgetName {
-    /// `trace`, `top`, `snapshot`.
+    /// `trace`, `top`, `snapshot`; empty for a gadget that is a command
+    /// of its own (`traceloop`).
     pub category: String,
     /// `exec`, `file`, ...
     pub name: String,
@@ -166,9 +171,17 @@ pub struct GadgetName {
 impl GadgetName {
     /// `trace exec`.
     pub fn command(&self) -> String {
-        format!("{} {}", self.category, self.name)
+        self.words().join(" ")
+    }
+
+    /// Its words on the command line: `["trace", "exec"]`, `["traceloop"]`.
+    pub fn words(&self) -> Vec<&str> {
+        [self.category.as_str(), self.name.as_str()].into_iter().filter(|w| !w.is_empty()).collect()
     }
 }
+
+/// Gadgets that are a command of their own, after the categories.
+pub const STANDALONE: &[&str] = &["traceloop"];
 
 /// The gadget categories, in command-line order.
 pub const CATEGORIES: &[&str] = &["trace", "top", "profile", "audit", "advise", "snapshot"];
@@ -178,15 +191,16 @@ pub fn all() -> Vec<GadgetName> {
     use clap::CommandFactory;
     let cli = crate::cli::Cli::command();
     let mut out = Vec::new();
+    let about = |g: &clap::Command| g.get_about().map(|a| a.to_string()).unwrap_or_default();
     for &category in CATEGORIES {
         let cmd = cli.find_subcommand(category).expect("every category is a subcommand");
         for g in cmd.get_subcommands() {
-            out.push(GadgetName {
-                category: category.into(),
-                name: g.get_name().into(),
-                about: g.get_about().map(|a| a.to_string()).unwrap_or_default(),
-            });
+            out.push(GadgetName { category: category.into(), name: g.get_name().into(), about: about(g) });
         }
+    }
+    for &name in STANDALONE {
+        let g = cli.find_subcommand(name).expect("every standalone gadget is a command");
+        out.push(GadgetName { category: String::new(), name: name.into(), about: about(g) });
     }
     out
 }
@@ -331,7 +345,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 26, "{all:?}");
+        assert_eq!(all.len(), 27, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {

@@ -177,7 +177,7 @@ pub(crate) fn gadget_startup(containers: usize, rounds: usize) -> Result<()> {
         for (i, g) in gadgets.iter().enumerate() {
             let mut times = Vec::new();
             for _ in 0..rounds {
-                let args = [g.category.as_str(), g.name.as_str()];
+                let args = g.words();
                 times.push(if g.category == "snapshot" {
                     time_to_exit(&args)?
                 } else {

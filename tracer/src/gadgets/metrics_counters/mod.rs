@@ -104,7 +104,7 @@ impl KernelCounters {
             .map(|(k, _)| k)
             .filter(|k| mntns.contains(&decode(k).0))
             .collect();
-        self.session.remove_keys(COUNTERS_MAP, &keys)
+        self.session.remove_keys::<KEY, 8>(COUNTERS_MAP, &keys)
     }
 
     /// Counts the kernel could not keep: its map was full.
