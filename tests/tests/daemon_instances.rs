@@ -168,7 +168,7 @@ fn bad_instances_are_refused_with_a_reason_and_kept_nowhere() {
     let err = failed(d.gadgetctl(&["run", "--detach", "trace", "exec", "-o", "yaml"]));
     assert!(err.contains("JSON lines"), "{err}");
     let err = failed(d.gadgetctl(&["run", "--detach", "snapshot", "process"]));
-    assert!(err.contains("only trace and top gadgets run headless"), "{err}");
+    assert!(err.contains("only trace, top and traceloop gadgets run headless"), "{err}");
     let err = failed(d.gadgetctl(&["run", "--detach", "--name", "../x", "trace", "exec"]));
     assert!(err.contains("not a valid name"), "{err}");
     let err = failed(d.gadgetctl(&["run", "--detach", "trace", "exec", "--output-file", "/proc/igt/nope"]));

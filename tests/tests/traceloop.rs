@@ -128,3 +128,44 @@ fn through_gadgetctl_the_daemon_sends_a_failing_containers_calls() {
     assert_eq!(open["error"], "ENOENT", "{open}");
     assert!(client.stderr_text().contains("exited with code 1"), "{}", client.stderr_text());
 }
+
+#[test]
+fn left_running_in_the_daemon_it_writes_a_failing_containers_calls_to_its_file() {
+    require_root();
+    let h = harness();
+    let dir = std::env::temp_dir().join(unique("igt-loop-headless"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("loop.json");
+    let daemon = Daemon::start_with_state(Some(&dir.join("state")), &[]);
+    let id = unique("igt-loop");
+    let missing = format!("/igt-headless-{id}");
+    let out = daemon.gadgetctl(&[
+        "run",
+        "--detach",
+        "traceloop",
+        "-c",
+        &id,
+        "--output-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let name = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(name.starts_with("traceloop-"), "a name from the gadget's words: {name}");
+    let script = format!("cat {missing}; exit 1");
+    let bundle = h.runc_bundle(&id, &["/bin/sh", "-c", &script], true);
+    bundle.create();
+    bundle.start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let calls = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let calls: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        if a_missing_open(&calls, &missing).is_some() {
+            break calls;
+        }
+        assert!(std::time::Instant::now() < deadline, "no dump in {}: {text}", file.display());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    bundle.delete();
+    assert!(calls.iter().all(|c| c["runtime"]["containerName"] == id.as_str()), "{calls:#?}");
+    assert!(daemon.gadgetctl(&["delete", &name]).status.success());
+}

@@ -127,7 +127,9 @@ pub enum InstanceError {
     NotFound(String),
     #[error("{0}")]
     Command(String),
-    #[error("only trace and top gadgets run headless (a snapshot or list ends at once: run it attached)")]
+    #[error(
+        "only trace, top and traceloop gadgets run headless (a snapshot or list ends at once: run it attached)"
+    )]
     NotHeadless,
     #[error("a headless instance writes JSON lines (its file, `gadgetctl attach`): drop -o {0} / --fields")]
     Output(String),
@@ -394,7 +396,7 @@ impl Instances {
                 };
                 Listed {
                     name: i.spec.name.clone(),
-                    gadget: i.spec.args.iter().take(2).cloned().collect::<Vec<_>>().join(" "),
+                    gadget: gadget_words(&i.spec.args).join(" "),
                     args: i.spec.args.iter().skip(2).cloned().collect(),
                     status,
                     error,
@@ -418,13 +420,18 @@ impl Instances {
     }
 }
 
-/// Parses an instance's command line as the daemon runs it: a trace or top
-/// gadget, JSON lines.
+/// Parses an instance's command line as the daemon runs it: a trace, top
+/// or traceloop gadget, JSON lines.
 pub fn prepare(args: &[String]) -> Result<GadgetCommand, InstanceError> {
     let cli = RemoteCli::try_parse_from(std::iter::once("ig".to_string()).chain(args.iter().cloned()))
         .map_err(|e| InstanceError::Command(e.render().to_string().trim_end().to_string()))?;
     let mut command = cli.command;
-    if !matches!(command, GadgetCommand::Trace { .. } | GadgetCommand::Top { .. }) {
+    // traceloop too: a flight recorder left running, its dumps (a
+    // container that failed, and all of them when stopped) in its file.
+    if !matches!(
+        command,
+        GadgetCommand::Trace { .. } | GadgetCommand::Top { .. } | GadgetCommand::Traceloop(_)
+    ) {
         return Err(InstanceError::NotHeadless);
     }
     let flags = command.common_mut().ok_or(InstanceError::NotHeadless)?;
@@ -450,12 +457,18 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// The gadget's words of a command line (`trace exec`, `traceloop`), not
+/// its flags.
+fn gadget_words(args: &[String]) -> Vec<&str> {
+    args.iter().take(2).take_while(|a| !a.starts_with('-')).map(String::as_str).collect()
+}
+
 /// `trace-exec-1a2b3c` for `trace exec ...`.
 fn generated_name(args: &[String]) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
-    let words: Vec<&str> = args.iter().take(2).map(String::as_str).collect();
+    let words = gadget_words(args);
     format!("{}-{:06x}", words.join("-"), h.finish() & 0xff_ffff)
 }
 

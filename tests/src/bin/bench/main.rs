@@ -29,6 +29,7 @@ mod nri;
 mod sizes;
 mod startup;
 mod storm;
+mod traceloop;
 
 use anyhow::{Result, bail};
 
@@ -67,12 +68,14 @@ fn main() -> Result<()> {
             startup::gadget_startup(flag("--containers", 100) as usize, rounds)?;
             dns::run(flag("--udp-count", 1_000_000), rounds)?;
             instances::run(flag("--containers", 100) as usize, rounds)?;
+            traceloop::traceloop_cost(flag("--open-count", 1_000_000), rounds)?;
             sizes::binary_sizes()
         }
         Some("sizes") => sizes::binary_sizes(),
+        Some("traceloop") => traceloop::traceloop_cost(flag("--count", 1_000_000), rounds),
         _ => {
             bail!(
-                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
+                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|traceloop|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
             )
         }
     }
