@@ -41,8 +41,9 @@ const KEPT: usize = bpf::IG_TRACELOOP_SLOTS as usize;
 /// kernel, and show them when its first process exits non-zero and when
 /// stopped (Ctrl-C, -t).
 ///
-/// A flight recorder: it costs a few hundred nanoseconds per syscall and
-/// writes nothing until asked. Each call shows its arguments as the kernel
+/// A flight recorder: each syscall of a selected container runs two small
+/// eBPF programs (`bench traceloop` measures what that costs), and nothing
+/// is written until asked. Each call shows its arguments as the kernel
 /// names them (strings and the first 64 bytes of written buffers
 /// included), its return value and how long it took; calls still in
 /// progress when shown are marked unfinished. A container is seen exit

@@ -79,20 +79,27 @@ static __always_inline __u64 arg_of(const __u64 *args, __u32 i)
 	}
 }
 
-/* 32-bit code's calls carry ia32 numbers (told by the user code segment). */
-static __always_inline __u32 compat_flag(struct pt_regs *regs)
+/* The user registers, read in one go (one helper call, not one per field). */
+static __always_inline void read_regs(struct pt_regs *regs, struct pt_regs *copy)
 {
-	return (BPF_CORE_READ(regs, cs) & 0xffff) == IG_USER32_CS ? IG_CALL_COMPAT : 0;
+	if (bpf_probe_read_kernel(copy, sizeof(*copy), regs))
+		__builtin_memset(copy, 0, sizeof(*copy));
 }
 
-static __always_inline void read_args(struct pt_regs *regs, __u64 *args)
+/* 32-bit code's calls carry ia32 numbers (told by the user code segment). */
+static __always_inline __u32 compat_flag(const struct pt_regs *regs)
 {
-	args[0] = BPF_CORE_READ(regs, di);
-	args[1] = BPF_CORE_READ(regs, si);
-	args[2] = BPF_CORE_READ(regs, dx);
-	args[3] = BPF_CORE_READ(regs, r10);
-	args[4] = BPF_CORE_READ(regs, r8);
-	args[5] = BPF_CORE_READ(regs, r9);
+	return (regs->cs & 0xffff) == IG_USER32_CS ? IG_CALL_COMPAT : 0;
+}
+
+static __always_inline void copy_args(const struct pt_regs *regs, __u64 *args)
+{
+	args[0] = regs->di;
+	args[1] = regs->si;
+	args[2] = regs->dx;
+	args[3] = regs->r10;
+	args[4] = regs->r8;
+	args[5] = regs->r9;
 }
 
 /* Keeps the first bytes of the call's string or buffer argument. */
@@ -182,6 +189,7 @@ int ig_traceloop_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = (struct pt_regs *)raw[0];
 	struct ig_traceloop_pending p = {};
 	struct ig_traceloop_call *c;
+	struct pt_regs r;
 	__u64 mntns_id;
 	__u32 tid;
 
@@ -191,8 +199,9 @@ int ig_traceloop_enter(struct bpf_raw_tracepoint_args *ctx)
 	p.enter_ns = bpf_ktime_get_boot_ns();
 	p.mntns_id = mntns_id;
 	p.nr = (__u32)raw[1];
-	p.flags = compat_flag(regs);
-	read_args(regs, p.args);
+	read_regs(regs, &r);
+	p.flags = compat_flag(&r);
+	copy_args(&r, p.args);
 	keep_string(&p);
 	if (!(p.flags & IG_CALL_COMPAT) && (p.nr == IG_NR_EXIT || p.nr == IG_NR_EXIT_GROUP)) {
 		c = next_slot(mntns_id);
@@ -237,10 +246,13 @@ int ig_traceloop_exit(struct bpf_raw_tracepoint_args *ctx)
 	} else {
 		/* Its entry was not seen (it began before the gadget, or was
 		 * forgotten): what the registers still say. */
+		struct pt_regs r;
+
+		read_regs(regs, &r);
 		c->enter_ns = 0;
-		read_args(regs, c->args);
-		c->nr = (__u32)BPF_CORE_READ(regs, orig_ax);
-		c->flags = compat_flag(regs);
+		copy_args(&r, c->args);
+		c->nr = (__u32)r.orig_ax;
+		c->flags = compat_flag(&r);
 		c->str_arg = 0;
 		c->str_len = 0;
 	}
