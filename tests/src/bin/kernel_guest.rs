@@ -1255,14 +1255,15 @@ fn process_filters_load(gadgets: &[Value]) -> Result<String> {
     // all of them, top process and top ebpf --tid: tested on the host).
     for g in gadgets.iter().filter(|g| g["ok"].as_bool() == Some(true) && g["variant"] != "procfs") {
         let name = g["gadget"].as_str().unwrap_or_default();
-        let (category, gadget) = name.split_once(' ').context("a gadget is `category name`")?;
+        // `trace exec`, or one word (`traceloop`).
+        let words: Vec<&str> = name.split(' ').collect();
         let filters = ["--pid", "1", "--tid", "1", "--uid", "0", "--gid", "0", "--comm", "kernel-guest"];
-        if category == "snapshot" {
-            let out =
-                Command::new(bin("ig")).args([category, gadget, "-o", "json"]).args(filters).output()?;
+        if words[0] == "snapshot" {
+            let out = Command::new(bin("ig")).args(&words).args(["-o", "json"]).args(filters).output()?;
             ensure!(out.status.success(), "{name}: {}", last_lines(&String::from_utf8_lossy(&out.stderr)));
         } else {
-            let mut args = vec![category, gadget, "-o", "json"];
+            let mut args = words.clone();
+            args.extend(["-o", "json"]);
             args.extend(filters);
             Ig::start(&args).with_context(|| format!("{name} with every process filter"))?;
         }

@@ -497,8 +497,8 @@ impl ProfileGadget for Traceloop {
         if lost > 0 {
             writeln!(
                 r.err,
-                "WARN: the calls of {lost} syscalls were lost: more mount namespaces than the kernel's {} rings",
-                1024
+                "WARN: {lost} syscalls were not recorded: more mount namespaces than the kernel's {} rings",
+                bpf::IG_TRACELOOP_RINGS
             )?;
         }
         if namespaces.is_empty() && self.shown.load(std::sync::atomic::Ordering::Relaxed) == 0 {

@@ -22,9 +22,6 @@
 #define IG_NR_EXIT 60
 #define IG_NR_EXIT_GROUP 231
 
-/* Mount namespaces whose rings the kernel keeps at once; allocated as used. */
-#define IG_TRACELOOP_RINGS 1024
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, IG_TRACELOOP_RINGS);

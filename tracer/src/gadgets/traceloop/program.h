@@ -9,6 +9,8 @@
 #define IG_TRACELOOP_SLOTS 64
 /* Bytes kept of a call's string or buffer argument. */
 #define IG_TRACELOOP_STR 64
+/* Mount namespaces whose rings the kernel keeps at once (allocated as used). */
+#define IG_TRACELOOP_RINGS 1024
 /* Syscall numbers the string-argument table covers. */
 #define IG_TRACELOOP_NRS 512
 
