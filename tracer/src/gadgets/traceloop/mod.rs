@@ -157,7 +157,9 @@ fn error_name(ret: i64) -> String {
 
 /// One call as read from a ring slot (or a call in flight).
 struct Recorded {
-    cpu: u32,
+    /// The CPU whose ring held it; None for a call in flight (from the
+    /// per-thread table, not yet in any ring).
+    cpu: Option<u32>,
     enter_ns: Option<u64>,
     exit_ns: Option<u64>,
     nr: u32,
@@ -218,7 +220,7 @@ fn from_slot(cpu: u32, bytes: &[u8], string_args: &HashMap<u32, u32>) -> Option<
     let args = args_at(&r, offset_of!(Slot, args));
     let len_arg = string_args.get(&nr).map_or(0, |spec| (spec >> 4) & 0xf);
     Some(Recorded {
-        cpu,
+        cpu: Some(cpu),
         enter_ns: entered.then(|| r.u64(offset_of!(Slot, enter_ns))),
         exit_ns: returned.then(|| r.u64(offset_of!(Slot, exit_ns))),
         nr,
@@ -285,7 +287,7 @@ fn in_flight(
                     .unwrap_or_default()
             };
             Some(Recorded {
-                cpu: u32::MAX,
+                cpu: None,
                 enter_ns: Some(r.u64(offset_of!(Pending, enter_ns))),
                 exit_ns: None,
                 nr,
@@ -338,7 +340,7 @@ impl Traceloop {
         let t = tables();
         let nr = (!rec.compat).then_some(rec.nr);
         let text = rec.text.as_ref().map(|(i, b, cut)| (*i, b.as_slice(), *cut));
-        let unfinished = rec.exit_ns.is_none() && rec.cpu == u32::MAX;
+        let unfinished = rec.cpu.is_none();
         let ret = rec.ret;
         Call {
             common: EventCommon {
@@ -347,7 +349,7 @@ impl Traceloop {
                 mntns,
                 names: None,
             },
-            cpu: if rec.cpu == u32::MAX { 0 } else { rec.cpu },
+            cpu: rec.cpu.unwrap_or(0),
             pid: rec.pid,
             tid: rec.tid,
             comm: rec.comm,
