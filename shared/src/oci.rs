@@ -30,6 +30,15 @@ pub struct Config {
     pub annotations: BTreeMap<String, String>,
     pub process: Option<Process>,
     pub linux: Option<Linux>,
+    pub root: Option<Root>,
+}
+
+/// The container's root filesystem.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Root {
+    /// Absolute, or relative to the bundle.
+    pub path: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -16,7 +16,8 @@ has() { [[ " $COMPONENTS " == *" $1 "* ]]; }
 mkdir -p "$H"
 
 # iptables: trace tcpdrop/tcpretrans tests drop packets on purpose in a container netns.
-pkgs=(busybox-static runc jq python3 iptables)
+# openssl, curl, wget: trace ssl's clients and server (libssl and libgnutls).
+pkgs=(busybox-static runc jq python3 iptables openssl curl wget)
 has podman && pkgs+=(podman conmon)
 has docker && pkgs+=(docker.io)
 missing=(); for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -39,7 +39,7 @@ if [ ${#kernels[@]} -eq 0 ]; then
 fi
 wants_runc() { list | awk -v k="$1" '$1 == k && $4 == "runc" {found=1} END {exit !found}'; }
 
-for tool in qemu-system-x86_64 busybox zstd xz runc; do
+for tool in qemu-system-x86_64 busybox zstd xz runc openssl; do
   command -v "$tool" >/dev/null || { log "missing $tool (tests/kernels/deps.sh installs it)"; exit 1; }
 done
 bash "$here/fetch.sh" "${kernels[@]}"
@@ -63,6 +63,12 @@ for b in ig ig-hook; do
 done
 # kernel-guest keeps its symbol table: profile cpu's row names its frames.
 strip --strip-debug -o "$R/bin/kernel-guest" "$IG_BIN_DIR/kernel-guest"
+# trace ssl's row: Debian's openssl and the libraries it loads (libssl among them).
+mkdir -p "$R/usr/bin"
+cp /usr/bin/openssl "$R/usr/bin/openssl"
+for lib in $(ldd /usr/bin/openssl | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
+  mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
+done
 cp "$here/init" "$R/init"
 chmod 755 "$R/init" "$R"/bin/*
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$R/etc/passwd"

@@ -2,7 +2,7 @@
 //! (but audit seccomp, which needs a kprobe),
 //! and the report says how (this kernel has no kprobes: tracepoints, a raw
 //! tracepoint for dns, tcprtt and seccomp-profile, the task iterator, procfs, fsslower's
-//! syscall variant, perf events for profile cpu).
+//! syscall variant, perf events for profile cpu, uprobes for trace ssl).
 
 use std::process::Command;
 
@@ -37,6 +37,7 @@ fn every_gadget_runs_here_and_says_how() {
             "snapshot process" => "iterator",
             "snapshot socket" | "top process" | "top ebpf" => "procfs",
             "profile cpu" => "perf-event",
+            "trace ssl" => "uprobe",
             // No kprobes here: the syscall variant.
             "trace fsslower" => "syscall",
             _ => "tracepoint",

@@ -9,7 +9,7 @@ use crate::bpf::{
     EVENTS_MAP, FILTER_BY_MNTNS, MNTNS_FILTER_EXCLUDES, MNTNS_FILTER_MAP, STATS_MAP, Stat, WAKEUP_BYTES,
 };
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{FEntry, FExit, KProbe, PerfEvent, RawTracePoint, TracePoint};
+use aya::programs::{FEntry, FExit, KProbe, PerfEvent, ProgramFd, RawTracePoint, TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -42,6 +42,11 @@ pub enum Hook {
     /// A perf cpu-clock event on every online CPU, sampling at the
     /// session's `sample_hz` (a `perf_event` program).
     CpuClock,
+    /// A uprobe on a library function's entry: loaded with the session,
+    /// attached by the gadget to each library file it finds (uprobe.rs).
+    Uprobe { function: &'static str },
+    /// A uretprobe on library functions' returns, attached the same way.
+    Uretprobe,
 }
 
 impl std::fmt::Display for Hook {
@@ -54,6 +59,8 @@ impl std::fmt::Display for Hook {
             Hook::Fentry { function } => write!(f, "fentry {function}"),
             Hook::Fexit { function } => write!(f, "fexit {function}"),
             Hook::CpuClock => write!(f, "perf cpu-clock events"),
+            Hook::Uprobe { function } => write!(f, "uprobe {function}"),
+            Hook::Uretprobe => write!(f, "uretprobe"),
         }
     }
 }
@@ -107,6 +114,14 @@ impl Attachment {
         Self::new(program, Hook::CpuClock)
     }
 
+    pub const fn uprobe(program: &'static str, function: &'static str) -> Self {
+        Self::new(program, Hook::Uprobe { function })
+    }
+
+    pub const fn uretprobe(program: &'static str) -> Self {
+        Self::new(program, Hook::Uretprobe)
+    }
+
     /// Skipped when the kernel does not have it.
     pub const fn optional(mut self) -> Self {
         self.optional = true;
@@ -149,6 +164,8 @@ pub struct KernelHooks {
     pub events: Option<std::path::PathBuf>,
     /// kprobe_events exists: the kernel has kprobes (CONFIG_KPROBE_EVENTS).
     pub kprobes: bool,
+    /// The uprobe perf event source exists (CONFIG_UPROBE_EVENTS).
+    pub uprobes: bool,
     /// Why function tracing, which BPF trampolines (fentry, fexit) attach
     /// through, is not there or not allowed; None when it is.
     pub no_function_tracing: Option<String>,
@@ -173,6 +190,7 @@ impl KernelHooks {
         Self {
             events: tracefs.map(|p| p.join("events")),
             kprobes: tracefs.is_some_and(|p| p.join("kprobe_events").exists()),
+            uprobes: crate::uprobe::supported(),
             no_function_tracing,
         }
     }
@@ -194,6 +212,9 @@ impl KernelHooks {
             }
             Hook::Kprobe { .. } | Hook::Kretprobe { .. } if !self.kprobes => {
                 Some("no kprobes in this kernel (CONFIG_KPROBE_EVENTS)".into())
+            }
+            Hook::Uprobe { .. } | Hook::Uretprobe if !self.uprobes => {
+                Some("no uprobes in this kernel (CONFIG_UPROBE_EVENTS)".into())
             }
             Hook::Fentry { .. } | Hook::Fexit { .. } => self
                 .no_function_tracing
@@ -466,6 +487,19 @@ impl Session {
     /// The variant the running kernel got (see [`Variant`]).
     pub fn variant(&self) -> &'static str {
         self.variant
+    }
+
+    /// A loaded program's own descriptor, for a gadget that attaches it
+    /// itself (uprobes, per library file: uprobe.rs). The attachments hold
+    /// it, so they outlive neither their links nor this session's maps.
+    pub fn program_fd(&self, name: &'static str) -> Result<ProgramFd, SessionError> {
+        let prog = self._bpf.program(name).ok_or(SessionError::MissingProgram(name))?;
+        let fd =
+            prog.fd().map_err(|source| SessionError::Program { program: name, source: Box::new(source) })?;
+        fd.try_clone().map_err(|e| SessionError::Program {
+            program: name,
+            source: Box::new(aya::programs::ProgramError::IOError(e)),
+        })
     }
 
     pub fn filter(&self) -> MntnsFilter {
@@ -820,6 +854,11 @@ fn attach_one(bpf: &mut Ebpf, a: &Attachment, opts: &SessionOptions) -> Result<(
             }
             Ok(())
         }
+        // Attached per library file by the gadget (see Session::program_fd).
+        Hook::Uprobe { .. } | Hook::Uretprobe => {
+            let p: &mut UProbe = prog.try_into().map_err(wrong_type)?;
+            p.load().map_err(|e| program_error(a.program, e))
+        }
     }
 }
 
@@ -832,6 +871,7 @@ fn unload(bpf: &mut Ebpf, name: &str) {
         Some(aya::programs::Program::FExit(p)) => p.unload(),
         Some(aya::programs::Program::FEntry(p)) => p.unload(),
         Some(aya::programs::Program::PerfEvent(p)) => p.unload(),
+        Some(aya::programs::Program::UProbe(p)) => p.unload(),
         _ => Ok(()),
     };
     if let Err(e) = result {
@@ -889,14 +929,19 @@ mod tests {
     fn a_variant_names_the_hook_the_kernel_lacks() {
         const TP: &[Attachment] = &[Attachment::tracepoint("p", "nosuchcategory", "nosuch").since("9.9")];
         const KP: &[Attachment] = &[Attachment::kprobe("p", "cap_capable")];
-        let none =
-            KernelHooks { events: None, kprobes: false, no_function_tracing: Some("no tracefs".into()) };
+        let none = KernelHooks {
+            events: None,
+            kprobes: false,
+            uprobes: false,
+            no_function_tracing: Some("no tracefs".into()),
+        };
         assert_eq!(
             Variant::new("tracepoint", TP).missing(&none).as_deref(),
             Some("no nosuchcategory/nosuch tracepoint (Linux 9.9+)")
         );
         assert!(Variant::new("kprobe", KP).missing(&none).unwrap().contains("no kprobes"));
-        let with_kprobes = KernelHooks { events: None, kprobes: true, no_function_tracing: None };
+        let with_kprobes =
+            KernelHooks { events: None, kprobes: true, uprobes: true, no_function_tracing: None };
         assert_eq!(Variant::new("kprobe", KP).missing(&with_kprobes), None);
     }
 }

@@ -584,6 +584,25 @@ fn test_gadget(
                 Box::new(move |v| expect_fields(v, &[("pid", pid.into()), ("qtype", "A".into())])),
             )
         }
+        // openssl s_client's request, from the stand-in's root's libssl.
+        "trace ssl" => {
+            let child = reported(&facts, "child")?;
+            let request = format!("GET /{marker} HTTP/1.0\\n");
+            (
+                Box::new(move |v| v["data"] == request.as_str()),
+                Box::new(move |v| {
+                    expect_fields(
+                        v,
+                        &[
+                            ("pid", child.into()),
+                            ("comm", "openssl".into()),
+                            ("operation", "SSL_write".into()),
+                            ("len", (marker.len() + 15).into()),
+                        ],
+                    )
+                }),
+            )
+        }
         "trace sni" => {
             let sni = format!("{marker}.test");
             (
@@ -1002,6 +1021,10 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
         "trace_sni" => {
             let mut s = TcpStream::connect(("127.0.0.1", LISTEN_PORT))?;
             s.write_all(&client_hello(&format!("{marker}.test")))?;
+        }
+        "trace_ssl" => {
+            let pid = tls_exchange(marker)?;
+            facts.push(("child".into(), pid.to_string()));
         }
         "trace_fsslower" => {
             let mut f = std::fs::File::create(format!("/tmp/{marker}"))?;
@@ -1678,4 +1701,50 @@ fn open_storm(path: &str, count: u64) -> Result<()> {
         unsafe { libc::close(fd) };
     }
     Ok(())
+}
+
+/// Debian's openssl, in the image with its libraries (matrix.sh).
+const OPENSSL: &str = "/usr/bin/openssl";
+
+/// A TLS server of this side's own (an EC key: quick to make under TCG) and
+/// `openssl s_client` sending it `GET /<marker> HTTP/1.0`; the client's pid.
+fn tls_exchange(marker: &str) -> Result<u32> {
+    let port: u16 = if marker.starts_with('h') { 7401 } else { 7400 };
+    let (key, cert) = (format!("/tmp/{marker}.key"), format!("/tmp/{marker}.crt"));
+    let made = Command::new(OPENSSL)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-days", "1", "-subj", "/CN=igvm", "-keyout", &key, "-out", &cert])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("openssl req")?;
+    ensure!(made.status.success(), "openssl req: {}", String::from_utf8_lossy(&made.stderr));
+    let mut server = Command::new(OPENSSL)
+        .args(["s_server", "-accept", &port.to_string(), "-cert", &cert, "-key", &key, "-www", "-quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("openssl s_server")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            bail!("openssl s_server never listened on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut client = Command::new(OPENSSL)
+        .args(["s_client", "-quiet", "-connect", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("openssl s_client")?;
+    let pid = client.id();
+    client.stdin.take().context("stdin")?.write_all(format!("GET /{marker} HTTP/1.0\n").as_bytes())?;
+    let status = client.wait()?;
+    let _ = server.kill();
+    let _ = server.wait();
+    ensure!(status.success(), "openssl s_client: {status}");
+    Ok(pid)
 }

@@ -120,6 +120,7 @@ fn current() -> String {
     trace_gadget!("trace open", trace_open::TraceOpen::default(), vec![0u8; 16384]);
     trace_gadget!("trace signal", trace_signal::TraceSignal::default(), vec![0u8; 4096]);
     trace_gadget!("trace sni", trace_sni::TraceSni::default(), sni_raw());
+    trace_gadget!("trace ssl", trace_ssl::TraceSsl::default(), vec![0u8; 4096]);
     trace_gadget!("trace tcp", trace_tcp::TraceTcp::default(), vec![0u8; 4096]);
     trace_gadget!("trace tcpconnect", trace_tcpconnect::TraceTcpconnect::default(), vec![0u8; 4096]);
     trace_gadget!("trace tcpdrop", trace_tcpdrop::TraceTcpdrop::default(), vec![0u8; 4096]);

@@ -30,6 +30,7 @@ pub mod trace_oomkill;
 pub mod trace_open;
 pub mod trace_signal;
 pub mod trace_sni;
+pub mod trace_ssl;
 pub mod trace_tcp;
 pub mod trace_tcpconnect;
 pub mod trace_tcpdrop;
@@ -114,6 +115,7 @@ registry! {
         Open => trace_open::TraceOpen,
         Signal => trace_signal::TraceSignal,
         Sni => trace_sni::TraceSni,
+        Ssl => trace_ssl::TraceSsl,
         Mount => trace_mount::TraceMount,
         Oomkill => trace_oomkill::TraceOomkill,
         Tcp => trace_tcp::TraceTcp,
@@ -290,9 +292,28 @@ pub trait Gadget: GadgetProgram {
         None
     }
 
+    /// Probes placed per container rather than once at load (uprobes on
+    /// each container's own libraries): the run tells them of every
+    /// selected container as it comes and goes. None by default.
+    fn per_container(
+        &self,
+        _session: &crate::session::Session,
+    ) -> Result<Option<Box<dyn PerContainer>>, crate::session::SessionError> {
+        Ok(None)
+    }
+
     /// What the event counts as in the per-container metrics
     /// (`--metrics-address`); nothing by default.
     fn count(&self, _event: &Self::Event, _add: &mut dyn FnMut(crate::metrics::Sample)) {}
+}
+
+/// A gadget's probes in the roots of the containers a run selects (see
+/// [`Gadget::per_container`]).
+pub trait PerContainer: Send {
+    /// `key`: the container's id, empty for the host; `name` for messages;
+    /// `root`: its root filesystem, as a path here.
+    fn added(&mut self, key: &str, name: &str, root: &std::path::Path);
+    fn removed(&mut self, key: &str);
 }
 
 /// The container columns every gadget starts with.
@@ -345,7 +366,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 27, "{all:?}");
+        assert_eq!(all.len(), 28, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {
