@@ -7,7 +7,7 @@
 //! probes) that is not selected, and the host doing the same, never are
 //! (the kernel's filter); the probes are placed when the container is
 //! created and taken off when it is deleted; --host shows the host's own
-//! curl, cut at --max-bytes.
+//! curl, cut at --max-bytes; through gadgetctl the daemon does the same.
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -125,24 +125,32 @@ struct HostServer {
 
 impl HostServer {
     fn start(root: &Path) -> Self {
-        let port = 20000 + (std::process::id() % 20000) as u16;
-        let child = Command::new("openssl")
-            .args(["s_server", "-accept", &port.to_string(), "-www", "-quiet"])
-            .arg("-cert")
-            .arg(root.join("tls/cert.pem"))
-            .arg("-key")
-            .arg(root.join("tls/key.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server");
-        let s = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the host's TLS server never listened on {port}");
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..20 {
+            // A port free now; if another takes it first, our server dies: again.
+            let port = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port();
+            let mut child = Command::new("openssl")
+                .args(["s_server", "-accept", &port.to_string(), "-www", "-quiet"])
+                .arg("-cert")
+                .arg(root.join("tls/cert.pem"))
+                .arg("-key")
+                .arg(root.join("tls/key.pem"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("openssl s_server");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Self { child, port };
+                }
+                assert!(Instant::now() < deadline, "the host's TLS server never listened on {port}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        s
+        panic!("openssl s_server could not listen on a free port, 20 times");
     }
 
     /// The host's own curl asking for /<path>.
@@ -311,4 +319,28 @@ fn max_bytes_beyond_what_the_kernel_copies_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max-bytes") && err.contains("8192"), "{err}");
+}
+
+#[test]
+fn through_gadgetctl_the_daemon_places_the_probes_in_the_containers_root() {
+    require_root();
+    let h = harness();
+    let root = tls_root(&h);
+    let daemon = tests::Daemon::start(&[]);
+    let id = unique("igt-ssl-remote");
+    let client = daemon.gadgetctl_ready(&["trace", "ssl", "-c", &id, "-o", "json"]);
+    let bundle = h.runc_bundle(&id, &["/bin/sh", "-c", &clients_script(&id)], true);
+    bundle.edit_config(|cfg| cfg["root"] = serde_json::json!({"path": root, "readonly": true}));
+    bundle.create();
+    bundle.start();
+    let request = format!("GET /{id}-curl HTTP/1.1\\r\\n");
+    let v = client.wait_json_forbidding(
+        Duration::from_secs(60),
+        || {},
+        |v| v["operation"] == "SSL_write" && data(v).starts_with(&request),
+        |v| v["runtime"]["containerName"] != id.as_str(),
+        Duration::from_millis(200),
+    );
+    bundle.delete();
+    assert_eq!(v["comm"], "curl", "{v}");
 }

@@ -1706,21 +1706,14 @@ fn open_storm(path: &str, count: u64) -> Result<()> {
 /// Debian's openssl, in the image with its libraries (matrix.sh).
 const OPENSSL: &str = "/usr/bin/openssl";
 
-/// A TLS server of this side's own (an EC key: quick to make under TCG) and
-/// `openssl s_client` sending it `GET /<marker> HTTP/1.0`; the client's pid.
+/// A TLS server of this side's own (the image's certificate, made by
+/// matrix.sh) and `openssl s_client` sending it `GET /<marker> HTTP/1.0`;
+/// the client's pid.
 fn tls_exchange(marker: &str) -> Result<u32> {
     let port: u16 = if marker.starts_with('h') { 7401 } else { 7400 };
-    let (key, cert) = (format!("/tmp/{marker}.key"), format!("/tmp/{marker}.crt"));
-    let made = Command::new(OPENSSL)
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-days", "1", "-subj", "/CN=igvm", "-keyout", &key, "-out", &cert])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("openssl req")?;
-    ensure!(made.status.success(), "openssl req: {}", String::from_utf8_lossy(&made.stderr));
+    let (key, cert) = ("/etc/tls/key.pem", "/etc/tls/cert.pem");
     let mut server = Command::new(OPENSSL)
-        .args(["s_server", "-accept", &port.to_string(), "-cert", &cert, "-key", &key, "-www", "-quiet"])
+        .args(["s_server", "-accept", &port.to_string(), "-cert", cert, "-key", key, "-www", "-quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -27,6 +27,7 @@ mod hook;
 mod instances;
 mod nri;
 mod sizes;
+mod ssl;
 mod startup;
 mod storm;
 mod traceloop;
@@ -69,13 +70,15 @@ fn main() -> Result<()> {
             dns::run(flag("--udp-count", 1_000_000), rounds)?;
             instances::run(flag("--containers", 100) as usize, rounds)?;
             traceloop::traceloop_cost(flag("--open-count", 1_000_000), rounds)?;
+            ssl::ssl_cost(flag("--ssl-count", 200_000), rounds)?;
             sizes::binary_sizes()
         }
         Some("sizes") => sizes::binary_sizes(),
         Some("traceloop") => traceloop::traceloop_cost(flag("--count", 1_000_000), rounds),
+        Some("ssl") => ssl::ssl_cost(flag("--count", 200_000), rounds),
         _ => {
             bail!(
-                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|traceloop|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
+                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|traceloop|ssl|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
             )
         }
     }
