@@ -365,6 +365,14 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
             }
         };
     }
+    // Hands every event waiting in the ring buffer to the gadget, in order.
+    macro_rules! handle_pending {
+        () => {{
+            let mut events = Vec::new();
+            session.drain(|raw| events.push(raw.to_vec()));
+            events.iter().try_for_each(|raw| gadget.event(&mut session, raw, report!()))
+        }};
+    }
     let mut written = Ok(());
     loop {
         tokio::select! {
@@ -372,19 +380,22 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
             _ = &mut deadline => break,
             ready = session.readable() => {
                 ready.context("waiting for the kernel's events")?;
-                let mut events = Vec::new();
-                session.drain(|raw| events.push(raw.to_vec()));
-                for raw in &events {
-                    written = gadget.event(&mut session, raw, report!());
-                    if written.is_err() {
-                        break;
-                    }
-                }
+                written = handle_pending!();
                 if written.is_err() {
                     break;
                 }
             }
-            Some(mntns) = gone.recv() => gadget.container_gone(&mut session, mntns),
+            Some(mntns) = gone.recv() => {
+                // The kernel wrote the container's last events (traceloop's
+                // exit of its first process) before the exit that removed it
+                // could be seen: handle them first, or they would find what
+                // they report already forgotten.
+                written = handle_pending!();
+                if written.is_err() {
+                    break;
+                }
+                gadget.container_gone(&mut session, mntns);
+            }
         }
     }
     if written.is_ok() {
