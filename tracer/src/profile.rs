@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::cli::CommonFlags;
 use crate::collection::{Change, Collection, Subscription};
+use crate::gadgets::PerContainer;
 use crate::io::RunIo;
 use crate::output::OutputMode;
 use crate::run::{RunContext, RunOptions, follow_containers};
@@ -49,6 +50,18 @@ pub trait ProfileGadget: GadgetProgram {
     /// A container left the collection during the run: what the kernel
     /// keeps of it can go.
     fn container_gone(&self, _session: &mut Session, _mntns: u64) {}
+
+    /// What the kernel side is told of each selected container as it
+    /// comes and goes (see [`crate::gadgets::PerContainer`]); None by default.
+    fn per_container(&self, _session: &Session) -> Result<Option<Box<dyn PerContainer>>, SessionError> {
+        Ok(None)
+    }
+
+    /// A run that needs no kernel (advice from a saved log): done here,
+    /// before anything loads, when Some. None by default.
+    fn without_kernel(&self, _out: &mut dyn Write, _err: &mut dyn Write) -> Option<anyhow::Result<()>> {
+        None
+    }
 }
 
 /// What a profile's report needs besides its session.
@@ -61,6 +74,8 @@ pub struct Report<'a, 'w> {
     pub scope: &'a NetnsScope,
     pub terminal_width: Option<usize>,
     pub seen: &'a SeenContainers,
+    /// The host's root (for /proc).
+    pub root: &'a std::path::Path,
 }
 
 impl Report<'_, '_> {
@@ -318,6 +333,9 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
     let RunIo { out, mut err, stop, started, tee, terminal_width } = io;
     let (mut out, mut file) =
         crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
+    if let Some(done) = gadget.without_kernel(&mut out, &mut err) {
+        return done;
+    }
     let filter = FilterMode::for_run(opts.host, &opts.selector);
     // No events go through the ring buffer: the smallest one will do.
     let session_opts = gadget.session_options(SessionOptions {
@@ -330,6 +348,8 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
     gadget.prepare(&mut session).context("starting the gadget")?;
     let (seen, _seen_subscription) = SeenContainers::follow(collection);
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
+    let per_container = gadget.per_container(&session).context("starting the gadget")?;
+    let _per_container = crate::run::place_per_container(per_container, &opts, collection, ctx_root);
     let (gone_tx, mut gone) = tokio::sync::mpsc::unbounded_channel();
     let _gone_subscription = collection.subscribe(move |change| {
         if let Change::Removed(r) = change {
@@ -362,6 +382,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
                 scope: &scope,
                 terminal_width,
                 seen: &seen,
+                root: ctx_root,
             }
         };
     }
@@ -397,6 +418,10 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
                 gadget.container_gone(&mut session, mntns);
             }
         }
+    }
+    if written.is_ok() {
+        // Events still in the ring buffer belong to the run being reported.
+        written = handle_pending!();
     }
     if written.is_ok() {
         written = gadget.report(&mut session, report!());

@@ -72,6 +72,10 @@ pub fn endpoint(addr: &str, port: u16, v6: bool) -> String {
 }
 
 impl Raw<'_> {
+    pub fn u8(&self, off: usize) -> u8 {
+        self.0[off]
+    }
+
     pub fn u16(&self, off: usize) -> u16 {
         u16::from_ne_bytes(self.0[off..off + 2].try_into().expect("2 bytes"))
     }

@@ -206,30 +206,28 @@ pub fn follow_containers(
 /// takes them off as containers go. Like the filter, before the source
 /// that told of a container is acknowledged: a container's first process
 /// is seen from its start.
-fn place_per_container<G: Gadget>(
-    gadget: &G,
-    session: &Session,
+pub fn place_per_container(
+    probes: Option<Box<dyn crate::gadgets::PerContainer>>,
     opts: &RunOptions,
     collection: &Arc<Collection>,
     root: &std::path::Path,
-) -> anyhow::Result<Option<crate::collection::Subscription>> {
-    let Some(mut probes) = gadget.per_container(session)? else { return Ok(None) };
+) -> Option<crate::collection::Subscription> {
+    let mut probes = probes?;
     if opts.host {
-        probes.added("", "the host", root);
+        probes.added(None, &|| root.to_path_buf());
     }
     let probes = std::sync::Mutex::new(probes);
     let (selector, root) = (opts.selector.clone(), root.to_path_buf());
-    Ok(Some(collection.subscribe(move |change| {
+    Some(collection.subscribe(move |change| {
         let mut probes = probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match change {
             Change::Added(r) if selector.matches(r) => {
-                let name = &r.runtime.container_name;
-                probes.added(&r.runtime.container_id, name, &crate::container_root::container_root(&root, r))
+                probes.added(Some(r), &|| crate::container_root::container_root(&root, r))
             }
             Change::Added(_) => {}
             Change::Removed(r) => probes.removed(&r.runtime.container_id),
         }
-    })))
+    }))
 }
 
 /// What a gadget run gets besides its own flags: the host's root (for
@@ -309,8 +307,12 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
     // Containers already known, and every one that comes or goes from now
     // on, update the filter map before their source is acknowledged.
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
-    let probes =
-        place_per_container(&gadget, &session, &opts, collection, root).context("starting the gadget")?;
+    let probes = place_per_container(
+        gadget.per_container(&session).context("starting the gadget")?,
+        &opts,
+        collection,
+        root,
+    );
     let mut sink = Sink {
         gadget,
         columns,

@@ -502,6 +502,26 @@ impl Session {
         })
     }
 
+    /// A handle of its own on hash map `name`, for what updates the map
+    /// from outside the session (a collection callback): it holds a
+    /// duplicate of the map's fd.
+    pub fn hash_map<K: aya::Pod, V: aya::Pod>(
+        &self,
+        name: &'static str,
+    ) -> Result<BpfHashMap<MapData, K, V>, SessionError> {
+        use std::os::fd::AsFd;
+        let map_err = |source: aya::maps::MapError| SessionError::Map { name, source: Box::new(source) };
+        let fd = match self._bpf.map(name).ok_or(SessionError::MissingMap(name))? {
+            aya::maps::Map::HashMap(m) | aya::maps::Map::LruHashMap(m) => m.fd().as_fd().try_clone_to_owned(),
+            _ => return Err(map_err(aya::maps::MapError::InvalidName { name: name.into() })),
+        };
+        let fd = fd.map_err(|e| {
+            map_err(aya::maps::MapError::SyscallError(aya::sys::SyscallError { call: "dup", io_error: e }))
+        })?;
+        let data = MapData::from_fd(fd).map_err(map_err)?;
+        BpfHashMap::try_from(aya::maps::Map::HashMap(data)).map_err(map_err)
+    }
+
     pub fn filter(&self) -> MntnsFilter {
         self.filter.clone()
     }

@@ -4,6 +4,7 @@
 //! The registry below names each gadget once; the command line, the
 //! dispatch, `ig check`, the bench and the README check all read it.
 
+pub mod advise_networkpolicy;
 pub mod advise_seccompprofile;
 pub mod audit_seccomp;
 #[cfg(test)]
@@ -143,6 +144,7 @@ registry! {
     }
     /// `ig advise <gadget>`: what a workload needs, written when stopped.
     advise => AdviseCommand, crate::profile::run_profile, crate::run::probe_program, flags: |g| &mut g.common, {
+        NetworkPolicy as "network-policy" => advise_networkpolicy::AdviseNetworkPolicy,
         SeccompProfile as "seccomp-profile" => advise_seccompprofile::AdviseSeccompProfile,
     }
     /// `ig snapshot <gadget>`: one-shot tables.
@@ -310,9 +312,10 @@ pub trait Gadget: GadgetProgram {
 /// A gadget's probes in the roots of the containers a run selects (see
 /// [`Gadget::per_container`]).
 pub trait PerContainer: Send {
-    /// `key`: the container's id, empty for the host; `name` for messages;
-    /// `root`: its root filesystem, as a path here.
-    fn added(&mut self, key: &str, name: &str, root: &std::path::Path);
+    /// `container`: its record, None for the host; `root` finds its root
+    /// filesystem, as a path here (a few reads: only for who needs it).
+    fn added(&mut self, container: Option<&shared::ContainerRecord>, root: &dyn Fn() -> std::path::PathBuf);
+    /// `key`: the container's id, as in its record.
     fn removed(&mut self, key: &str);
 }
 
@@ -366,7 +369,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_gadget_and_the_readme_shows_each() {
         let all = super::all();
-        assert_eq!(all.len(), 28, "{all:?}");
+        assert_eq!(all.len(), 29, "{all:?}");
         assert!(all.iter().all(|g| !g.about.is_empty()), "every gadget has a help line");
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for g in &all {

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::PathBuf;
 
 use aya::programs::ProgramFd;
 
@@ -77,7 +77,13 @@ impl Probes {
 }
 
 impl PerContainer for Probes {
-    fn added(&mut self, key: &str, name: &str, root: &Path) {
+    fn added(&mut self, container: Option<&shared::ContainerRecord>, root: &dyn Fn() -> PathBuf) {
+        let root = root();
+        let root = root.as_path();
+        let (key, name) = match container {
+            Some(r) => (r.runtime.container_id.as_str(), r.runtime.container_name.as_str()),
+            None => ("", "the host"),
+        };
         let libs = libraries::find(root);
         if libs.is_empty() {
             tracing::warn!(
