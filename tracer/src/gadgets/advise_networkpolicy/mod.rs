@@ -202,8 +202,10 @@ impl ProfileGadget for AdviseNetworkPolicy {
 
     fn session_options(&self, opts: SessionOptions) -> SessionOptions {
         // One event per connection, each read as it comes (a rate far
-        // below what batching wake-ups is for); bursts of new ones fit.
-        SessionOptions { ring_bytes: 256 * 1024, wakeup_bytes: 0, ..opts }
+        // below what batching wake-ups is for); bursts of new ones fit,
+        // unless --ring-buffer-size says otherwise.
+        let ring_bytes = self.common.run_options().ring_bytes.unwrap_or(256 * 1024);
+        SessionOptions { ring_bytes, wakeup_bytes: 0, ..opts }
     }
 
     fn without_kernel(&self, out: &mut dyn Write, err: &mut dyn Write) -> Option<anyhow::Result<()>> {
