@@ -3,15 +3,17 @@
 # unpacked), configure, start, stop, restart. Two of them run side by side:
 # 1.7 (trixie; bookworm's 1.6 has no NRI) under $HARNESS_DIR/containerd, and
 # 2.x (sid; config version 3, NRI on by default) under $HARNESS_DIR/containerd2.
-# The pause image is a local busybox running `sleep inf`, pods use the host
-# network (no CNI).
+# The pause image is a local busybox running `sleep inf`. A pod asking for
+# its own network gets one from CNI's bridge plugin: bridge igpod17,
+# 10.89.17.0/24 under 1.7; igpod20, 10.89.20.0/24 under 2.x (gateway .1, the
+# host's end; no masquerading).
 #   usage: [CONTAINERD=1.7|2] containerd.sh install|start|stop|restart
 set -euo pipefail
 H=${HARNESS_DIR:-/var/tmp/ig-harness}
 FLAVOUR=${CONTAINERD:-1.7}
 case "$FLAVOUR" in
-  1.7) C=$H/containerd; OPT=$H/opt/ctd17; SUITE=trixie ;;
-  2) C=$H/containerd2; OPT=$H/opt/ctd2; SUITE=sid ;;
+  1.7) C=$H/containerd; OPT=$H/opt/ctd17; SUITE=trixie; NET=17 ;;
+  2) C=$H/containerd2; OPT=$H/opt/ctd2; SUITE=sid; NET=20 ;;
   *) echo "CONTAINERD must be 1.7 or 2, not $FLAVOUR" >&2; exit 2 ;;
 esac
 BIN=$OPT/usr/bin
@@ -129,7 +131,19 @@ state = "$C/state"
 TOML
 }
 
-config() { if [ "$FLAVOUR" = 2 ]; then config_2; else config_1_7; fi; }
+# CNI: one bridge per flavour, addresses from host-local under $C.
+config_cni() {
+  cat > "$C/cni-conf/10-ig-pods.conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "ig-pods", "plugins": [
+  {"type": "bridge", "bridge": "igpod$NET", "isGateway": true, "ipMasq": false,
+   "ipam": {"type": "host-local", "dataDir": "$C/cni-ipam",
+            "ranges": [[{"subnet": "10.89.$NET.0/24", "gateway": "10.89.$NET.1"}]],
+            "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "loopback"}]}
+JSON
+}
+
+config() { if [ "$FLAVOUR" = 2 ]; then config_2; else config_1_7; fi; config_cni; }
 
 start() {
   install

@@ -20,6 +20,8 @@ mkdir -p "$H"
 pkgs=(busybox-static runc jq python3 iptables openssl curl wget)
 has podman && pkgs+=(podman conmon)
 has docker && pkgs+=(docker.io)
+# CNI's bridge, host-local and loopback plugins: CRI pods with their own network (advise network-policy).
+{ has containerd || has containerd2; } && pkgs+=(containernetworking-plugins)
 missing=(); for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
@@ -70,6 +72,9 @@ fi
 [ -x "$H/venv/bin/python" ] || python3 -m venv "$H/venv"
 "$H/venv/bin/python" -c 'import grpc, opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc' 2>/dev/null ||
   "$H/venv/bin/pip" install -q 'grpcio>=1.60' 'opentelemetry-proto>=1.20'
+# advise network-policy's output checked against Kubernetes' own OpenAPI schemas.
+"$H/venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null ||
+  "$H/venv/bin/pip" install -q 'kubernetes-validate>=1.28'
 
 cat > "$H/env.sh" <<ENV
 export IG_HARNESS_DIR=$H

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cri;
 pub mod dns_server;
 pub mod netns;
 

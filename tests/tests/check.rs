@@ -1,8 +1,9 @@
 //! `ig check` on this host: every gadget of the registry loads and attaches
 //! (but audit seccomp, which needs a kprobe),
 //! and the report says how (this kernel has no kprobes: tracepoints, a raw
-//! tracepoint for dns, tcprtt and seccomp-profile, the task iterator, procfs, fsslower's
-//! syscall variant, perf events for profile cpu, uprobes for trace ssl).
+//! tracepoint for dns, tcprtt, seccomp-profile, network-policy and traceloop,
+//! the task iterator, procfs, fsslower's syscall variant, perf events for
+//! profile cpu, uprobes for trace ssl).
 
 use std::process::Command;
 
@@ -33,7 +34,11 @@ fn every_gadget_runs_here_and_says_how() {
         }
         assert_eq!(g["ok"], true, "{g}");
         let want = match g["gadget"].as_str().unwrap() {
-            "trace dns" | "profile tcprtt" | "advise seccomp-profile" | "traceloop" => "raw tracepoint",
+            "trace dns"
+            | "profile tcprtt"
+            | "advise seccomp-profile"
+            | "advise network-policy"
+            | "traceloop" => "raw tracepoint",
             "snapshot process" => "iterator",
             "snapshot socket" | "top process" | "top ebpf" => "procfs",
             "profile cpu" => "perf-event",
