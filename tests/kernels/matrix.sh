@@ -95,9 +95,10 @@ boot() {
   rm -rf "$out"; mkdir -p "$out"
   local x; x=$(mktemp -d)
   mkdir -p "$x/modules"
-  # overlay for runc's root, loop for top block-io (modules on Debian's kernels).
+  # overlay for runc's root, loop for top block-io, veth for advise
+  # network-policy's pod (modules on Debian's kernels).
   local mod ko
-  for mod in overlay loop; do
+  for mod in overlay loop veth; do
     ko=$(find "$K/modules" -name "$mod.ko*" 2>/dev/null | head -1)
     case "$ko" in
       *.xz) xz -dc "$ko" > "$x/modules/$mod.ko" ;;

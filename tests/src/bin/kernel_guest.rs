@@ -336,10 +336,19 @@ impl StandIn {
         let id = format!("igvm-{action}-{marker}");
         let bundle = PathBuf::from("/tmp/bundles").join(&id);
         std::fs::create_dir_all(&bundle)?;
-        std::fs::write(
-            bundle.join("config.json"),
-            r#"{"ociVersion":"1.0.2","process":{"args":["kernel-guest"]}}"#,
-        )?;
+        let mut config = serde_json::json!({"ociVersion": "1.0.2", "process": {"args": ["kernel-guest"]}});
+        if action == "advise_network-policy" {
+            // A pod's container as containerd's CRI writes it: advise
+            // network-policy makes policies for pods only.
+            config["annotations"] = serde_json::json!({
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.container-name": "app",
+                "io.kubernetes.cri.sandbox-name": id,
+                "io.kubernetes.cri.sandbox-namespace": POD_NAMESPACE,
+                "io.kubernetes.cri.sandbox-uid": format!("uid-{marker}"),
+            });
+        }
+        std::fs::write(bundle.join("config.json"), config.to_string())?;
         let mntns = mntns_of(pid);
         let me = StandIn { child, stdin, stdout, id, bundle, pid, mntns };
         me.hook("prestart", "creating", tracing)?;
@@ -476,6 +485,9 @@ fn test_gadget(
     }
     if gadget == "advise seccomp-profile" {
         return test_advise_seccomp(action, &marker, env, no_host);
+    }
+    if gadget == "advise network-policy" {
+        return test_advise_networkpolicy(action, &marker, env);
     }
 
     let mut args = vec![category, name, "-o", "json"];
@@ -868,6 +880,124 @@ fn test_advise_seccomp(
     Ok(())
 }
 
+/// The stand-in is a pod here (CRI annotations, its own network namespace,
+/// a veth to the host at HOST_ADDR): it connects to the host and the host
+/// connects to it; its policy allows exactly those two, the host as a /32
+/// ipBlock, and there is no other policy (the host is no pod).
+fn test_advise_networkpolicy(action: &str, marker: &str, env: &[(&str, &str)]) -> Result<()> {
+    if Path::new("/modules/veth.ko").exists() {
+        // EEXIST when it is loaded already: fine.
+        let _ = Command::new("/bin/insmod").arg("/modules/veth.ko").output()?;
+    }
+    let dir = PathBuf::from(format!("/tmp/netpol-{marker}"));
+    std::fs::create_dir_all(&dir)?;
+    let log = dir.join("connections.jsonl");
+    let printed = dir.join("policies.json");
+    let log_arg = log.to_string_lossy().into_owned();
+    let ig = Ig::start_with(
+        &["advise", "network-policy", "-o", "json", "--connections", &log_arg],
+        env,
+        Some(std::fs::File::create(&printed)?),
+    )?;
+    let mut standin = StandIn::start(action, marker, true, true)?;
+    let host_dev = "npol0";
+    let veth = Veth::new(host_dev, standin.pid)?;
+    let host = TcpListener::bind((HOST_ADDR, LISTEN_PORT + 4))?;
+    std::thread::spawn(move || {
+        for conn in host.incoming().flatten() {
+            let mut conn = conn;
+            let _ = std::io::copy(&mut conn, &mut std::io::sink());
+        }
+    });
+    standin.go()?;
+    let to_pod = std::net::SocketAddr::from(([10, 77, 0, 2], LISTEN_PORT + 5));
+    TcpStream::connect_timeout(&to_pod, Duration::from_secs(5))
+        .with_context(|| format!("connecting to the pod at {to_pod}"))?
+        .write_all(b"from the host")?;
+    // Both connections in the log, then ig stops and prints the policies.
+    let port_of = |l: &Value, dir: &str| (l["pktType"] == dir).then(|| l["port"].as_u64()).flatten();
+    let deadline = Instant::now() + EVENT_WAIT;
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let out = lines.iter().any(|l| port_of(l, "OUTGOING") == Some(u64::from(LISTEN_PORT + 4)));
+        let inc = lines.iter().any(|l| port_of(l, "HOST") == Some(u64::from(LISTEN_PORT + 5)));
+        if out && inc {
+            break lines;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the connections never both came: {text}; ig said: {}",
+            last_lines(&ig.stderr_text())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = ig.stderr_text();
+    drop(ig);
+    drop(veth);
+    let text = std::fs::read_to_string(&printed)?;
+    let policies: Vec<Value> = serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("ig printed no JSON policies: {text}; {}", last_lines(&stderr)))?;
+    let [policy] = &policies[..] else {
+        bail!("{} policies, not the pod's one: {text}; the log: {lines:?}", policies.len());
+    };
+    ensure!(policy["metadata"]["namespace"] == POD_NAMESPACE, "{policy}");
+    let host_block = serde_json::json!([{"ipBlock": {"cidr": format!("{HOST_ADDR}/32")}}]);
+    let tcp = |port: u16| serde_json::json!([{"port": port, "protocol": "TCP"}]);
+    ensure!(
+        policy["spec"]["egress"] == serde_json::json!([{"to": host_block, "ports": tcp(LISTEN_PORT + 4)}]),
+        "the egress is not the one connection to the host: {policy}"
+    );
+    ensure!(
+        policy["spec"]["ingress"] == serde_json::json!([{"from": host_block, "ports": tcp(LISTEN_PORT + 5)}]),
+        "the ingress is not the host's one connection: {policy}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The pod network's two ends: the host's and the stand-in's.
+const HOST_ADDR: &str = "10.77.0.1";
+const POD_ADDR: &str = "10.77.0.2";
+/// The Kubernetes namespace of the stand-in pod.
+const POD_NAMESPACE: &str = "igvm";
+
+/// A veth pair: `host` stays here with HOST_ADDR, its peer goes into the
+/// network namespace of `pid`; deleted on drop.
+struct Veth(String);
+
+impl Veth {
+    fn new(host: &str, pid: u32) -> Result<Self> {
+        let ip = |args: &[&str]| -> Result<String> {
+            let out = Command::new("/bin/ip").args(args).output()?;
+            ensure!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        ip(&["link", "add", host, "type", "veth"])?;
+        let me = Veth(host.to_string());
+        // The peer the kernel named: the line `N: vethM@<host>: ...`.
+        let links = ip(&["-o", "link"])?;
+        let peer = links
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .find_map(|n| n.strip_suffix(&format!("@{host}")))
+            .with_context(|| format!("no peer of {host}: {links}"))?
+            .to_string();
+        ip(&["link", "set", &peer, "netns", &pid.to_string()])?;
+        ip(&["addr", "add", &format!("{HOST_ADDR}/24"), "dev", host])?;
+        ip(&["link", "set", host, "up"])?;
+        Ok(me)
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("/bin/ip").args(["link", "del", &self.0]).output();
+    }
+}
+
 /// The stand-in's child, the first process of a pid namespace of its own,
 /// opens a missing file and exits 1: ig shows the container's last calls
 /// then (not at its stop), the open with ENOENT among them; the host's
@@ -1149,6 +1279,45 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
                 let _ =
                     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL);
             }
+        }
+        "advise_network-policy" => {
+            // The pod's end of the veth the host moved in (named by the
+            // kernel: busybox's ip ignores a peer name).
+            lo_up()?;
+            let links = Command::new("/bin/ip").args(["-o", "link"]).output()?;
+            let links = String::from_utf8_lossy(&links.stdout);
+            let dev = links
+                .lines()
+                .filter_map(|l| l.split(": ").nth(1))
+                .map(|n| n.split('@').next().unwrap_or(n))
+                .find(|n| *n != "lo")
+                .with_context(|| format!("no veth in the pod's namespace: {links}"))?
+                .to_string();
+            for args in
+                [&["addr", "add", &format!("{POD_ADDR}/24"), "dev", &dev][..], &["link", "set", &dev, "up"]]
+            {
+                let status = Command::new("/bin/ip").args(args).status()?;
+                ensure!(status.success(), "ip {}: {status}", args.join(" "));
+            }
+            // Accepts the host's connection (after `done`: the process lives on).
+            let listener = TcpListener::bind((POD_ADDR, LISTEN_PORT + 5))?;
+            std::thread::spawn(move || {
+                for conn in listener.incoming().flatten() {
+                    let mut conn = conn;
+                    let _ = std::io::copy(&mut conn, &mut std::io::sink());
+                }
+            });
+            // Opens one to the host (the link may take a moment to come up).
+            let to = std::net::SocketAddr::from(([10, 77, 0, 1], LISTEN_PORT + 4));
+            let deadline = Instant::now() + EVENT_WAIT;
+            let mut conn = loop {
+                match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+                    Ok(c) => break c,
+                    Err(e) if Instant::now() > deadline => bail!("connecting to {to}: {e}"),
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            };
+            conn.write_all(marker.as_bytes())?;
         }
         "snapshot_socket" => {
             // In its own network namespace: bring loopback up, listen.
