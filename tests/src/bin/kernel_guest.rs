@@ -73,15 +73,7 @@ fn run_all() -> Result<()> {
 
     // The host's listener: accepts and reads everything, for the TCP gadgets.
     let listener = TcpListener::bind(("127.0.0.1", LISTEN_PORT)).context("listening")?;
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let mut buf = [0u8; 4096];
-                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-            });
-        }
-    });
+    drain_in_background(listener);
 
     let gadgets = report["gadgets"].as_array().context("the report lists gadgets")?;
     for (i, g) in gadgets.iter().enumerate() {
@@ -903,12 +895,7 @@ fn test_advise_networkpolicy(action: &str, marker: &str, env: &[(&str, &str)]) -
     let host_dev = "npol0";
     let veth = Veth::new(host_dev, standin.pid)?;
     let host = TcpListener::bind((HOST_ADDR, LISTEN_PORT + 4))?;
-    std::thread::spawn(move || {
-        for conn in host.incoming().flatten() {
-            let mut conn = conn;
-            let _ = std::io::copy(&mut conn, &mut std::io::sink());
-        }
-    });
+    drain_in_background(host);
     standin.go()?;
     let to_pod = std::net::SocketAddr::from(([10, 77, 0, 2], LISTEN_PORT + 5));
     TcpStream::connect_timeout(&to_pod, Duration::from_secs(5))
@@ -1301,12 +1288,7 @@ fn provoke(action: &str, marker: &str, facts: &mut Vec<(String, String)>) -> Res
             }
             // Accepts the host's connection (after `done`: the process lives on).
             let listener = TcpListener::bind((POD_ADDR, LISTEN_PORT + 5))?;
-            std::thread::spawn(move || {
-                for conn in listener.incoming().flatten() {
-                    let mut conn = conn;
-                    let _ = std::io::copy(&mut conn, &mut std::io::sink());
-                }
-            });
+            drain_in_background(listener);
             // Opens one to the host (the link may take a moment to come up).
             let to = std::net::SocketAddr::from(([10, 77, 0, 1], LISTEN_PORT + 4));
             let deadline = Instant::now() + EVENT_WAIT;
@@ -1402,6 +1384,19 @@ fn tracer_child() -> Result<u32> {
 }
 
 /// Brings loopback up in a network namespace of its own (down when made).
+/// Accepts every connection to `listener` and reads each to its end, each
+/// in a thread of its own, for as long as the process lives.
+fn drain_in_background(listener: TcpListener) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let _ = std::io::copy(&mut conn, &mut std::io::sink());
+            });
+        }
+    });
+}
+
 fn lo_up() -> Result<()> {
     let status = Command::new("/bin/ip").args(["link", "set", "lo", "up"]).status()?;
     ensure!(status.success(), "ip link set lo up: {status}");
