@@ -25,7 +25,7 @@ fn status_kb(pid: u32, key: &str) -> u64 {
 }
 
 /// One `GET /metrics`: the body and how long it took, connect to last byte.
-fn scrape(addr: &str) -> Result<(String, Duration)> {
+pub(crate) fn scrape(addr: &str) -> Result<(String, Duration)> {
     let started = Instant::now();
     let mut s = TcpStream::connect(addr)?;
     write!(s, "GET /metrics HTTP/1.0\r\n\r\n")?;

@@ -15,6 +15,9 @@
 //! stand-in containers that each exec, and 5 headless instances: the
 //! daemon's RSS idle and with them, and how long a scrape takes.
 //! `--storm-containers N` keeps N stand-ins known during open/exec.
+//! peers: the open and exec storms under ig, libbpf-tools' opensnoop /
+//! execsnoop, bpftrace and an in-kernel-count floor, interleaved, as one
+//! table (slowdown, delivered/lost, CPU, peak RSS, start-up).
 //! daemon: events/s that `gadgetctl trace open -o json` receives through
 //! `ig daemon` vs `ig trace open -o json` locally, on the open storm.
 //!
@@ -26,6 +29,7 @@ mod dns;
 mod hook;
 mod instances;
 mod nri;
+mod peers;
 mod sizes;
 mod ssl;
 mod startup;
@@ -50,6 +54,7 @@ fn main() -> Result<()> {
         // workloads, run as children of the bench
         Some("openloop") => storm::open_loop(flag("--count", 1_000_000)),
         Some("execloop") => storm::exec_loop(flag("--count", 5_000)),
+        Some("peers") => peers::run(flag("--open-count", 1_000_000), flag("--exec-count", 5_000), rounds),
         Some("open") => storm::storm(storm::Storm::Open, flag("--count", 1_000_000), rounds, containers),
         Some("exec") => storm::storm(storm::Storm::Exec, flag("--count", 5_000), rounds, containers),
         Some("instances") => instances::run(flag("--containers", 100) as usize, rounds),
@@ -71,6 +76,7 @@ fn main() -> Result<()> {
             instances::run(flag("--containers", 100) as usize, rounds)?;
             traceloop::traceloop_cost(flag("--open-count", 1_000_000), rounds)?;
             ssl::ssl_cost(flag("--ssl-count", 200_000), rounds)?;
+            peers::run(flag("--open-count", 1_000_000), flag("--exec-count", 5_000), rounds)?;
             sizes::binary_sizes()
         }
         Some("sizes") => sizes::binary_sizes(),
@@ -78,7 +84,7 @@ fn main() -> Result<()> {
         Some("ssl") => ssl::ssl_cost(flag("--count", 200_000), rounds),
         _ => {
             bail!(
-                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|traceloop|ssl|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
+                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|traceloop|ssl|peers|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
             )
         }
     }
