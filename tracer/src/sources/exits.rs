@@ -78,7 +78,13 @@ fn run(rx: Receiver<Command>, wake: OwnedFd, collection: &Collection) {
         }
         if fds[0].revents().is_some_and(|r| !r.is_empty()) {
             let mut buf = [0u8; 64];
-            let _ = nix::unistd::read(&wake, &mut buf);
+            // End of file: the subscription, the only writer, is gone (the
+            // run is stopping). The pipe stays readable (POLLHUP) from now
+            // on, so going round again would spin a core until exit.
+            if let Ok(0) = nix::unistd::read(&wake, &mut buf) {
+                tracing::debug!("exit watcher: unsubscribed, stopping");
+                return;
+            }
         }
         for (i, fd) in fds.iter().enumerate().skip(1) {
             if fd.revents().is_some_and(|r| !r.is_empty()) {
@@ -92,5 +98,27 @@ fn run(rx: Receiver<Command>, wake: OwnedFd, collection: &Collection) {
                 tracing::debug!(id, "container exited");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Once the subscription (the wake pipe's only writer) is gone, the
+    /// watcher ends instead of polling a hung-up pipe for ever.
+    #[test]
+    fn the_watcher_ends_when_its_subscription_is_dropped() {
+        let collection = Collection::new();
+        let (_tx, rx) = channel::<Command>();
+        let (wake_read, wake_write) = nix::unistd::pipe().unwrap();
+        let (done_tx, done) = channel();
+        std::thread::spawn(move || {
+            run(rx, wake_read, &collection);
+            let _ = done_tx.send(());
+        });
+        nix::unistd::write(wake_write.as_fd(), &[1]).unwrap();
+        drop(wake_write);
+        done.recv_timeout(std::time::Duration::from_secs(30)).expect("the exit watcher still runs");
     }
 }
