@@ -54,6 +54,39 @@ fn a_failed_exec_is_reported_with_minus_errno() {
     assert_eq!(ev["ppid"], std::process::id());
 }
 
+/// execveat shares execve's exit program: its failure is reported the same way.
+#[test]
+fn a_failed_execveat_is_reported_with_minus_errno() {
+    let ig = start();
+    let marker = unique("ig-execveat");
+    // A file without execute permission: execveat(fd, "", AT_EMPTY_PATH) fails with EACCES.
+    let file = std::env::temp_dir().join(format!("{marker}.txt"));
+    std::fs::write(&file, b"not a program\n").unwrap();
+    let fd = std::fs::File::open(&file).unwrap();
+    let arg0 = CString::new(marker.clone()).unwrap();
+    let argv = [arg0.as_ptr(), c"x".as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null::<libc::c_char>()];
+    // SAFETY: valid NUL-terminated argv and envp; execveat fails (not
+    // executable), so this process goes on.
+    let r = unsafe {
+        use std::os::fd::AsRawFd;
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    assert_eq!(r, -1, "execveat of a text file must fail");
+    let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| args_of(v).first() == Some(&marker));
+    assert_eq!(ev["ret"], -libc::EACCES);
+    assert_eq!(args_of(&ev), vec![marker, "x".to_string()]);
+    assert_eq!(ev["pid"], std::process::id());
+    let _ = std::fs::remove_file(&file);
+}
+
 /// The argument strings sit in a file mapping the child creates right before
 /// execve and never touches: reading argv at sys_enter from BPF cannot fault
 /// those pages in, so only reading the copy the kernel made works.

@@ -792,7 +792,11 @@ fn attach_first_variant(
                 tracing::debug!("{} not on this kernel, skipped", a.hook);
                 return Ok(());
             }
-            loaded.push(a.program);
+            // One program may serve several hooks (the same code on two
+            // tracepoints): loaded and counted once.
+            if !loaded.contains(&a.program) {
+                loaded.push(a.program);
+            }
             attach_one(bpf, a, opts)
         });
         match attached {
@@ -831,17 +835,23 @@ fn attach_one(bpf: &mut Ebpf, a: &Attachment, opts: &SessionOptions) -> Result<(
     match a.hook {
         Hook::Tracepoint { category, name } => {
             let p: &mut TracePoint = prog.try_into().map_err(wrong_type)?;
-            p.load().map_err(|e| program_error(a.program, e))?;
+            if p.fd().is_err() {
+                p.load().map_err(|e| program_error(a.program, e))?;
+            }
             p.attach(category, name).map(drop).map_err(attach_error)
         }
         Hook::Raw { name } => {
             let p: &mut RawTracePoint = prog.try_into().map_err(wrong_type)?;
-            p.load().map_err(|e| program_error(a.program, e))?;
+            if p.fd().is_err() {
+                p.load().map_err(|e| program_error(a.program, e))?;
+            }
             p.attach(name).map(drop).map_err(attach_error)
         }
         Hook::Kprobe { function } | Hook::Kretprobe { function } => {
             let p: &mut KProbe = prog.try_into().map_err(wrong_type)?;
-            p.load().map_err(|e| program_error(a.program, e))?;
+            if p.fd().is_err() {
+                p.load().map_err(|e| program_error(a.program, e))?;
+            }
             p.attach(function, 0).map(drop).map_err(attach_error)
         }
         Hook::Fentry { function } => {

@@ -58,7 +58,8 @@ const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_execve_enter", "sys_enter_execve"),
     Attachment::syscall("ig_execve_exit", "sys_exit_execve"),
     Attachment::syscall("ig_execveat_enter", "sys_enter_execveat").optional(),
-    Attachment::syscall("ig_execveat_exit", "sys_exit_execveat").optional(),
+    // execve's exit program is execveat's too (the same code; one verification fewer at start-up).
+    Attachment::syscall("ig_execve_exit", "sys_exit_execveat").optional(),
     Attachment::tracepoint("ig_sched_exec", "sched", "sched_process_exec"),
 ];
 

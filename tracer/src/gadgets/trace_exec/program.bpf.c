@@ -163,14 +163,9 @@ static __always_inline int exec_exit(long ret)
 	return 0;
 }
 
+/* Attached to sys_exit_execve and sys_exit_execveat: both exits are the same. */
 SEC("tracepoint/syscalls/sys_exit_execve")
 int ig_execve_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return exec_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_execveat")
-int ig_execveat_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return exec_exit(ctx->ret);
 }
