@@ -272,6 +272,11 @@ impl<'a> Sources<'a> {
     }
 }
 
+/// Whether `data` is a well-formed BTF blob (header, sections, type records).
+pub fn is_btf(data: &[u8]) -> bool {
+    BtfView::parse(data).is_ok()
+}
+
 /// The subset of `kernel` BTF that `object` relocates against, as a BTF blob.
 pub fn for_object(kernel: &[u8], object: &[u8]) -> Result<Vec<u8>, BtfSubsetError> {
     for_object_with_modules(kernel, &[], object)

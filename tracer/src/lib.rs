@@ -3,6 +3,7 @@
 //! the same library.
 
 pub mod bpf;
+pub mod btf_cache;
 pub mod btf_subset;
 pub mod cli;
 pub mod client;

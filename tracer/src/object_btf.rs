@@ -35,19 +35,32 @@ enum PrivateBtfError {
 /// or the kernel's own when the subset cannot be made or put in place.
 pub fn with_object_btf<T: Send>(object: &[u8], load: impl FnOnce() -> T + Send) -> T {
     let started = std::time::Instant::now();
-    let subset = match KernelBtf::open() {
-        Ok(kernel) => subset_with_modules(kernel.bytes(), object),
-        // aya will say the same when it tries: no need to say it twice.
-        Err(_) => return load(),
-    };
-    let subset = match subset {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!("no BTF subset ({e}): loading against the whole kernel BTF");
-            return load();
+    let cached = crate::btf_cache::path_for(object);
+    let subset = match cached.as_deref().and_then(crate::btf_cache::read) {
+        Some(subset) => {
+            tracing::debug!(bytes = subset.len(), took = ?started.elapsed(), "BTF subset read from this boot's cache");
+            subset
+        }
+        None => {
+            let subset = match KernelBtf::open() {
+                Ok(kernel) => subset_with_modules(kernel.bytes(), object),
+                // aya will say the same when it tries: no need to say it twice.
+                Err(_) => return load(),
+            };
+            let subset = match subset {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!("no BTF subset ({e}): loading against the whole kernel BTF");
+                    return load();
+                }
+            };
+            tracing::debug!(bytes = subset.len(), took = ?started.elapsed(), "BTF subset made");
+            if let Some(path) = &cached {
+                crate::btf_cache::write(path, &subset);
+            }
+            subset
         }
     };
-    tracing::debug!(bytes = subset.len(), took = ?started.elapsed(), "BTF subset made");
     std::thread::scope(|scope| {
         let thread = scope.spawn(|| {
             if let Err(e) = private_btf(&subset) {
