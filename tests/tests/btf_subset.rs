@@ -21,7 +21,10 @@ fn loads_against_the_subset_and_leaves_no_mount_behind() {
     );
     wait_exec_ready(&ig);
     let log = ig.stderr_text();
-    assert!(log.contains("BTF subset made"), "{log}");
+    assert!(
+        log.contains("BTF subset made") || log.contains("BTF subset read from this boot's cache"),
+        "{log}"
+    );
     assert!(!log.contains("loading against the whole kernel BTF"), "{log}");
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(btf_mounts(&host).is_empty(), "a BTF mount leaked to the host: {host}");
@@ -48,4 +51,35 @@ fn without_cap_sys_admin_the_whole_btf_is_used() {
         "{}",
         ig.stderr_text()
     );
+}
+
+/// The debug log of `ig trace signal` until it traces (no other test here
+/// runs that gadget, so its cache entry is this test's alone).
+fn signal_run_log() -> String {
+    let ig = IgChild::spawn_with_log(
+        &["trace", "signal", "--host", "-o", "json", "--auto-mount-filesystems"],
+        "debug",
+    );
+    assert!(ig.wait_stderr("tracing started", Duration::from_secs(30)), "{}", ig.stderr_text());
+    ig.stderr_text()
+}
+
+#[test]
+fn the_subset_is_kept_for_the_next_runs_of_this_boot_and_a_bad_one_is_remade() {
+    require_root();
+    let dir = std::path::Path::new("/run/ig/btf");
+    // A damaged cache (every entry garbage) is not used: the subset is made again.
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        std::fs::write(entry.path(), b"garbage").unwrap();
+    }
+    let first = signal_run_log();
+    assert!(first.contains("BTF subset made"), "{first}");
+    let second = signal_run_log();
+    assert!(second.contains("BTF subset read from this boot's cache"), "{second}");
+    assert!(!second.contains("BTF subset made"), "{second}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(dir).unwrap().permissions().mode() & 0o777, 0o700);
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        assert_eq!(entry.metadata().unwrap().permissions().mode() & 0o777, 0o600, "{:?}", entry.path());
+    }
 }
