@@ -3,7 +3,8 @@
 //! gadget's object and its generated types (see build.rs).
 
 /// Embeds the object build.rs compiled from `src/gadgets/<gadget>/program.bpf.c`
-/// as `bpf::OBJECT`, and the Rust mirror of its `program.h` as `bpf::*`.
+/// as `bpf::OBJECT` (deflated; `&OBJECT` is the object's bytes), and the
+/// Rust mirror of its `program.h` as `bpf::*`.
 #[macro_export]
 macro_rules! bpf_object {
     ($gadget:ident) => {
@@ -12,11 +13,50 @@ macro_rules! bpf_object {
             #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
             include!(concat!(env!("OUT_DIR"), "/", stringify!($gadget), "_types.rs"));
 
-            /// An 8-byte aligned copy of the object file: aya parses ELF in place.
-            pub static OBJECT: &[u8] =
-                aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/", stringify!($gadget), ".bpf.o"));
+            /// The object file, inflated on first use.
+            pub static OBJECT: $crate::bpf::EmbeddedObject = $crate::bpf::EmbeddedObject::new(
+                include_bytes!(concat!(env!("OUT_DIR"), "/", stringify!($gadget), ".bpf.o.z")),
+            );
         }
     };
+}
+
+/// An eBPF object embedded deflated (build.rs), inflated once into an
+/// 8-byte aligned buffer: aya parses ELF in place. Only the objects of the
+/// gadgets a run uses are ever inflated.
+pub struct EmbeddedObject {
+    deflated: &'static [u8],
+    /// The object in 8-byte words, and its length in bytes.
+    inflated: std::sync::OnceLock<(Box<[u64]>, usize)>,
+}
+
+impl EmbeddedObject {
+    pub const fn new(deflated: &'static [u8]) -> Self {
+        Self { deflated, inflated: std::sync::OnceLock::new() }
+    }
+}
+
+impl std::ops::Deref for EmbeddedObject {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        let (words, len) = self.inflated.get_or_init(|| {
+            // Invariant: build.rs deflated these bytes itself; they are
+            // part of this binary, not outside input.
+            let object = miniz_oxide::inflate::decompress_to_vec(self.deflated)
+                .expect("an embedded eBPF object that build.rs deflated");
+            let mut words = vec![0u64; object.len().div_ceil(8)].into_boxed_slice();
+            // SAFETY: the u64 slice's own memory viewed as bytes; any byte
+            // value is a valid u64 bit pattern.
+            let view =
+                unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) };
+            view[..object.len()].copy_from_slice(&object);
+            (words, object.len())
+        });
+        // SAFETY: the same memory, read-only, no longer than the buffer
+        // (len <= words.len() * 8).
+        unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), *len) }
+    }
 }
 
 /// The ring buffer every program writes events to.
@@ -39,4 +79,24 @@ pub const IGNORE_ERRORS: &str = "gadget_ignore_errors";
 #[repr(u32)]
 pub enum Stat {
     Lost = 0,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every embedded object inflates to the ELF build.rs compiled, 8-byte
+    /// aligned for aya, and the same bytes on every use.
+    #[test]
+    fn embedded_objects_inflate_to_aligned_elf() {
+        for object in [
+            &crate::gadgets::trace_exec::bpf::OBJECT,
+            &crate::gadgets::trace_open::bpf::OBJECT,
+            &crate::gadgets::traceloop::bpf::OBJECT,
+        ] {
+            let bytes: &[u8] = object;
+            assert_eq!(&bytes[..4], b"\x7fELF");
+            assert_eq!(bytes.as_ptr() as usize % 8, 0);
+            let again: &[u8] = object;
+            assert_eq!(bytes.as_ptr(), again.as_ptr(), "inflated once");
+        }
+    }
 }

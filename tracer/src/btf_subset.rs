@@ -510,9 +510,9 @@ mod tests {
     fn a_gadgets_subset_is_small_and_parses() {
         let kernel = kernel_btf();
         for object in [
-            crate::gadgets::trace_exec::bpf::OBJECT,
-            crate::gadgets::trace_dns::bpf::OBJECT,
-            crate::gadgets::top_file::bpf::OBJECT,
+            &crate::gadgets::trace_exec::bpf::OBJECT,
+            &crate::gadgets::trace_dns::bpf::OBJECT,
+            &crate::gadgets::top_file::bpf::OBJECT,
         ] {
             let subset = for_object(&kernel, object).expect("subset");
             assert!(subset.len() * 10 < kernel.len(), "{} of {} bytes", subset.len(), kernel.len());
@@ -528,7 +528,7 @@ mod tests {
     #[test]
     fn pointers_point_to_void_and_members_keep_their_offsets() {
         let kernel = kernel_btf();
-        let subset = for_object(&kernel, crate::gadgets::trace_exec::bpf::OBJECT).unwrap();
+        let subset = for_object(&kernel, &crate::gadgets::trace_exec::bpf::OBJECT).unwrap();
         let (full, sub) = (BtfView::parse(&kernel).unwrap(), BtfView::parse(&subset).unwrap());
         let find = |v: &BtfView, name: &[u8]| {
             (1..=v.len())

@@ -98,7 +98,7 @@ const POD_NETNS_MAP: &str = "pod_netns";
 
 impl GadgetProgram for AdviseNetworkPolicy {
     fn object(&self) -> &'static [u8] {
-        bpf::OBJECT
+        &bpf::OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

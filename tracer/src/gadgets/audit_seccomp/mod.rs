@@ -59,7 +59,7 @@ const VARIANTS: &[Variant] = &[Variant::new("kprobe", ATTACHMENTS)];
 
 impl GadgetProgram for AuditSeccomp {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

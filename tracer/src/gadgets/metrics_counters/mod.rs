@@ -40,7 +40,7 @@ pub struct MetricsCounters;
 
 impl GadgetProgram for MetricsCounters {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

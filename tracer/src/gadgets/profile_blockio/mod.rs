@@ -27,7 +27,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", BLOCK_ATTACHMENTS)];
 
 impl GadgetProgram for ProfileBlockio {
     fn object(&self) -> &'static [u8] {
-        bpf::OBJECT
+        &bpf::OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

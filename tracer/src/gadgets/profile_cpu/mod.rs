@@ -80,7 +80,7 @@ const NO_STACK: i32 = -libc::EFAULT;
 
 impl GadgetProgram for ProfileCpu {
     fn object(&self) -> &'static [u8] {
-        bpf::OBJECT
+        &bpf::OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -79,7 +79,7 @@ fn kernel_addr(addr: Option<IpAddr>) -> (u16, [u8; 16]) {
 
 impl GadgetProgram for ProfileTcprtt {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -109,13 +109,13 @@ impl SnapshotProcess {
         let process = self.common.process.globals();
         crate::session::raise_memlock_limit();
         // Against the object's BTF subset, as every gadget (object_btf.rs).
-        let mut bpf = crate::object_btf::with_object_btf(OBJECT, || {
+        let mut bpf = crate::object_btf::with_object_btf(&OBJECT, || {
             let mut loader = EbpfLoader::new();
             process.apply(&mut loader);
             loader
                 .override_global(FILTER_BY_MNTNS, &filter, true)
                 .override_global("gadget_threads", &threads, true)
-                .load(OBJECT)
+                .load(&OBJECT)
         })
         .map_err(|e| SnapshotError::Load(Box::new(e)))?;
         if let Some(ids) = mntns {

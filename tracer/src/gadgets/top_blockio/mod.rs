@@ -55,7 +55,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", BLOCK_ATTACHMENTS)];
 
 impl GadgetProgram for TopBlockio {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -59,7 +59,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for TopFile {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -55,7 +55,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS), Variant:
 
 impl GadgetProgram for TopTcp {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

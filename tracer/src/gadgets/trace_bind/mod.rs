@@ -64,7 +64,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for TraceBind {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -67,7 +67,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS), Variant:
 
 impl GadgetProgram for TraceCapabilities {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -112,7 +112,7 @@ const VARIANTS: &[Variant] = &[Variant::new("raw tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for TraceDns {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

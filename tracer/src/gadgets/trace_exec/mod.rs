@@ -67,7 +67,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for TraceExec {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -113,7 +113,7 @@ const VARIANTS: &[Variant] = &[
 
 impl GadgetProgram for TraceFsslower {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -72,7 +72,7 @@ const VARIANTS: &[Variant] = &[Variant::new("fexit", FEXIT), Variant::new("trace
 
 impl GadgetProgram for TraceOpen {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -51,7 +51,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for TraceSni {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

@@ -88,7 +88,7 @@ const VARIANTS: &[Variant] = &[Variant::new("uprobe", ATTACHMENTS)];
 
 impl GadgetProgram for TraceSsl {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

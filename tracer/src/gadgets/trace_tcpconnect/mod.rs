@@ -69,7 +69,7 @@ impl TraceTcpconnect {
 
 impl GadgetProgram for TraceTcpconnect {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

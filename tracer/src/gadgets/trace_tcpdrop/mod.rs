@@ -74,7 +74,7 @@ const VARIANTS: &[Variant] = &[Variant::new("tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for TraceTcpdrop {
     fn object(&self) -> &'static [u8] {
-        OBJECT
+        &OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {

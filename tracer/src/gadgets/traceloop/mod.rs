@@ -96,7 +96,7 @@ const VARIANTS: &[Variant] = &[Variant::new("raw tracepoint", ATTACHMENTS)];
 
 impl GadgetProgram for Traceloop {
     fn object(&self) -> &'static [u8] {
-        bpf::OBJECT
+        &bpf::OBJECT
     }
 
     fn variants(&self) -> &'static [Variant] {
