@@ -77,7 +77,13 @@ struct Inner {
     by_id: HashMap<String, Arc<ContainerRecord>>,
     by_mntns: HashMap<u64, Arc<ContainerRecord>>,
     by_netns: HashMap<u64, Vec<Arc<ContainerRecord>>>,
-    removed: HashMap<u64, (Instant, Arc<ContainerRecord>)>,
+    /// Removed containers by mount namespace, with when and their
+    /// insertion order: the kernel reuses a namespace's number, and the
+    /// container that last had it is the one its late events belong to.
+    removed: HashMap<u64, (Instant, Arc<ContainerRecord>, u64)>,
+    /// Insertion order of each known container (by id), and the next one.
+    added_at: HashMap<String, u64>,
+    next_added: u64,
     /// Which source each known container came from.
     source_of: HashMap<String, Source>,
     /// Records received per source, accepted or not.
@@ -146,9 +152,17 @@ impl Collection {
         let record = inner.by_id.get(container_id).cloned()?;
         inner.unindex(&record);
         inner.source_of.remove(container_id);
+        let added = inner.added_at.remove(container_id).unwrap_or(0);
         let now = Instant::now();
-        inner.removed.retain(|_, (at, _)| now.duration_since(*at) < REMOVED_GRACE);
-        inner.removed.insert(record.mntns, (now, record.clone()));
+        inner.removed.retain(|_, (at, _, _)| now.duration_since(*at) < REMOVED_GRACE);
+        // Its removal may come after a later container got its mount
+        // namespace number (the kernel reused it): the number stays that
+        // container's, running or removed.
+        let taken = inner.by_mntns.contains_key(&record.mntns)
+            || inner.removed.get(&record.mntns).is_some_and(|(_, _, later)| *later > added);
+        if !taken {
+            inner.removed.insert(record.mntns, (now, record.clone(), added));
+        }
         inner.notify(&Change::Removed(record.clone()));
         Some(record)
     }
@@ -160,7 +174,7 @@ impl Collection {
         if let Some(r) = inner.by_mntns.get(&mntns) {
             return Some(r.clone());
         }
-        inner.removed.get(&mntns).filter(|(at, _)| at.elapsed() < REMOVED_GRACE).map(|(_, r)| r.clone())
+        inner.removed.get(&mntns).filter(|(at, _, _)| at.elapsed() < REMOVED_GRACE).map(|(_, r, _)| r.clone())
     }
 
     /// The containers sharing a network namespace (a pod's).
@@ -223,6 +237,8 @@ impl Inner {
         self.source_of.entry(record.runtime.container_id.clone()).or_insert(source);
         let record = Arc::new(record);
         self.removed.remove(&record.mntns);
+        self.next_added += 1;
+        self.added_at.insert(record.runtime.container_id.clone(), self.next_added);
         self.by_id.insert(record.runtime.container_id.clone(), record.clone());
         self.by_mntns.insert(record.mntns, record.clone());
         self.by_netns.entry(record.netns).or_default().push(record.clone());
@@ -307,6 +323,26 @@ mod tests {
         drop(sub);
         c.add(record("c", 3, 30), Source::Hook);
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["+a", "+b", "-a"]);
+    }
+
+    /// The kernel reused a's mount namespace number for b before a's
+    /// removal arrived: the number is b's, while b runs and after it stops.
+    #[test]
+    fn a_late_removal_leaves_a_reused_mount_namespace_to_the_later_container() {
+        let c = Collection::new();
+        c.add(record("a", 7, 10), Source::Hook);
+        c.add(record("b", 7, 20), Source::Hook);
+        c.remove("a");
+        assert_eq!(c.by_mntns(7).unwrap().runtime.container_id, "b", "b runs");
+        c.remove("b");
+        assert_eq!(c.by_mntns(7).unwrap().runtime.container_id, "b", "b stopped");
+        // b's removal first, then a's late one: still b.
+        let c = Collection::new();
+        c.add(record("a", 7, 10), Source::Hook);
+        c.add(record("b", 7, 20), Source::Hook);
+        c.remove("b");
+        c.remove("a");
+        assert_eq!(c.by_mntns(7).unwrap().runtime.container_id, "b", "a's late removal took b's number");
     }
 
     #[test]
