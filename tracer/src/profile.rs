@@ -17,6 +17,7 @@ use crate::gadgets::PerContainer;
 use crate::io::RunIo;
 use crate::output::OutputMode;
 use crate::run::{RunContext, RunOptions, follow_containers};
+use crate::selector::ContainerSelector;
 use crate::session::{FilterMode, GadgetProgram, Session, SessionError, SessionOptions};
 use crate::unowned::NetnsScope;
 
@@ -79,14 +80,17 @@ pub struct Report<'a, 'w> {
 }
 
 impl Report<'_, '_> {
-    /// The container of a mount namespace seen during the run, even one
-    /// gone long before the report (the collection forgets those).
+    /// The container of a mount namespace this run traced, even one gone
+    /// long before the report (the collection forgets those). Only the
+    /// run's own containers: the kernel reuses a namespace's number, and a
+    /// container the run does not select that took the number after the
+    /// one it measured must not put its name on that one's result.
     pub fn container(&self, mntns: u64) -> Option<Arc<shared::ContainerRecord>> {
-        self.collection.by_mntns(mntns).or_else(|| self.seen.get(mntns))
+        self.seen.get(mntns)
     }
 }
 
-/// Every container that ran while a profile measured: its counts are
+/// Every container a profile measured (those its selection admits): its counts are
 /// read at the end, when a container that stopped early is no longer in
 /// the collection. Containers gone are kept up to [`MAX_GONE`] (the most
 /// recent), so a run of days on a node with churn stays bounded. A mount
@@ -128,12 +132,17 @@ impl Seen {
 }
 
 impl SeenContainers {
-    /// Starts remembering the collection's containers, present and to come.
-    pub fn follow(collection: &Arc<Collection>) -> (Self, Subscription) {
+    /// Starts remembering the collection's containers that `selector`
+    /// admits, present and to come.
+    pub fn follow(collection: &Arc<Collection>, selector: ContainerSelector) -> (Self, Subscription) {
         let seen = Self::default();
         let inner = seen.inner.clone();
-        let subscription = collection
-            .subscribe(move |change| inner.lock().unwrap_or_else(|e| e.into_inner()).change(change));
+        let subscription = collection.subscribe(move |change| {
+            let (Change::Added(r) | Change::Removed(r)) = change;
+            if selector.matches(r) {
+                inner.lock().unwrap_or_else(|e| e.into_inner()).change(change);
+            }
+        });
         (seen, subscription)
     }
 
@@ -346,7 +355,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
     });
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     gadget.prepare(&mut session).context("starting the gadget")?;
-    let (seen, _seen_subscription) = SeenContainers::follow(collection);
+    let (seen, _seen_subscription) = SeenContainers::follow(collection, opts.selector.clone());
     let _subscription = follow_containers(&session, &opts, collection, &mut err);
     let per_container = gadget.per_container(&session).context("starting the gadget")?;
     let _per_container = crate::run::place_per_container(per_container, &opts, collection, ctx_root);
@@ -472,6 +481,25 @@ mod tests {
         assert!(Arc::ptr_eq(&seen.by_mntns[&7], &again), "the old 7's eviction took the new one");
         assert!(!seen.by_mntns.contains_key(&1000), "the oldest stopped one is forgotten");
         assert!(seen.by_mntns.contains_key(&(1000 + MAX_GONE as u64 + 9)));
+    }
+
+    /// The kernel gave the number of the container a profile measured to
+    /// a container the run does not select: the result keeps its name.
+    #[test]
+    fn a_reused_number_keeps_the_name_of_the_selected_container() {
+        let collection = Collection::new();
+        let (seen, _sub) = SeenContainers::follow(&collection, ContainerSelector::named("measured"));
+        let record = |id: &str, name: &str| {
+            let mut r = shared::ContainerRecord::default();
+            r.runtime.container_id = id.into();
+            r.runtime.container_name = name.into();
+            r.mntns = 7;
+            r
+        };
+        collection.add(record("a", "measured"), crate::collection::Source::Hook);
+        collection.remove("a");
+        collection.add(record("b", "other"), crate::collection::Source::Hook);
+        assert_eq!(seen.get(7).map(|r| r.runtime.container_name.clone()).as_deref(), Some("measured"));
     }
 
     #[test]
