@@ -210,16 +210,7 @@ impl Running {
 
     /// Stops with SIGINT; delivered (lines with `needle`), lost, CPU s, peak RSS KiB.
     fn stop(self, needle: &str) -> Result<(u64, u64, f64, i64)> {
-        let pid = self.child.id() as i32;
-        // SAFETY: signalling and reaping our own child.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        let mut status = 0;
-        // SAFETY: rusage is plain data, filled by wait4.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: reaping our own child into our own buffers.
-        if unsafe { libc::wait4(pid, &mut status, 0, &mut ru) } != pid {
-            bail!("wait4 on the tracer failed");
-        }
+        let usage = crate::storm::interrupt_and_reap(&self.child)?;
         let _ = self.stderr_reader.join();
         let mut delivered = 0;
         let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&self.out)?);
@@ -230,8 +221,7 @@ impl Running {
             }
             line.clear();
         }
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        Ok((delivered, self.lost.load(Ordering::Relaxed), tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss))
+        Ok((delivered, self.lost.load(Ordering::Relaxed), usage.cpu_s, usage.max_rss_kb))
     }
 }
 

@@ -72,9 +72,9 @@ struct Tracer {
     reader: JoinHandle<()>,
 }
 
-struct Usage {
-    cpu_s: f64,
-    max_rss_kb: i64,
+pub(crate) struct Usage {
+    pub(crate) cpu_s: f64,
+    pub(crate) max_rss_kb: i64,
 }
 
 impl Tracer {
@@ -184,19 +184,26 @@ impl Tracer {
 
     /// Stops with SIGINT and returns its resource usage.
     fn stop(self) -> Result<(u64, u64, Usage)> {
-        let pid = self.child.id() as i32;
-        // SAFETY: signalling and reaping our own child.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        let mut status = 0;
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::wait4(pid, &mut status, 0, &mut ru) } != pid {
-            bail!("wait4 on the tracer failed");
-        }
+        let usage = interrupt_and_reap(&self.child)?;
         let _ = self.reader.join();
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        let usage = Usage { cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_kb: ru.ru_maxrss };
         Ok((self.counted.load(Ordering::Relaxed), self.lost.load(Ordering::Relaxed), usage))
     }
+}
+
+/// Stops a tracer child with SIGINT and reaps it: its CPU time and peak RSS.
+pub(crate) fn interrupt_and_reap(child: &Child) -> Result<Usage> {
+    let pid = child.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let mut status = 0;
+    // SAFETY: rusage is plain data, filled by wait4.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: reaping our own child into our own buffers.
+    if unsafe { libc::wait4(pid, &mut status, 0, &mut ru) } != pid {
+        bail!("wait4 on the tracer failed");
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Usage { cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_kb: ru.ru_maxrss })
 }
 
 struct Sample {
