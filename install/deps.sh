@@ -6,9 +6,10 @@
 #   bpftool: the tests count loaded programs with it
 #   zsh, fish: the tests check the completion scripts with the shells themselves
 #   prometheus: the metrics test scrapes ig with a real one (never started as a service)
+#   g++: tests/fuzz.sh builds libFuzzer (C++) into the fuzz targets
 #   --bench adds bpftrace and libbpf-tools, which `bench peers` compares against
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev libclang-dev bpftool zsh fish prometheus)
+pkgs=(clang llvm libbpf-dev libclang-dev bpftool zsh fish prometheus g++)
 [ "${1:-}" = "--bench" ] && pkgs+=(bpftrace libbpf-tools)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

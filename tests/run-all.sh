@@ -18,12 +18,17 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracin
 export CARGO_TERM_COLOR=never
 echo "[tests] cargo fmt --check" >&2
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 echo "[tests] cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "[tests] cargo build" >&2
 cargo build --workspace
 echo "[tests] cargo test" >&2
 cargo test --workspace
+# Every fuzz target briefly, from the committed seeds (tests/fuzz.sh 600
+# is the long run; a finding fails the suite and becomes a unit test).
+echo "[tests] fuzz targets, 10 s each" >&2
+IG_FUZZ_JOBS=2 bash tests/fuzz.sh 10
 # Every gadget on Debian's stock kernels 5.10, 6.1, 6.12 and the newest, in
 # QEMU (tests/kernels/; the full list: tests/kernels/matrix.sh without --ci).
 echo "[tests] kernel matrix" >&2

@@ -84,7 +84,8 @@ fn parse_create(args: &[&String], cwd: &Path) -> RuntimeCall {
     RuntimeCall::Create { id, bundle, pid_file: pid_file.map(|p| cwd.join(p)) }
 }
 
-/// The arguments that are neither flags nor flag values.
+/// The arguments that are neither flags nor flag values. An empty one is
+/// no container id (runc and crun refuse it), so it is never taken as one.
 fn positionals<'a>(args: &[&'a String], with_value: &[&str]) -> Vec<&'a str> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -94,7 +95,7 @@ fn positionals<'a>(args: &[&'a String], with_value: &[&str]) -> Vec<&'a str> {
             if !a.contains('=') && with_value.contains(&a) {
                 i += 1;
             }
-        } else {
+        } else if !a.is_empty() {
             out.push(a);
         }
         i += 1;
@@ -163,6 +164,28 @@ mod tests {
         {
             assert_eq!(parse(&args(other), Path::new("/")), RuntimeCall::Other, "{other}");
         }
+    }
+
+    /// Found by fuzz/targets/runtime_call.rs: `start ""` (the empty argument a
+    /// cmdline's trailing NUL also gives) was a start of container "".
+    #[test]
+    fn an_empty_argument_is_no_container_id() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for a in [
+            argv(&["runc", "--root", "/rc", "start", "root", "/run/c1", ""]),
+            argv(&["runc", "start", ""]),
+            argv(&["runc", "create", "--bundle", "/b", ""]),
+        ] {
+            let call = parse(&a, Path::new("/"));
+            assert!(
+                !matches!(&call, RuntimeCall::Start { id } | RuntimeCall::Create { id, .. } if id.is_empty()),
+                "{a:?} gave {call:?}"
+            );
+        }
+        assert_eq!(
+            parse(&argv(&["runc", "start", "c1", ""]), Path::new("/")),
+            RuntimeCall::Start { id: "c1".into() }
+        );
     }
 
     proptest::proptest! {
