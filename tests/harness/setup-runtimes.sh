@@ -1,14 +1,14 @@
 #!/bin/bash
 # Sets up real container runtimes for the tests, from local files only (no
 # registry): runc with a busybox bundle template, and podman (runc, cgroupfs)
-# with the busybox image; containerd 1.7 and 2.x with CRI and NRI (containerd.sh);
+# with the busybox image; crun behind a wrapper (crun.sh); containerd 1.7 and 2.x with CRI and NRI (containerd.sh);
 # dockerd and podman's API service (docker.sh). Idempotent; run as root. Writes $HARNESS_DIR/env.sh
 # for the tests (IG_HARNESS_* variables).
 #   HARNESS_DIR  working directory (default /var/tmp/ig-harness)
-#   COMPONENTS   default "runc podman containerd containerd2 docker"
+#   COMPONENTS   default "runc podman crun containerd containerd2 docker"
 set -euo pipefail
 H=${HARNESS_DIR:-/var/tmp/ig-harness}
-COMPONENTS=${COMPONENTS:-"runc podman containerd containerd2 docker"}
+COMPONENTS=${COMPONENTS:-"runc podman crun containerd containerd2 docker"}
 IMG=localhost/ig-busybox:latest
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "[harness] $*" >&2; }
@@ -20,6 +20,7 @@ mkdir -p "$H"
 pkgs=(busybox-static runc jq python3 iptables openssl curl wget)
 has podman && pkgs+=(podman conmon)
 has docker && pkgs+=(docker.io)
+has crun && pkgs+=(crun gcc libc6-dev)
 # CNI's bridge, host-local and loopback plugins: CRI pods with their own network (advise network-policy).
 { has containerd || has containerd2; } && pkgs+=(containernetworking-plugins)
 missing=(); for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -57,6 +58,9 @@ if has podman; then
   podman image exists "$IMG" || podman load -q -i "$H/busybox.tar" >&2
 fi
 
+if has crun; then
+  HARNESS_DIR=$H bash "$here/crun.sh"
+fi
 if has containerd; then
   HARNESS_DIR=$H CONTAINERD=1.7 bash "$here/containerd.sh" start
 fi
@@ -87,6 +91,7 @@ export IG_HARNESS_CONTAINERD_SOCK=$H/containerd/containerd.sock
 export IG_HARNESS_NRI_SOCK=$H/containerd/nri.sock
 export IG_HARNESS_DOCKER_SOCK=$H/docker/docker.sock
 export IG_HARNESS_PODMAN_SOCK=$H/podman/podman.sock
+export IG_HARNESS_CRUN=$H/crun/crun
 export IG_HARNESS_CTR="$H/opt/ctd17/usr/bin/ctr --address $H/containerd/containerd.sock"
 export IG_HARNESS_CRI="$H/venv/bin/python $H/cri/cri.py --sock $H/containerd/containerd.sock"
 export IG_HARNESS_CONTAINERD2_SOCK=$H/containerd2/containerd.sock

@@ -366,6 +366,8 @@ pub struct Harness {
     pub containerd_sock: PathBuf,
     /// The harness venv's Python (grpcio, opentelemetry-proto).
     pub python: PathBuf,
+    /// crun behind the harness's wrapper (tests/harness/crun.sh says why).
+    pub crun: PathBuf,
 }
 
 /// Reads the harness settings; fails (never skips) when it was not set up.
@@ -390,6 +392,7 @@ pub fn harness() -> Harness {
         ctr: get("IG_HARNESS_CTR").split_whitespace().map(String::from).collect(),
         containerd_sock: PathBuf::from(get("IG_HARNESS_CONTAINERD_SOCK")),
         python: PathBuf::from(get("IG_HARNESS_PYTHON")),
+        crun: PathBuf::from(get("IG_HARNESS_CRUN")),
     }
 }
 
