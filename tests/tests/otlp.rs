@@ -196,3 +196,51 @@ fn a_bad_endpoint_is_refused_before_tracing() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("only the trace gadgets export"), "{out:?}");
 }
+
+/// The newest value of sum `metric` for container `name` the collector got.
+fn latest_sum_of(out: &Path, metric: &str, name: &str) -> Option<u64> {
+    requests(out, "metrics").iter().rev().find_map(|req| {
+        let metrics = req["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].as_array()?.clone();
+        let m = metrics.iter().find(|m| m["name"] == metric)?;
+        let p = m["sum"]["dataPoints"].as_array()?.iter().find(|p| {
+            attr(&p["attributes"], "container").and_then(|v| v["stringValue"].as_str()) == Some(name)
+        })?;
+        p["asInt"].as_str()?.parse::<u64>().ok()
+    })
+}
+
+#[test]
+fn the_daemon_exports_its_metrics_with_no_gadget_running() {
+    let h = harness();
+    require_root();
+    let dir: PathBuf = std::env::temp_dir().join(unique("igt-dotlp"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("received.jsonl");
+    let port = free_port();
+    let receiver = Receiver::start(&h.python, port, &out);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let d = tests::Daemon::start(&["--otlp-endpoint", &endpoint, "--otlp-metrics-interval", "1s"]);
+    assert!(
+        d.ig.wait_stderr("exporting metrics over OTLP", Duration::from_secs(10)),
+        "{}",
+        d.ig.stderr_text()
+    );
+
+    // Four execs (sh, two ls and a missing binary; `true` is a builtin), one failing.
+    let id = unique("igt-dotlp");
+    let script = "/bin/ls / >/dev/null; /bin/ls /bin >/dev/null; /igt-missing 2>/dev/null; true";
+    h.runc_bundle(&id, &["/bin/sh", "-c", script], true).run();
+    wait_for("ig_container_execs 4 and failed 1 for the container", Duration::from_secs(30), || {
+        latest_sum_of(&out, "ig_container_execs", &id) == Some(4)
+            && latest_sum_of(&out, "ig_container_failed_execs", &id) == Some(1)
+    });
+
+    // The collector goes away: the daemon says so, and keeps running.
+    drop(receiver);
+    assert!(
+        d.ig.wait_stderr("OTLP metrics exports failed, retrying", Duration::from_secs(30)),
+        "{}",
+        d.ig.stderr_text()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

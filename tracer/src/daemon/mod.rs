@@ -63,6 +63,14 @@ pub struct DaemonArgs {
     /// How long a gone container's metrics stay: 300, 90s, 5m, 1h.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cli::parse_duration)]
     pub metrics_expiry: std::time::Duration,
+    /// Export the daemon's metrics (those of --metrics-address, which it
+    /// does not need) as OTLP metrics over gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317. Gadget runs export their events with their own flag.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// How often the metrics go to --otlp-endpoint: 10s, 1m...
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::cli::parse_duration, requires = "otlp_endpoint")]
+    pub otlp_metrics_interval: std::time::Duration,
 
     /// The plugin's NRI index (two digits).
     #[arg(long, default_value = "91", value_parser = parse_nri_idx)]
@@ -115,6 +123,30 @@ pub fn spawn_command(
     Ok(())
 }
 
+/// Keeps the daemon's OTLP exporter: says when exports fail (nobody else
+/// would: there is no gadget run to report it) and flushes it on stop.
+fn otlp_watch(
+    mut exporter: crate::otlp::Exporter,
+    interval: std::time::Duration,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval.max(std::time::Duration::from_secs(1)));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Some((_, failures, why)) = exporter.new_trouble() {
+                        tracing::warn!(failures, "OTLP metrics exports failed, retrying: {why}");
+                    }
+                }
+                _ = &mut stop_rx => break,
+            }
+        }
+        exporter.finish().await;
+    });
+    (stop_tx, task)
+}
+
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> {
     let collection = Collection::new();
@@ -124,31 +156,44 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
             .context("starting the NRI plugin")?;
         tracing::info!(socket = %socket.display(), "NRI plugin started");
     }
-    let metrics = match args.metrics_address {
-        Some(addr) => {
-            let metrics = Arc::new(Metrics::new(args.metrics_expiry));
-            // Counted for every process, gadget or not; where the kernel
-            // refuses, gadget runs count what they see instead.
-            match metrics.count_in_kernel(&collection) {
-                Ok(()) if crate::gadgets::metrics_counters::counts_tcp_bytes() => {
-                    tracing::info!("counting execs, opens, signals, TCP connects and bytes in the kernel")
-                }
-                Ok(()) => tracing::info!(
-                    "counting execs, opens, signals and TCP connects in the kernel (TCP bytes need sock/sock_send_length, Linux 6.3+)"
-                ),
-                Err(e) => tracing::warn!(
-                    "in-kernel counters not loaded ({}): metrics come from the gadgets that run",
-                    shared::error_chain(&e)
-                ),
-            }
-            let bound = crate::metrics::serve(addr, metrics.clone(), collection.clone())
-                .await
-                .with_context(|| format!("serving metrics on {addr}"))?;
-            tracing::info!(address = %bound, "metrics at http://{bound}/metrics");
-            Some(metrics)
-        }
-        None => None,
+    let otlp_flags = crate::otlp::OtlpFlags {
+        otlp_endpoint: args.otlp_endpoint.clone(),
+        otlp_metrics_interval: args.otlp_metrics_interval,
     };
+    let metrics = (args.metrics_address.is_some() || args.otlp_endpoint.is_some()).then(|| {
+        let metrics = Arc::new(Metrics::new(args.metrics_expiry));
+        // Counted for every process, gadget or not; where the kernel
+        // refuses, gadget runs count what they see instead.
+        match metrics.count_in_kernel(&collection) {
+            Ok(()) if crate::gadgets::metrics_counters::counts_tcp_bytes() => {
+                tracing::info!("counting execs, opens, signals, TCP connects and bytes in the kernel")
+            }
+            Ok(()) => tracing::info!(
+                "counting execs, opens, signals and TCP connects in the kernel (TCP bytes need sock/sock_send_length, Linux 6.3+)"
+            ),
+            Err(e) => tracing::warn!(
+                "in-kernel counters not loaded ({}): metrics come from the gadgets that run",
+                shared::error_chain(&e)
+            ),
+        }
+        metrics
+    });
+    if let (Some(addr), Some(metrics)) = (args.metrics_address, &metrics) {
+        let bound = crate::metrics::serve(addr, metrics.clone(), collection.clone())
+            .await
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        tracing::info!(address = %bound, "metrics at http://{bound}/metrics");
+    }
+    // The daemon's own exporter: metrics only, every interval, until it stops.
+    let otlp = crate::otlp::Exporter::start(
+        &otlp_flags,
+        "daemon",
+        metrics.clone().map(|m| (m, collection.clone())),
+    )?
+    .map(|exporter| {
+        tracing::info!(endpoint = ?args.otlp_endpoint, interval = ?args.otlp_metrics_interval, "exporting metrics over OTLP");
+        otlp_watch(exporter, args.otlp_metrics_interval)
+    });
     let runner = Runner { root: opts.root.clone(), collection: collection.clone(), metrics: metrics.clone() };
     let instances = Instances::resume(&args.state_dir, runner.clone())
         .await
@@ -186,6 +231,10 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
     );
     crate::io::stop_on_signals().await;
     instances.stop_all().await;
+    if let Some((stop, task)) = otlp {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     for path in sockets {
         let _ = std::fs::remove_file(path);
     }
