@@ -130,7 +130,13 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
         let containerd = async {
             match &containerd_sock {
                 Some(s) if opts.containerd_namespace == "k8s.io" => {
-                    Some(cri::enumerate(root, s, "containerd").await)
+                    // `ctr -n k8s.io run` puts containers there that CRI
+                    // does not know: containerd's own API has those.
+                    let (cri, own) = tokio::join!(
+                        cri::enumerate(root, s, "containerd"),
+                        containerd::enumerate(root, s, "k8s.io")
+                    );
+                    Some(merge_cri_first(cri, own))
                 }
                 Some(s) => Some(containerd::enumerate(root, s, &opts.containerd_namespace).await),
                 None => None,
@@ -169,4 +175,58 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
         }
         out
     })
+}
+
+/// CRI's records (they carry the pods' metadata), then those of containerd's
+/// own API that CRI does not have; either alone when the other failed.
+fn merge_cri_first(
+    cri: Result<Vec<ContainerRecord>, RuntimeError>,
+    own: Result<Vec<ContainerRecord>, RuntimeError>,
+) -> Result<Vec<ContainerRecord>, RuntimeError> {
+    match (cri, own) {
+        (Ok(mut records), Ok(own)) => {
+            let known: std::collections::HashSet<String> =
+                records.iter().map(|r| r.runtime.container_id.clone()).collect();
+            records.extend(own.into_iter().filter(|r| !known.contains(&r.runtime.container_id)));
+            Ok(records)
+        }
+        (Ok(records), Err(e)) => {
+            tracing::debug!("containerd's own API: {}", shared::error_chain(&e));
+            Ok(records)
+        }
+        (Err(e), Ok(own)) => {
+            tracing::warn!("containerd CRI: {}", shared::error_chain(&e));
+            Ok(own)
+        }
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, pod: &str) -> ContainerRecord {
+        let mut r = ContainerRecord::default();
+        r.runtime.container_id = id.into();
+        r.k8s.pod_name = pod.into();
+        r
+    }
+
+    fn failed() -> RuntimeError {
+        RuntimeError::Containerd("sock".into(), "k8s.io".into(), "down".into())
+    }
+
+    #[test]
+    fn ctr_containers_of_k8s_io_join_the_cri_ones_which_keep_their_pods() {
+        let cri = Ok(vec![record("a", "web-0")]);
+        let own = Ok(vec![record("a", ""), record("ctr-1", "")]);
+        let merged = merge_cri_first(cri, own).unwrap();
+        let ids: Vec<(&str, &str)> =
+            merged.iter().map(|r| (r.runtime.container_id.as_str(), r.k8s.pod_name.as_str())).collect();
+        assert_eq!(ids, [("a", "web-0"), ("ctr-1", "")]);
+        assert_eq!(merge_cri_first(Ok(vec![record("a", "p")]), Err(failed())).unwrap().len(), 1);
+        assert_eq!(merge_cri_first(Err(failed()), Ok(vec![record("b", "")])).unwrap().len(), 1);
+        assert!(merge_cri_first(Err(failed()), Err(failed())).is_err());
+    }
 }

@@ -1,0 +1,305 @@
+//! Container churn with faults: short containers from three sources in turn
+//! (runc with the OCI hook, podman with its hooks.d hook, `ctr run` seen by
+//! the runc watcher) while the tracer is killed with SIGKILL and started
+//! again every few containers; then `ig daemon` is restarted under a
+//! connected gadgetctl. Nothing may be lost:
+//! - every container started while a tracer was up has its first (and only)
+//!   exec attributed to it, by name;
+//! - after each restart, the long-running containers of every source are
+//!   listed with their name and the kernel's mount namespace, and the new
+//!   tracer attributes an exec inside each of them;
+//! - no fd grows with the containers a tracer sees, and once the tracers are
+//!   gone no BPF program or map of theirs is left.
+//!
+//! 60 containers here; `IG_CHURN_CONTAINERS=300 cargo test --test churn` is
+//! the soak (its figures on stderr with --nocapture).
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::{Harness, IgChild, harness, has_arg, mntns_of, podman_hooks_dir, require_root, run_ok, unique};
+
+/// The two tests one after the other: the first counts the machine's BPF
+/// programs and maps, which the second's daemon would change.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Containers between two SIGKILLs of the tracer.
+const PER_TRACER: usize = 15;
+
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    RuncHook,
+    Podman,
+    CtrWatcher,
+}
+
+const SOURCES: [Source; 3] = [Source::RuncHook, Source::Podman, Source::CtrWatcher];
+
+/// BPF programs and maps loaded on the machine (ours are named ig_*; maps
+/// are counted whole: a leaked map of ours has no reliable name prefix).
+fn bpf_objects() -> (usize, usize) {
+    let count = |what: &str| {
+        let out =
+            Command::new("bpftool").args([what, "show", "--json"]).output().expect("bpftool (apt: bpftool)");
+        assert!(out.status.success(), "bpftool {what} show failed");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().map_or(0, Vec::len)
+    };
+    (count("prog"), count("map"))
+}
+
+fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).expect("the tracer's /proc/<pid>/fd")
+}
+
+/// Where the harness's runtimes answer: a (re)started tracer asks them what
+/// already runs (the `ctr run` sleeper has no hook to tell it).
+fn runtime_flags(h: &Harness) -> Vec<String> {
+    let mut flags = h.runtime_flags();
+    flags.extend(["--containerd-socketpath".into(), h.containerd_sock.display().to_string()]);
+    flags
+}
+
+fn tracer(h: &Harness) -> IgChild {
+    let mut args: Vec<String> =
+        ["trace", "exec", "-o", "json", "--auto-mount-filesystems"].iter().map(|s| s.to_string()).collect();
+    args.extend(runtime_flags(h));
+    IgChild::spawn_ready(&args.iter().map(String::as_str).collect::<Vec<_>>(), "tracing started")
+}
+
+fn list_containers(h: &Harness) -> Vec<Value> {
+    let out = run_ok(
+        Command::new(tests::binary("ig")).args(["list-containers", "-o", "json"]).args(runtime_flags(h)),
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("a JSON array")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A short container of `source` whose only exec is `/bin/echo marker`.
+fn short_container(h: &Harness, hooks: &std::path::Path, source: Source, name: &str, marker: &str) {
+    match source {
+        Source::RuncHook => h.runc_bundle(name, &["/bin/echo", marker], true).run(),
+        Source::Podman => {
+            run_ok(
+                Command::new("podman")
+                    .arg("--hooks-dir")
+                    .arg(hooks)
+                    .args(["run", "--rm", "--network", "none", "--name", name, &h.image, "/bin/echo", marker])
+                    .stdin(Stdio::null()),
+            );
+        }
+        Source::CtrWatcher => {
+            run_ok(h.ctr().args(["-n", "k8s.io", "run", "--rm", &h.image, name, "/bin/echo", marker]));
+        }
+    }
+}
+
+/// A container that runs for the whole test, one per source.
+struct Sleeper {
+    source: Source,
+    name: String,
+    pid: u32,
+    /// runc's bundle: dropping it deletes the container.
+    bundle: Option<tests::RuncBundle>,
+}
+
+fn start_sleeper(h: &Harness, hooks: &std::path::Path, source: Source) -> Sleeper {
+    let name = unique(&format!("igt-churn-long-{source:?}").to_lowercase());
+    let mut bundle = None;
+    let pid = match source {
+        Source::RuncHook => {
+            let b = h.runc_bundle(&name, &["/bin/sleep", "900"], true);
+            let pid = b.run_detached();
+            bundle = Some(b);
+            pid
+        }
+        Source::Podman => {
+            run_ok(
+                Command::new("podman")
+                    .arg("--hooks-dir")
+                    .arg(hooks)
+                    .args(["run", "-d", "--network", "none", "--name", &name, &h.image, "/bin/sleep", "900"])
+                    .stdin(Stdio::null()),
+            );
+            let out = run_ok(Command::new("podman").args(["inspect", "-f", "{{.State.Pid}}", &name]));
+            String::from_utf8_lossy(&out.stdout).trim().parse().expect("podman's pid")
+        }
+        Source::CtrWatcher => {
+            run_ok(h.ctr().args(["-n", "k8s.io", "run", "-d", &h.image, &name, "/bin/sleep", "900"]));
+            let out = run_ok(h.ctr().args(["-n", "k8s.io", "task", "ls"]));
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.first() == Some(&name.as_str())).then(|| f[1].parse().ok()).flatten()
+                })
+                .expect("ctr task ls lists the sleeper with its pid")
+        }
+    };
+    Sleeper { source, name, pid, bundle }
+}
+
+fn exec_in(h: &Harness, s: &Sleeper, marker: &str) {
+    match s.source {
+        Source::RuncHook => run_ok(Command::new("runc").arg("--root").arg(&h.runc_root).args([
+            "exec",
+            &s.name,
+            "/bin/echo",
+            marker,
+        ])),
+        Source::Podman => run_ok(Command::new("podman").args(["exec", &s.name, "/bin/echo", marker])),
+        Source::CtrWatcher => run_ok(h.ctr().args([
+            "-n",
+            "k8s.io",
+            "task",
+            "exec",
+            "--exec-id",
+            &unique("x"),
+            &s.name,
+            "/bin/echo",
+            marker,
+        ])),
+    };
+}
+
+fn stop_sleeper(h: &Harness, s: &Sleeper) {
+    match s.source {
+        Source::RuncHook => {
+            if let Some(bundle) = &s.bundle {
+                bundle.delete();
+            }
+        }
+        Source::Podman => {
+            let _ = Command::new("podman").args(["rm", "-f", "-t", "0", &s.name]).output();
+        }
+        Source::CtrWatcher => {
+            let _ = h.ctr().args(["-n", "k8s.io", "task", "kill", "-s", "KILL", &s.name]).output();
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = h.ctr().args(["-n", "k8s.io", "task", "rm", "-f", &s.name]).output();
+            let _ = h.ctr().args(["-n", "k8s.io", "container", "rm", &s.name]).output();
+        }
+    }
+}
+
+/// What a (re)started tracer must know: every sleeper, listed with its name
+/// and the kernel's mount namespace, and an exec in each attributed to it.
+fn check_sleepers(h: &Harness, ig: &IgChild, sleepers: &[Sleeper], round: usize) {
+    let listed = list_containers(h);
+    let by_name: HashMap<&str, &Value> =
+        listed.iter().filter_map(|r| Some((r["runtime"]["containerName"].as_str()?, r))).collect();
+    for s in sleepers {
+        let rec =
+            by_name.get(s.name.as_str()).unwrap_or_else(|| panic!("round {round}: {} not listed", s.name));
+        assert_eq!(rec["mntns"], mntns_of(s.pid), "round {round}: {}'s mount namespace", s.name);
+        let marker = unique("churn-inside");
+        exec_in(h, s, &marker);
+        let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
+        assert_eq!(
+            ev["runtime"]["containerName"],
+            s.name.as_str(),
+            "round {round}: an exec in {}: {ev}",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn nothing_is_lost_while_tracers_are_killed_and_containers_churn() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let h = harness();
+    require_root();
+    let total: usize = std::env::var("IG_CHURN_CONTAINERS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let hooks = podman_hooks_dir();
+    let bpf_before = bpf_objects();
+    let sleepers: Vec<Sleeper> = SOURCES.iter().map(|&s| start_sleeper(&h, &hooks, s)).collect();
+    let started = Instant::now();
+
+    let mut attributed = 0;
+    let mut restarts = 0;
+    let mut fd_growth = Vec::new();
+    let mut ig = tracer(&h);
+    check_sleepers(&h, &ig, &sleepers, 0);
+    let mut fds_at_start = fds_of(ig.child.id());
+    for i in 0..total {
+        if i > 0 && i % PER_TRACER == 0 {
+            fd_growth.push(fds_of(ig.child.id()) as i64 - fds_at_start as i64);
+            ig.child.kill().expect("SIGKILL the tracer");
+            let _ = ig.child.wait();
+            restarts += 1;
+            ig = tracer(&h);
+            check_sleepers(&h, &ig, &sleepers, restarts);
+            fds_at_start = fds_of(ig.child.id());
+        }
+        let source = SOURCES[i % SOURCES.len()];
+        let name = unique(&format!("igt-churn-{i}"));
+        let marker = unique("churn-first");
+        short_container(&h, &hooks, source, &name, &marker);
+        let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
+        assert_eq!(ev["runtime"]["containerName"], name.as_str(), "container {i} ({source:?}): {ev}");
+        attributed += 1;
+    }
+    fd_growth.push(fds_of(ig.child.id()) as i64 - fds_at_start as i64);
+    let _ = ig.child.kill();
+    let _ = ig.child.wait();
+    for s in &sleepers {
+        stop_sleeper(&h, s);
+    }
+    let _ = std::fs::remove_dir_all(&hooks);
+    eprintln!(
+        "churn: {attributed}/{total} first execs attributed, {restarts} SIGKILL restarts, fd growth per tracer {fd_growth:?}, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(attributed, total);
+    // A tracer's fds do not grow with the containers it sees (a few
+    // come and go with the work in flight: none per container).
+    assert!(fd_growth.iter().all(|&g| g < 5), "fd growth per tracer: {fd_growth:?}");
+    // The killed tracers' programs and maps went with them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut after = bpf_objects();
+    while after != bpf_before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        after = bpf_objects();
+    }
+    assert_eq!(after, bpf_before, "(programs, maps) before the churn and after its tracers are gone");
+}
+
+/// `ig daemon` restarts under a connected gadgetctl: the client ends with a
+/// message that says the daemon went away, and a client of the restarted
+/// daemon sees a container started after the restart.
+#[test]
+fn a_daemon_restart_under_a_connected_client() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let h = harness();
+    require_root();
+    let state = std::env::temp_dir().join(unique("igt-churn-state"));
+    let mut d = tests::Daemon::start_with_state(Some(&state), &[]);
+    let client = d.gadgetctl_ready(&["trace", "exec", "-o", "json"]);
+    d.stop();
+    let mut client = client;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = client.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "gadgetctl outlived its daemon by 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "the client's run did not end well: {status:?}");
+    let said = client.stderr_text();
+    assert!(said.to_lowercase().contains("daemon"), "the client says what went away: {said}");
+
+    let d2 = tests::Daemon::start_with_state(Some(&state), &[]);
+    let client2 = d2.gadgetctl_ready(&["trace", "exec", "-o", "json"]);
+    let id = unique("igt-churn-after");
+    h.runc_bundle(&id, &["/bin/echo", "after-restart"], true).run();
+    let ev =
+        client2.wait_json(Duration::from_secs(20), || {}, |v| v["runtime"]["containerName"] == id.as_str());
+    assert_eq!(ev["args"][1], "after-restart");
+    drop(client2);
+    drop(d2);
+    let _ = std::fs::remove_dir_all(&state);
+}
