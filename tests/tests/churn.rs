@@ -1,8 +1,9 @@
-//! Container churn with faults: short containers from three sources in turn
+//! Container churn with faults: short containers from four sources in turn
 //! (runc with the OCI hook, podman with its hooks.d hook, `ctr run` seen by
-//! the runc watcher) while the tracer is killed with SIGKILL and started
-//! again every few containers; then `ig daemon` is restarted under a
-//! connected gadgetctl. Nothing may be lost:
+//! the runc watcher, CRI pods told by ig-nri) while the tracer is killed with
+//! SIGKILL and started again every few containers and containerd restarts
+//! once under ig-nri; then `ig daemon` is restarted under a connected
+//! gadgetctl. Nothing may be lost:
 //! - every container started while a tracer was up has its first (and only)
 //!   exec attributed to it, by name;
 //! - after each restart, the long-running containers of every source are
@@ -19,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tests::cri::{Pod, V1_7, start_plugin};
 use tests::{Harness, IgChild, harness, has_arg, mntns_of, podman_hooks_dir, require_root, run_ok, unique};
 
 /// The two tests one after the other: the first counts the machine's BPF
@@ -33,9 +35,11 @@ enum Source {
     RuncHook,
     Podman,
     CtrWatcher,
+    /// A CRI pod on containerd 1.7, told by ig-nri.
+    CriNri,
 }
 
-const SOURCES: [Source; 3] = [Source::RuncHook, Source::Podman, Source::CtrWatcher];
+const SOURCES: [Source; 4] = [Source::RuncHook, Source::Podman, Source::CtrWatcher, Source::CriNri];
 
 /// BPF programs and maps loaded on the machine (ours are named ig_*; maps
 /// are counted whole: a leaked map of ours has no reliable name prefix).
@@ -68,19 +72,27 @@ fn tracer(h: &Harness) -> IgChild {
     IgChild::spawn_ready(&args.iter().map(String::as_str).collect::<Vec<_>>(), "tracing started")
 }
 
-fn list_containers(h: &Harness) -> Vec<Value> {
+fn list_containers(h: &Harness) -> (Vec<Value>, String) {
     let out = run_ok(
         Command::new(tests::binary("ig")).args(["list-containers", "-o", "json"]).args(runtime_flags(h)),
     );
-    serde_json::from_slice::<Value>(&out.stdout)
+    let list = serde_json::from_slice::<Value>(&out.stdout)
         .expect("a JSON array")
         .as_array()
         .cloned()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (list, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-/// A short container of `source` whose only exec is `/bin/echo marker`.
-fn short_container(h: &Harness, hooks: &std::path::Path, source: Source, name: &str, marker: &str) {
+/// A short container of `source` whose only exec is `/bin/echo marker`;
+/// the name ig must give it, and its CRI pod (removed when dropped).
+fn short_container(
+    h: &Harness,
+    hooks: &std::path::Path,
+    source: Source,
+    name: &str,
+    marker: &str,
+) -> (String, Option<Pod>) {
     match source {
         Source::RuncHook => h.runc_bundle(name, &["/bin/echo", marker], true).run(),
         Source::Podman => {
@@ -95,7 +107,12 @@ fn short_container(h: &Harness, hooks: &std::path::Path, source: Source, name: &
         Source::CtrWatcher => {
             run_ok(h.ctr().args(["-n", "k8s.io", "run", "--rm", &h.image, name, "/bin/echo", marker]));
         }
+        Source::CriNri => {
+            let pod = Pod::run(&V1_7, &["/bin/echo", marker]);
+            return (pod.ctr.clone(), Some(pod));
+        }
     }
+    (name.to_string(), None)
 }
 
 /// A container that runs for the whole test, one per source.
@@ -105,11 +122,14 @@ struct Sleeper {
     pid: u32,
     /// runc's bundle: dropping it deletes the container.
     bundle: Option<tests::RuncBundle>,
+    /// The CRI pod: dropping it removes the pod.
+    pod: Option<Pod>,
 }
 
 fn start_sleeper(h: &Harness, hooks: &std::path::Path, source: Source) -> Sleeper {
     let name = unique(&format!("igt-churn-long-{source:?}").to_lowercase());
     let mut bundle = None;
+    let mut pod = None;
     let pid = match source {
         Source::RuncHook => {
             let b = h.runc_bundle(&name, &["/bin/sleep", "900"], true);
@@ -139,8 +159,15 @@ fn start_sleeper(h: &Harness, hooks: &std::path::Path, source: Source) -> Sleepe
                 })
                 .expect("ctr task ls lists the sleeper with its pid")
         }
+        Source::CriNri => {
+            let p = Pod::run(&V1_7, &["/bin/sleep", "900"]);
+            let pid = p.pid();
+            let ctr = p.ctr.clone();
+            pod = Some(p);
+            return Sleeper { source, name: ctr, pid, bundle, pod };
+        }
     };
-    Sleeper { source, name, pid, bundle }
+    Sleeper { source, name, pid, bundle, pod }
 }
 
 fn exec_in(h: &Harness, s: &Sleeper, marker: &str) {
@@ -163,6 +190,10 @@ fn exec_in(h: &Harness, s: &Sleeper, marker: &str) {
             "/bin/echo",
             marker,
         ])),
+        // No CRI exec in the harness's client: into its mount namespace.
+        Source::CriNri => {
+            run_ok(Command::new("nsenter").args(["-t", &s.pid.to_string(), "-m", "/bin/echo", marker]))
+        }
     };
 }
 
@@ -182,18 +213,20 @@ fn stop_sleeper(h: &Harness, s: &Sleeper) {
             let _ = h.ctr().args(["-n", "k8s.io", "task", "rm", "-f", &s.name]).output();
             let _ = h.ctr().args(["-n", "k8s.io", "container", "rm", &s.name]).output();
         }
+        Source::CriNri => {} // the pod goes with the Sleeper
     }
 }
 
 /// What a (re)started tracer must know: every sleeper, listed with its name
 /// and the kernel's mount namespace, and an exec in each attributed to it.
 fn check_sleepers(h: &Harness, ig: &IgChild, sleepers: &[Sleeper], round: usize) {
-    let listed = list_containers(h);
+    let (listed, said) = list_containers(h);
     let by_name: HashMap<&str, &Value> =
         listed.iter().filter_map(|r| Some((r["runtime"]["containerName"].as_str()?, r))).collect();
     for s in sleepers {
-        let rec =
-            by_name.get(s.name.as_str()).unwrap_or_else(|| panic!("round {round}: {} not listed", s.name));
+        let rec = by_name
+            .get(s.name.as_str())
+            .unwrap_or_else(|| panic!("round {round}: {} not listed; list-containers said: {said}", s.name));
         assert_eq!(rec["mntns"], mntns_of(s.pid), "round {round}: {}'s mount namespace", s.name);
         let marker = unique("churn-inside");
         exec_in(h, s, &marker);
@@ -213,9 +246,17 @@ fn nothing_is_lost_while_tracers_are_killed_and_containers_churn() {
     let h = harness();
     require_root();
     let total: usize = std::env::var("IG_CHURN_CONTAINERS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let _containerd = V1_7.lock();
     let hooks = podman_hooks_dir();
     let bpf_before = bpf_objects();
-    let sleepers: Vec<Sleeper> = SOURCES.iter().map(|&s| start_sleeper(&h, &hooks, s)).collect();
+    let nri = start_plugin(&V1_7);
+    // No CRI pod among them: in this harness a containerd restart ends its
+    // pods (their shims disconnect); CRI's short containers run on both sides of it.
+    let sleepers: Vec<Sleeper> = SOURCES
+        .iter()
+        .filter(|s| !matches!(s, Source::CriNri))
+        .map(|&s| start_sleeper(&h, &hooks, s))
+        .collect();
     let started = Instant::now();
 
     let mut attributed = 0;
@@ -234,12 +275,23 @@ fn nothing_is_lost_while_tracers_are_killed_and_containers_churn() {
             check_sleepers(&h, &ig, &sleepers, restarts);
             fds_at_start = fds_of(ig.child.id());
         }
+        if i == total / 2 {
+            // containerd restarts under ig-nri, which registers again.
+            V1_7.restart();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while nri.stderr_text().matches("registered with the runtime").count() < 2 {
+                assert!(Instant::now() < deadline, "ig-nri did not register again: {}", nri.stderr_text());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            check_sleepers(&h, &ig, &sleepers, restarts);
+        }
         let source = SOURCES[i % SOURCES.len()];
         let name = unique(&format!("igt-churn-{i}"));
         let marker = unique("churn-first");
-        short_container(&h, &hooks, source, &name, &marker);
+        let (expected, pod) = short_container(&h, &hooks, source, &name, &marker);
         let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
-        assert_eq!(ev["runtime"]["containerName"], name.as_str(), "container {i} ({source:?}): {ev}");
+        assert_eq!(ev["runtime"]["containerName"], expected.as_str(), "container {i} ({source:?}): {ev}");
+        drop(pod);
         attributed += 1;
     }
     fd_growth.push(fds_of(ig.child.id()) as i64 - fds_at_start as i64);
@@ -248,6 +300,8 @@ fn nothing_is_lost_while_tracers_are_killed_and_containers_churn() {
     for s in &sleepers {
         stop_sleeper(&h, s);
     }
+    drop(sleepers);
+    drop(nri);
     let _ = std::fs::remove_dir_all(&hooks);
     eprintln!(
         "churn: {attributed}/{total} first execs attributed, {restarts} SIGKILL restarts, fd growth per tracer {fd_growth:?}, {:.1} s",

@@ -94,7 +94,7 @@ pub async fn enumerate(
     let mut records = Vec::new();
     for task in tasks.tasks.into_iter().filter(|t| t.status == TASK_RUNNING && t.pid > 0) {
         let id = if task.container_id.is_empty() { &task.id } else { &task.container_id };
-        let Some(container) = containers.get(id) else { continue };
+        let Some(container) = containers.get(id).filter(|c| !managed_by_cri(c)) else { continue };
         let info = match shared::procfs::process_info(root, task.pid) {
             Ok(i) => i,
             Err(e) => {
@@ -111,6 +111,15 @@ pub async fn enumerate(
         records.push(ContainerRecord::new(runtime, K8sMetadata::default(), task.pid, info));
     }
     Ok(records)
+}
+
+/// The label CRI puts on what it creates in containerd ("sandbox" for a
+/// pod's pause container, "container"): those are CRI's to tell, with the
+/// pod's names, and a sandbox is no container at all.
+const CRI_KIND_LABEL: &str = "io.cri-containerd.kind";
+
+fn managed_by_cri(c: &Container) -> bool {
+    c.labels.contains_key(CRI_KIND_LABEL)
 }
 
 /// The name a tool gave the container, or its id (as `ctr` shows it).
@@ -131,6 +140,14 @@ mod tests {
         let r = ListTasksResponse::decode(&bytes[..]).unwrap();
         let want = Process { container_id: "c1".into(), id: "c1".into(), pid: 4242, status: TASK_RUNNING };
         assert_eq!(r.tasks, vec![want]);
+    }
+
+    #[test]
+    fn cri_sandboxes_and_containers_are_left_to_cri() {
+        let mut c = Container { id: "p".into(), ..Default::default() };
+        assert!(!managed_by_cri(&c), "a ctr run container");
+        c.labels.insert(CRI_KIND_LABEL.into(), "sandbox".into());
+        assert!(managed_by_cri(&c));
     }
 
     #[test]
