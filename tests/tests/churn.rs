@@ -123,7 +123,7 @@ struct Sleeper {
     /// runc's bundle: dropping it deletes the container.
     bundle: Option<tests::RuncBundle>,
     /// The CRI pod: dropping it removes the pod.
-    pod: Option<Pod>,
+    _pod: Option<Pod>,
 }
 
 fn start_sleeper(h: &Harness, hooks: &std::path::Path, source: Source) -> Sleeper {
@@ -164,10 +164,10 @@ fn start_sleeper(h: &Harness, hooks: &std::path::Path, source: Source) -> Sleepe
             let pid = p.pid();
             let ctr = p.ctr.clone();
             pod = Some(p);
-            return Sleeper { source, name: ctr, pid, bundle, pod };
+            return Sleeper { source, name: ctr, pid, bundle, _pod: pod };
         }
     };
-    Sleeper { source, name, pid, bundle, pod }
+    Sleeper { source, name, pid, bundle, _pod: pod }
 }
 
 fn exec_in(h: &Harness, s: &Sleeper, marker: &str) {

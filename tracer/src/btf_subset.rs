@@ -20,6 +20,8 @@ use object::{Object, ObjectSection};
 
 const BTF_MAGIC: u16 = 0xeb9f;
 const HEADER_LEN: usize = 24;
+/// struct bpf_core_relo: insn_off, type_id, access_str_off, kind.
+const CORE_RELO_LEN: usize = 16;
 const TYPE_HEADER_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -166,6 +168,11 @@ fn relocation_roots(object: &[u8]) -> Result<HashSet<Vec<u8>>, BtfSubsetError> {
     let start = hdr_len + u32_at(ext, 24)? as usize;
     let relos = ext.get(start..start + u32_at(ext, 28)? as usize).ok_or(BtfSubsetError::OutOfBounds)?;
     let record_size = u32_at(relos, 0)? as usize;
+    // A record holds at least its four u32 fields; a smaller size would
+    // never move on (the fuzzer's find: four billion reads of one record).
+    if record_size < CORE_RELO_LEN {
+        return Err(BtfSubsetError::OutOfBounds);
+    }
     let mut roots = HashSet::new();
     let mut at = 4;
     // Per ELF section: its name, the record count, the records
@@ -173,6 +180,9 @@ fn relocation_roots(object: &[u8]) -> Result<HashSet<Vec<u8>>, BtfSubsetError> {
     while at < relos.len() {
         let count = u32_at(relos, at + 4)? as usize;
         at += 8;
+        if count.checked_mul(record_size).is_none_or(|bytes| bytes > relos.len() - at.min(relos.len())) {
+            return Err(BtfSubsetError::OutOfBounds);
+        }
         for _ in 0..count {
             let type_id = u32_at(relos, at + 4)?;
             if type_id == 0 || type_id > local.len() {
@@ -504,6 +514,31 @@ mod tests {
         let found = btf.id_by_type_name_kind("do_sys_openat2", aya_obj::btf::BtfKind::Func);
         assert_eq!(found.ok(), Some(id));
         assert_eq!(function_id(&kernel, "no_such_function_here").unwrap(), None);
+    }
+
+    /// Found by fuzz/targets/btf_subset.rs: an object whose relocation
+    /// records claim a size of 0, or more records than the section holds,
+    /// is refused at once (it made the cutter read one record 4 billion times).
+    #[test]
+    fn relocation_records_of_no_size_or_too_many_are_refused() {
+        use object::{Object, ObjectSection};
+        let original: &[u8] = &crate::gadgets::trace_exec::bpf::OBJECT;
+        let elf = object::File::parse(original).unwrap();
+        let (ext_at, _) = elf.section_by_name(".BTF.ext").unwrap().file_range().unwrap();
+        let ext_at = ext_at as usize;
+        let ext = &original[ext_at..];
+        let relos_at = ext_at + u32_at(ext, 4).unwrap() as usize + u32_at(ext, 24).unwrap() as usize;
+        let kernel = kernel_btf();
+        assert!(for_object(&kernel, original).is_ok());
+        let patched = |at: usize, value: u32| {
+            let mut o = original.to_vec();
+            o[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            o
+        };
+        // record_size, then the first section's record count.
+        for object in [patched(relos_at, 0), patched(relos_at, 4), patched(relos_at + 8, u32::MAX)] {
+            assert!(matches!(relocation_roots(&object), Err(BtfSubsetError::OutOfBounds)));
+        }
     }
 
     #[test]
