@@ -326,7 +326,9 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
     require_root();
     let d = tests::Daemon::start(&["--metrics-address", "127.0.0.1:0"]);
     assert!(
-        d.ig.stderr_text().contains("counting execs, opens, signals, TCP connects and bytes in the kernel"),
+        d.ig.stderr_text().contains(
+            "counting in the kernel: execs, file opens, signals, OOM kills, TCP connects and accepts, TCP bytes"
+        ),
         "{}",
         d.ig.stderr_text()
     );
@@ -417,6 +419,103 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
         [file_delta.0 as f64, file_delta.1 as f64, 2.0, 1.0, 6.0, 5.0],
         "the kernel's counts against trace open's events, two connects (one refused) and their bytes"
     );
+    let (_, body) = http_get(&target, "/metrics").unwrap();
+    assert_eq!(sample(&body, "ig_kernel_counts_lost_total"), Some(0.0), "{body}");
+    bundle.delete();
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Samples of the container `id`'s series of these metrics in one scrape (0 where absent).
+fn container_counts(target: &str, id: &str, names: &[&str]) -> Vec<f64> {
+    let (_, body) = http_get(target, "/metrics").expect("/metrics");
+    names
+        .iter()
+        .map(|n| {
+            let series = format!("{n}{{namespace=\"\",pod=\"\",container=\"{id}\",runtime=\"runc\"}}");
+            sample(&body, &series).unwrap_or(0.0)
+        })
+        .collect()
+}
+
+#[test]
+fn the_daemon_counts_accepts_oom_kills_and_capability_denials_in_the_kernel() {
+    let h = harness();
+    require_root();
+    let d = tests::Daemon::start(&["--metrics-address", "127.0.0.1:0"]);
+    let log = d.ig.stderr_text();
+    let how = ["fexit", "tracepoint", "kprobe"]
+        .into_iter()
+        .find(|v| log.contains(&format!("capability denials (by {v})")))
+        .unwrap_or_else(|| panic!("the daemon does not count capability denials in the kernel: {log}"));
+    let target = daemon_metrics_address(&d);
+    let dir = std::env::temp_dir().join(unique("igt-kmetrics2"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("capabilities.json");
+    let id = unique("igt-km2");
+    // The truth for denials: a trace capabilities of the same container,
+    // headless (which must not count them a second time).
+    headless_for(&d, "capabilities", &id, &file);
+    let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
+    // 32 MiB of memory: what the OOM killer will enforce below.
+    bundle.edit_config(|c| c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 32u64 << 20}));
+    let pid = bundle.run_detached();
+    let up = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["ip", "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(up.success(), "ip link set lo up in the container");
+    let names = [
+        "ig_container_tcp_accepts_total",
+        "ig_container_oom_kills_total",
+        "ig_container_capability_denials_total",
+    ];
+    let denials_in_file = || events_of(&file, &id).iter().filter(|v| v["verdict"] == "Deny").count();
+    let settled = |what: &str| {
+        let mut last = (container_counts(&target, &id, &names), denials_in_file());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            std::thread::sleep(Duration::from_millis(1500));
+            let now = (container_counts(&target, &id, &names), denials_in_file());
+            if now == last {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "{what}: never settled");
+            last = now;
+        }
+    };
+    let (before, denials_before) = settled("before");
+    // Known work: one accepted connection (the client retries until the
+    // listener is up), a hostname change the container may not make
+    // (CAP_SYS_ADMIN), and a tail that grows past the memory limit.
+    let out = bundle.exec_output(&[
+        "/bin/sh",
+        "-c",
+        "nc -l -p 7001 >/dev/null & until echo x | nc 127.0.0.1 7001 2>/dev/null; do sleep 0.1; done; wait",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = bundle.exec_output(&["/bin/hostname", "igt-not-allowed"]);
+    assert!(!out.status.success(), "hostname without CAP_SYS_ADMIN: {out:?}");
+    let out = bundle.exec_output(&["/bin/sh", "-c", "cat /dev/zero | tail; echo $? >&2"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last(),
+        Some("137"),
+        "tail killed (SIGKILL) by the OOM killer: {out:?}"
+    );
+    let (after, denials_after) = settled("after");
+    let delta: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let denials = (denials_after - denials_before) as f64;
+    assert_eq!(delta[..2], [1.0, 1.0], "one accept and one OOM kill: {delta:?}");
+    assert!(denials >= 1.0, "trace capabilities saw the hostname denial");
+    if how == "tracepoint" {
+        // Both see every check through the same tracepoint.
+        assert_eq!(delta[2], denials, "the kernel's denials against trace capabilities' events");
+    } else {
+        // The counters leave out CAP_OPT_NOAUDIT checks; the gadget's
+        // tracepoint (where it has one) cannot.
+        assert!(delta[2] >= 1.0 && delta[2] <= denials, "{} denials counted, {denials} seen", delta[2]);
+    }
     let (_, body) = http_get(&target, "/metrics").unwrap();
     assert_eq!(sample(&body, "ig_kernel_counts_lost_total"), Some(0.0), "{body}");
     bundle.delete();

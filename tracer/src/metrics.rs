@@ -267,7 +267,9 @@ pub struct Metrics {
     expiry: Duration,
     /// `ig daemon`'s in-kernel counters, when loaded.
     kernel: Mutex<Option<InKernel>>,
-    kernel_on: std::sync::atomic::AtomicBool,
+    /// What those counters count (set once, when they load): gadget runs
+    /// leave these to them.
+    kernel_counts: std::sync::OnceLock<Vec<Count>>,
 }
 
 /// The in-kernel counters and the labels of every container whose mount
@@ -323,13 +325,19 @@ impl Drop for RunningGadget {
 
 impl Metrics {
     pub fn new(expiry: Duration) -> Self {
-        Self { inner: Mutex::default(), expiry, kernel: Mutex::new(None), kernel_on: Default::default() }
+        Self { inner: Mutex::default(), expiry, kernel: Mutex::new(None), kernel_counts: Default::default() }
     }
 
-    /// Counts execs, opens, signals and TCP connects in the kernel from now
-    /// on, for every process of the node (gadget runs no longer count those).
-    pub fn count_in_kernel(&self, collection: &Arc<Collection>) -> Result<(), crate::session::SessionError> {
-        let counters = Arc::new(Mutex::new(crate::gadgets::metrics_counters::KernelCounters::load()?));
+    /// Counts in the kernel from now on, for every process of the node,
+    /// what this kernel lets it count (gadget runs no longer count those);
+    /// returns what that is.
+    pub fn count_in_kernel(
+        &self,
+        collection: &Arc<Collection>,
+    ) -> Result<crate::gadgets::metrics_counters::KernelCounting, crate::session::SessionError> {
+        let loaded = crate::gadgets::metrics_counters::KernelCounters::load()?;
+        let counting = loaded.counting();
+        let counters = Arc::new(Mutex::new(loaded));
         let labels: Arc<Mutex<HashMap<u64, ContainerLabels>>> = Arc::default();
         let retired: Arc<Mutex<Totals>> = Arc::default();
         let (learnt, kernel, moved) = (labels.clone(), counters.clone(), retired.clone());
@@ -352,17 +360,14 @@ impl Metrics {
             labels.insert(r.mntns, new);
         });
         *locked(&self.kernel) = Some(InKernel { counters, labels, retired, _subscription: subscription });
-        self.kernel_on.store(true, std::sync::atomic::Ordering::Release);
-        Ok(())
+        let _ = self.kernel_counts.set(counting.counted.clone());
+        Ok(counting)
     }
 
     /// Whether the kernel counts `count` (so a gadget run must not).
     pub fn counted_in_kernel(&self, count: Sample) -> bool {
         match count {
-            Sample::Count(c) => {
-                self.kernel_on.load(std::sync::atomic::Ordering::Relaxed)
-                    && crate::gadgets::metrics_counters::COUNTED.iter().any(|(_, k)| *k == c)
-            }
+            Sample::Count(c) => self.kernel_counts.get().is_some_and(|counted| counted.contains(&c)),
             Sample::DnsLatency(_) => false,
         }
     }

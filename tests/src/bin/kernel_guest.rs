@@ -15,7 +15,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -134,7 +134,13 @@ fn run_all() -> Result<()> {
         result("process-filters", &process_filters_load(gadgets));
         result("lost-events", &lost_events().map(|n| format!("{n} lost, reported")));
         result("cgroup-fields", &cgroup_fields().map(|p| format!("cgroupPath {p}")));
-        result("metrics-counters", &metrics_counters());
+        let counters = metrics_counters(None);
+        result("metrics-counters", &counters);
+        // The kprobe variant too, where another was chosen and kprobes exist.
+        let chosen_kprobe = counters.as_ref().is_ok_and(|how| how.starts_with("kprobe"));
+        if !chosen_kprobe && std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists() {
+            result("metrics-counters kprobe", &metrics_counters(Some("kprobe")));
+        }
     }
     // RUNC=1 on the kernel command line: this VM's image has runc.
     if std::env::var("RUNC").is_ok_and(|v| v == "1")
@@ -1485,17 +1491,21 @@ fn lost_events() -> Result<u64> {
 
 /// `ig daemon --metrics-address`'s in-kernel counters load on this kernel
 /// and count what the guest does: execs, opens (failed ones too), a TCP
-/// connect and a refused one.
-fn metrics_counters() -> Result<String> {
+/// connect and a refused one, accepts, an OOM kill and a capability
+/// denial. `variant` forces one of their variants (IG_GADGET_VARIANT);
+/// returns the one the daemon used.
+fn metrics_counters(variant: Option<&str>) -> Result<String> {
     const PORT: u16 = 7071;
-    let mut daemon = Command::new(bin("ig"))
-        .args(["daemon", "-H", "unix:///tmp/igvm-daemon.sock", "--state-dir", "/tmp/igvm-state"])
+    let mut cmd = Command::new(bin("ig"));
+    cmd.args(["daemon", "-H", "unix:///tmp/igvm-daemon.sock", "--state-dir", "/tmp/igvm-state"])
         .args(["--metrics-address", &format!("127.0.0.1:{PORT}")])
         .env("IG_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("ig daemon")?;
+        .stderr(Stdio::piped());
+    if let Some(v) = variant {
+        cmd.env(tracer::session::VARIANT_ENV, v);
+    }
+    let mut daemon = cmd.spawn().context("ig daemon")?;
     let err = daemon.stderr.take().context("stderr")?;
     let (tx, rx) = channel();
     std::thread::spawn(move || {
@@ -1513,7 +1523,14 @@ fn metrics_counters() -> Result<String> {
                 log.push('\n');
             }
         }
-        ensure!(log.contains("in the kernel"), "the counters did not load: {}", last_lines(&log));
+        ensure!(log.contains("counting in the kernel"), "the counters did not load: {}", last_lines(&log));
+        let how = ["fexit", "tracepoint", "kprobe"]
+            .into_iter()
+            .find(|v| log.contains(&format!("capability denials (by {v})")))
+            .with_context(|| format!("capability denials not counted: {}", last_lines(&log)))?;
+        if let Some(v) = variant {
+            ensure!(how == v, "{v} asked for, {how} used");
+        }
         let scrape = || -> Result<String> {
             let mut s = TcpStream::connect(("127.0.0.1", PORT))?;
             s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
@@ -1530,8 +1547,34 @@ fn metrics_counters() -> Result<String> {
             Command::new("/bin/true").status()?;
         }
         let _ = std::fs::File::open("/igvm-no-such-file");
+        // Accepted by this process's drain thread.
         drop(TcpStream::connect(("127.0.0.1", LISTEN_PORT))?);
         ensure!(TcpStream::connect(("127.0.0.1", 1)).is_err(), "port 1 answered");
+        // A denied CAP_SETUID (audited): nobody asking to be root again.
+        let mut denied = Command::new("/bin/true");
+        // SAFETY: only raw syscalls between fork and exec.
+        unsafe {
+            denied.pre_exec(|| {
+                if libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let _ = libc::setuid(0);
+                Ok(())
+            });
+        }
+        ensure!(denied.status()?.success(), "the denied child");
+        // An OOM kill: a stand-in that allocates in a 16M cgroup.
+        let mut hog = Command::new(bin("kernel-guest"))
+            .args(["container", "trace_oomkill", "cmetrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut ready = String::new();
+        BufReader::new(hog.stdout.take().context("stdout")?).read_line(&mut ready)?;
+        hog.stdin.take().context("stdin")?.write_all(b"go\n")?;
+        let status = hog.wait()?;
+        ensure!(status.signal() == Some(libc::SIGKILL), "the hog was not OOM-killed: {status:?}");
+        let _ = std::fs::remove_dir("/sys/fs/cgroup/ig-oom-cmetrics");
         let after = scrape()?;
         let delta = |name: &str| host(&after, name).saturating_sub(host(&before, name));
         // The scrapes are connects too, and the host does other things.
@@ -1539,13 +1582,24 @@ fn metrics_counters() -> Result<String> {
             (delta("ig_container_execs_total"), delta("ig_container_failed_file_opens_total"));
         let (connects, refused) =
             (delta("ig_container_tcp_connects_total"), delta("ig_container_failed_tcp_connects_total"));
+        let (accepts, ooms, denials) = (
+            delta("ig_container_tcp_accepts_total"),
+            delta("ig_container_oom_kills_total"),
+            delta("ig_container_capability_denials_total"),
+        );
         ensure!(execs >= 5, "{execs} execs counted for 5");
         ensure!(failed_opens >= 1, "{failed_opens} failed opens counted for 1");
         ensure!(
             connects >= 2 && refused >= 1,
             "{connects} connects and {refused} refused counted for 2 and 1"
         );
-        Ok(format!("{execs} execs, {connects} connects ({refused} refused)"))
+        // Ours, and the daemon's of the second scrape.
+        ensure!(accepts >= 2, "{accepts} accepts counted for 2");
+        ensure!(ooms == 1, "{ooms} OOM kills counted for 1");
+        ensure!(denials >= 1, "{denials} capability denials counted for 1");
+        Ok(format!(
+            "{how}: {execs} execs, {connects} connects ({refused} refused), {accepts} accepts, {ooms} OOM kill, {denials} denials"
+        ))
     })();
     let _ = daemon.kill();
     let _ = daemon.wait();

@@ -165,12 +165,7 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
         // Counted for every process, gadget or not; where the kernel
         // refuses, gadget runs count what they see instead.
         match metrics.count_in_kernel(&collection) {
-            Ok(()) if crate::gadgets::metrics_counters::counts_tcp_bytes() => {
-                tracing::info!("counting execs, opens, signals, TCP connects and bytes in the kernel")
-            }
-            Ok(()) => tracing::info!(
-                "counting execs, opens, signals and TCP connects in the kernel (TCP bytes need sock/sock_send_length, Linux 6.3+)"
-            ),
+            Ok(counting) => tracing::info!("{}", counting.describe()),
             Err(e) => tracing::warn!(
                 "in-kernel counters not loaded ({}): metrics come from the gadgets that run",
                 shared::error_chain(&e)

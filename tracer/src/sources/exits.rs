@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -22,10 +23,16 @@ pub fn watch(_root: &Path, collection: &Arc<Collection>) -> std::io::Result<Subs
     let (tx, rx) = channel::<Command>();
     let (wake_read, wake_write) = nix::unistd::pipe()?;
     let wake_write = Arc::new(wake_write);
-    let collection2 = collection.clone();
-    std::thread::Builder::new().name("ig-exits".into()).spawn(move || run(rx, wake_read, &collection2))?;
+    // One wake-up byte for any number of commands sent before the watcher
+    // drains them: a start-up with 1,000 spooled containers writes one,
+    // not 1,000 (and the watcher wakes once).
+    let pending = Arc::new(AtomicBool::new(false));
+    let (collection2, pending2) = (collection.clone(), pending.clone());
+    std::thread::Builder::new()
+        .name("ig-exits".into())
+        .spawn(move || run(rx, wake_read, &pending2, &collection2))?;
     let notify = move |cmd: Command, tx: &Sender<Command>| {
-        if tx.send(cmd).is_ok() {
+        if tx.send(cmd).is_ok() && !pending.swap(true, Ordering::AcqRel) {
             let _ = nix::unistd::write(wake_write.as_fd(), &[1]);
         }
     };
@@ -51,7 +58,9 @@ const WAKE: u64 = 0;
 /// Waits on every pidfd at once with epoll: a container's exit, or one
 /// more container to watch, costs the same with 10 or 10,000 of them
 /// (poll(2) would rebuild and rescan the whole set on every change).
-fn run(rx: Receiver<Command>, wake: OwnedFd, collection: &Collection) {
+/// `pending` is set by whoever wrote the wake byte; cleared here before the
+/// commands are drained, so a command sent after the drain writes again.
+fn run(rx: Receiver<Command>, wake: OwnedFd, pending: &AtomicBool, collection: &Collection) {
     let epoll = match Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
         .and_then(|e| e.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE)).map(|()| e))
     {
@@ -116,6 +125,7 @@ fn run(rx: Receiver<Command>, wake: OwnedFd, collection: &Collection) {
                         tracing::debug!("exit watcher: unsubscribed, stopping");
                         return;
                     }
+                    pending.swap(false, Ordering::AcqRel);
                 } else if let Some((id, fd)) = watched.remove(&event.data()) {
                     let _ = epoll.delete(&fd);
                     token_of.remove(&id);
@@ -156,7 +166,7 @@ mod tests {
         let (wake_read, wake_write) = nix::unistd::pipe().unwrap();
         let (done_tx, done) = channel();
         std::thread::spawn(move || {
-            run(rx, wake_read, &collection);
+            run(rx, wake_read, &AtomicBool::new(false), &collection);
             let _ = done_tx.send(());
         });
         nix::unistd::write(wake_write.as_fd(), &[1]).unwrap();

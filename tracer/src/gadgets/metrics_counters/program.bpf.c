@@ -1,31 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The daemon's in-kernel counters (`ig daemon --metrics-address`): per
- * mount namespace, how many execs, opens, signals and TCP connections, and
- * how many failed. Nothing goes through the ring buffer: userspace reads
- * the per-CPU hash at each scrape. A key that does not fit any more is
- * counted as lost, never silently.
+ * mount namespace, how many execs, opens, signals, OOM kills, TCP
+ * connections and accepts, capability denials, and how many failed.
+ * Nothing goes through the ring buffer: userspace reads the per-CPU hash
+ * at each scrape. A key that does not fit any more is counted as lost,
+ * never silently.
  *
  * Facilities: tracepoints syscalls/sys_exit_{execve,execveat,open,openat,
- * openat2,kill,tkill,tgkill}, sock/inet_sock_set_state, and for TCP bytes
- * sock/sock_{send,recv}_length (6.3+; fired in the caller's context by
- * sock_sendmsg and sock_recvmsg; without them no bytes are counted, the
- * daemon says so). Accepts are not
- * counted here: the accepted socket's state changes in softirq context,
- * with no owner to name (trace tcp counts them).
- * A connect's outcome comes in softirq context, where the current task is
- * not the connecting one: the socket is remembered with its owner's mount
- * namespace when it enters SYN_SENT (in connect(), process context).
+ * openat2,kill,tkill,tgkill,accept,accept4}, sock/inet_sock_set_state,
+ * oom/mark_victim, and for TCP bytes sock/sock_{send,recv}_length (6.3+;
+ * fired in the caller's context by sock_sendmsg and sock_recvmsg; without
+ * them no bytes are counted, the daemon says so).
+ * Capability denials: fexit on cap_capable() where trampolines are allowed,
+ * else the tracepoint capability/cap_capable (6.16+), else a kprobe and a
+ * kretprobe on cap_capable(); with none of them they are not counted (the
+ * daemon says so). fexit and the kprobes see the caller's options and leave
+ * out checks made with CAP_OPT_NOAUDIT (probes such as the memory
+ * accounting's CAP_SYS_ADMIN test, not denials anyone asked for), as
+ * `trace capabilities` does by default; the tracepoint does not carry them,
+ * so there every denial counts.
+ * An accept is counted at the syscall's exit, in the accepting task's
+ * context (the accepted socket's state changes in softirq context, with
+ * no owner to name). A connect's outcome comes in softirq context, where
+ * the current task is not the connecting one: the socket is remembered
+ * with its owner's mount namespace when it enters SYN_SENT (in connect(),
+ * process context). An OOM kill counts for the task whose allocation made
+ * the kernel pick a victim, as `trace oomkill` filters it (in a
+ * memory-limited container, a task of that container).
  */
 #include "common.h"
 #include "filter.h"
 #include "buffer.h"
+#include "calls.h"
+#include "files.h"
+#include "sockets.h"
 #include "program.h"
 
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
-#define IG_IPPROTO_TCP 6
 
 /*
  * Not preallocated: a per-CPU value for every possible key on every CPU
@@ -179,6 +193,79 @@ int ig_count_recv(struct trace_event_raw_sock_msg_length *ctx)
 {
 	if (ctx->protocol == IG_IPPROTO_TCP && ctx->ret > 0 && !(ctx->flags & MSG_PEEK))
 		add(gadget_get_mntns_id(), IG_COUNTER_TCP_RECEIVED_BYTES, ctx->ret);
+	return 0;
+}
+
+/* A TCP socket accepted: counted for the accepting task. */
+static __always_inline void count_accept(long ret)
+{
+	if (ret >= 0 && gadget_tcp_sock_of(ret))
+		bump(gadget_get_mntns_id(), IG_COUNTER_TCP_ACCEPTS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int ig_count_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	count_accept(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int ig_count_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	count_accept(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/oom/mark_victim")
+int ig_count_oom_kill(void *ctx)
+{
+	bump(gadget_get_mntns_id(), IG_COUNTER_OOM_KILLS);
+	return 0;
+}
+
+#define CAP_OPT_NOAUDIT 0x2
+
+/* int cap_capable(const struct cred *, struct user_namespace *, int cap, unsigned int opts) */
+SEC("fexit/cap_capable")
+int BPF_PROG(ig_count_cap_fexit, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts,
+	     int ret)
+{
+	if (ret != 0 && !(opts & CAP_OPT_NOAUDIT))
+		bump(gadget_get_mntns_id(), IG_COUNTER_CAPABILITY_DENIALS);
+	return 0;
+}
+
+SEC("tracepoint/capability/cap_capable")
+int ig_count_cap_tracepoint(struct trace_event_raw_cap_capable *ctx)
+{
+	if (ctx->ret != 0)
+		bump(gadget_get_mntns_id(), IG_COUNTER_CAPABILITY_DENIALS);
+	return 0;
+}
+
+/* The kprobe pair: entry keeps audited checks' namespaces for the return. */
+GADGET_CALLS_MAP(cap_calls, __u64);
+
+SEC("kprobe/cap_capable")
+int ig_count_cap_entry(struct pt_regs *ctx)
+{
+	__u64 mntns_id;
+
+	if ((__u32)PT_REGS_PARM4(ctx) & CAP_OPT_NOAUDIT)
+		return 0;
+	mntns_id = gadget_get_mntns_id();
+	gadget_call_begin(&cap_calls, &mntns_id);
+	return 0;
+}
+
+SEC("kretprobe/cap_capable")
+int ig_count_cap_exit(struct pt_regs *ctx)
+{
+	__u64 mntns_id;
+
+	if (gadget_call_end(&cap_calls, &mntns_id, sizeof(mntns_id)) && (int)PT_REGS_RC(ctx) != 0)
+		bump(mntns_id, IG_COUNTER_CAPABILITY_DENIALS);
 	return 0;
 }
 
