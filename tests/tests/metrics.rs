@@ -522,3 +522,84 @@ fn the_daemon_counts_accepts_oom_kills_and_capability_denials_in_the_kernel() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_daemon_counts_dns_with_no_gadget_running_and_never_twice() {
+    let h = harness();
+    require_root();
+    let d = tests::Daemon::start(&["--metrics-address", "127.0.0.1:0"]);
+    assert!(
+        d.ig.stderr_text().contains("counting DNS queries, responses and their latency"),
+        "{}",
+        d.ig.stderr_text()
+    );
+    let target = daemon_metrics_address(&d);
+    let id = unique("igt-ddns");
+    let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
+    let pid = bundle.run_detached();
+    let _server = tests::dns_server::DnsServer::start(
+        Some(std::path::Path::new(&format!("/proc/{pid}/ns/net"))),
+        "127.0.0.1",
+    );
+    let l = format!("namespace=\"\",pod=\"\",container=\"{id}\",runtime=\"runc\"");
+    let series = [
+        format!("ig_container_dns_queries_total{{{l}}}"),
+        format!("ig_container_dns_responses_total{{{l},rcode=\"NoError\"}}"),
+        format!("ig_container_dns_responses_total{{{l},rcode=\"NXDomain\"}}"),
+        format!("ig_container_dns_latency_seconds_count{{{l}}}"),
+    ];
+    let scraped = || -> Vec<f64> {
+        let (_, body) = http_get(&target, "/metrics").expect("/metrics");
+        series.iter().map(|s| sample(&body, s).unwrap_or(0.0)).collect()
+    };
+    let lookups = || {
+        for name in ["example.test", "nope.test"] {
+            let _ = bundle.exec_output(&["nslookup", name, "127.0.0.1"]);
+        }
+    };
+    // With a client's trace dns attached: its events are the truth, and
+    // the daemon's counts must match them once, not twice.
+    let client = d.gadgetctl_ready(&["trace", "dns", "-c", &id, "-o", "json"]);
+    lookups();
+    let mut events: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let once = loop {
+        events.extend(client.collect_json(Duration::from_millis(300)));
+        let mine: Vec<&Value> =
+            events.iter().filter(|v| v["runtime"]["containerName"] == id.as_str()).collect();
+        let responses = |rcode: &str| {
+            mine.iter().filter(|v| v["qr"] == "R" && v["pktType"] == "HOST" && v["rcode"] == rcode).count()
+        };
+        let want = [
+            mine.iter().filter(|v| v["qr"] == "Q" && v["pktType"] == "OUTGOING").count(),
+            responses("NoError"),
+            responses("NXDomain"),
+            mine.iter()
+                .filter(|v| v["qr"] == "R" && v["pktType"] == "HOST" && v["latency"].as_u64() > Some(0))
+                .count(),
+        ]
+        .map(|n| n as f64);
+        let shown = scraped();
+        if want[1] >= 1.0 && want[2] >= 1.0 && shown == want {
+            break want;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon's DNS counts never matched the events: want {want:?}, shown {shown:?}"
+        );
+    };
+    drop(client);
+    // Nobody watching now: the same lookups count the same again.
+    lookups();
+    let twice: Vec<f64> = once.iter().map(|n| n * 2.0).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = scraped();
+        if shown == twice {
+            break;
+        }
+        assert!(Instant::now() < deadline, "with no gadget running: want {twice:?}, shown {shown:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    bundle.delete();
+}

@@ -26,6 +26,9 @@ pub struct RunIo {
     /// With `--output-file`, events also go to `out` (a headless
     /// instance: its file, and whoever attaches).
     pub tee: bool,
+    /// The daemon's own counting run (no output, metrics only): it counts
+    /// what every other run leaves to the daemon.
+    pub daemon_counter: bool,
 }
 
 impl RunIo {
@@ -38,6 +41,7 @@ impl RunIo {
             stop: stop_on_signals(),
             started: None,
             tee: false,
+            daemon_counter: false,
         }
     }
 }

@@ -270,6 +270,8 @@ pub struct Metrics {
     /// What those counters count (set once, when they load): gadget runs
     /// leave these to them.
     kernel_counts: std::sync::OnceLock<Vec<Count>>,
+    /// The daemon's own `trace dns` run counts DNS (see daemon/dns_counter.rs).
+    daemon_counts_dns: std::sync::atomic::AtomicBool,
 }
 
 /// The in-kernel counters and the labels of every container whose mount
@@ -325,7 +327,13 @@ impl Drop for RunningGadget {
 
 impl Metrics {
     pub fn new(expiry: Duration) -> Self {
-        Self { inner: Mutex::default(), expiry, kernel: Mutex::new(None), kernel_counts: Default::default() }
+        Self {
+            inner: Mutex::default(),
+            expiry,
+            kernel: Mutex::new(None),
+            kernel_counts: Default::default(),
+            daemon_counts_dns: Default::default(),
+        }
     }
 
     /// Counts in the kernel from now on, for every process of the node,
@@ -364,11 +372,19 @@ impl Metrics {
         Ok(counting)
     }
 
-    /// Whether the kernel counts `count` (so a gadget run must not).
-    pub fn counted_in_kernel(&self, count: Sample) -> bool {
+    /// From now on (`true`) DNS is counted by the daemon's own run, which
+    /// every other run leaves it to; `false` when that run ended.
+    pub fn set_daemon_counts_dns(&self, on: bool) {
+        self.daemon_counts_dns.store(on, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the daemon counts `count` itself, in the kernel or in its
+    /// own counting run (so a gadget run must not).
+    pub fn counted_by_daemon(&self, count: Sample) -> bool {
+        let dns = || self.daemon_counts_dns.load(std::sync::atomic::Ordering::Acquire);
         match count {
+            Sample::Count(Count::DnsQueries | Count::DnsResponses { .. }) | Sample::DnsLatency(_) => dns(),
             Sample::Count(c) => self.kernel_counts.get().is_some_and(|counted| counted.contains(&c)),
-            Sample::DnsLatency(_) => false,
         }
     }
 

@@ -339,7 +339,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         opts.metrics_address.is_none() && opts.otlp.otlp_endpoint.is_none(),
         "--metrics-address and --otlp-endpoint: only the trace gadgets export so far"
     );
-    let RunIo { out, mut err, stop, started, tee, terminal_width } = io;
+    let RunIo { out, mut err, stop, started, tee, terminal_width, .. } = io;
     let (mut out, mut file) =
         crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
     if let Some(done) = gadget.without_kernel(&mut out, &mut err) {

@@ -67,6 +67,8 @@ struct Sink<G: Gadget> {
     file: Option<OutputFile>,
     /// With `--metrics-address`: the counts since the last publication.
     counts: Option<(Arc<Metrics>, RunCounts)>,
+    /// The daemon's own counting run: counts even what others leave to the daemon.
+    daemon_counter: bool,
     /// With `--otlp-endpoint`: where events go besides the output.
     otlp: Option<crate::otlp::Exporter>,
     /// The selection, for events placed by network namespace.
@@ -108,8 +110,9 @@ impl<G: Gadget> Sink<G> {
             counts.delivered += 1;
             let container = event.common().container.as_deref();
             self.gadget.count(&event, &mut |c| {
-                // What the daemon counts in the kernel is not counted twice.
-                if !metrics.counted_in_kernel(c) {
+                // What the daemon counts itself (in the kernel, or in its
+                // own counting run) is not counted twice.
+                if self.daemon_counter || !metrics.counted_by_daemon(c) {
                     counts.add(mntns, container, c)
                 }
             });
@@ -251,7 +254,7 @@ pub fn probe_program(gadget: &dyn crate::session::GadgetProgram) -> anyhow::Resu
 pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
     let RunContext { root, collection, io, metrics } = ctx;
     let opts = gadget.common().run_options();
-    let RunIo { out, mut err, terminal_width, stop, started, tee } = io;
+    let RunIo { out, mut err, terminal_width, stop, started, tee, daemon_counter } = io;
     let (out, file) = redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
     let metrics = match (opts.metrics_address, metrics) {
         (Some(_), Some(_)) => anyhow::bail!(
@@ -326,6 +329,7 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
         names: wants_names.then(|| crate::names::NameCache::new(root)),
         file,
         counts,
+        daemon_counter,
         otlp,
         netns_scope: crate::unowned::NetnsScope::new(filter, opts.selector.clone(), root),
     };

@@ -152,7 +152,7 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         gadget.program().is_some() || opts.process.tid.is_none(),
         "--tid: this gadget has one row per process (--pid selects one)"
     );
-    let RunIo { out, mut err, terminal_width, stop, started, tee } = io;
+    let RunIo { out, mut err, terminal_width, stop, started, tee, .. } = io;
     let (out, mut file) = crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
     opts.output.refuse_folded()?;
     let columns = gadget.columns();

@@ -130,6 +130,7 @@ async fn run(
             let _ = started_tx.send(());
         })),
         tee: false,
+        daemon_counter: false,
     };
     let done = Box::new(move |result| {
         let _ = done_tx.send(result);

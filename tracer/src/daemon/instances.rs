@@ -321,6 +321,7 @@ impl Instances {
                 running.state.send_replace(State::Running);
             })),
             tee: true,
+            daemon_counter: false,
         };
         let this = self.clone();
         let ending = instance.clone();

@@ -7,6 +7,7 @@
 //! (instances.rs) run with no client and survive restarts.
 
 pub mod conn;
+pub mod dns_counter;
 pub mod instances;
 pub mod listen;
 pub mod nri;
@@ -190,6 +191,10 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
         otlp_watch(exporter, args.otlp_metrics_interval)
     });
     let runner = Runner { root: opts.root.clone(), collection: collection.clone(), metrics: metrics.clone() };
+    let _dns_counter = match &metrics {
+        Some(m) => dns_counter::start(&runner, m.clone()).await,
+        None => None,
+    };
     let instances = Instances::resume(&args.state_dir, runner.clone())
         .await
         .with_context(|| format!("the instances in {}", args.state_dir.display()))?;
