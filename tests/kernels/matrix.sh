@@ -94,6 +94,10 @@ boot() {
   local kver=$1 K=$VM/kernels/$1 out=$VM/results/$1
   rm -rf "$out"; mkdir -p "$out"
   local x; x=$(mktemp -d)
+  # Its "." is the guest's root once unpacked over the base: mktemp's 0700
+  # would leave / closed to every user but root (a setuid child could not
+  # exec anything).
+  chmod 755 "$x"
   mkdir -p "$x/modules"
   # overlay for runc's root, loop for top block-io, veth for advise
   # network-policy's pod (modules on Debian's kernels).

@@ -1562,13 +1562,14 @@ fn metrics_counters(variant: Option<&str>) -> Result<String> {
                 Ok(())
             });
         }
-        ensure!(denied.status()?.success(), "the denied child");
+        ensure!(denied.status().context("a child running as nobody")?.success(), "the denied child");
         // An OOM kill: a stand-in that allocates in a 16M cgroup.
         let mut hog = Command::new(bin("kernel-guest"))
             .args(["container", "trace_oomkill", "cmetrics"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .spawn()?;
+            .spawn()
+            .context("the OOM stand-in")?;
         let mut ready = String::new();
         BufReader::new(hog.stdout.take().context("stdout")?).read_line(&mut ready)?;
         hog.stdin.take().context("stdin")?.write_all(b"go\n")?;

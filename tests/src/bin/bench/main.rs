@@ -64,6 +64,7 @@ fn main() -> Result<()> {
         Some("daemon") => daemon::daemon_throughput(flag("--count", 1_000_000), rounds),
         Some("gadgets") => startup::gadget_startup(flag("--containers", 100) as usize, rounds),
         Some("dns") => dns::run(flag("--count", 1_000_000), rounds),
+        Some("fakes") => startup::hold_fakes(flag("--containers", 1000) as usize),
         Some("all") => {
             storm::storm(storm::Storm::Open, flag("--open-count", 1_000_000), rounds, containers)?;
             storm::storm(storm::Storm::Exec, flag("--exec-count", 5_000), rounds, containers)?;
@@ -84,7 +85,7 @@ fn main() -> Result<()> {
         Some("ssl") => ssl::ssl_cost(flag("--count", 200_000), rounds),
         _ => {
             bail!(
-                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|traceloop|ssl|peers|sizes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
+                "usage: bench open|exec|startup|hook|nri|daemon|gadgets|dns|instances|traceloop|ssl|peers|sizes|fakes|all [--rounds N] [--count N] [--storm-containers N] [--containers N]"
             )
         }
     }

@@ -115,6 +115,17 @@ impl Drop for FakeContainers {
     }
 }
 
+/// `bench fakes --containers N`: N stand-in containers in the spool until
+/// stdin closes, for profiling a tracer's start-up by hand (perf, strace).
+pub(crate) fn hold_fakes(n: usize) -> Result<()> {
+    let fakes = FakeContainers::start(n)?;
+    println!("{} fake containers in the spool; close stdin (Ctrl-D) to remove them", fakes.ids.len());
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
+    drop(fakes);
+    Ok(())
+}
+
 /// Milliseconds from spawning `ig <args>` until it logs "tracing started".
 fn time_to_started(args: &[&str]) -> Result<f64> {
     let spawned = Instant::now();
