@@ -9,7 +9,7 @@
 //! ring buffer when its removal arrives.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use shared::ContainerRecord;
@@ -95,6 +95,27 @@ struct Inner {
 #[derive(Default)]
 pub struct Collection {
     inner: Mutex<Inner>,
+    /// Initial loads under way (the spool, the runtime APIs): subscribers
+    /// wait for them, so a gadget's filter starts with every container
+    /// that was already running, while its programs load meanwhile.
+    initial_loads: Mutex<usize>,
+    loaded: Condvar,
+}
+
+/// An initial load under way; the collection counts as loaded once every
+/// such guard is dropped (on its thread's end, or its panic).
+pub struct InitialLoad {
+    collection: Arc<Collection>,
+}
+
+impl Drop for InitialLoad {
+    fn drop(&mut self) {
+        let mut n = self.collection.initial_loads.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.collection.loaded.notify_all();
+        }
+    }
 }
 
 /// Ends a subscription when dropped.
@@ -116,6 +137,20 @@ impl Collection {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks an initial load as under way until the guard is dropped.
+    pub fn initial_load(self: &Arc<Self>) -> InitialLoad {
+        *self.initial_loads.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        InitialLoad { collection: self.clone() }
+    }
+
+    /// Returns once no initial load is under way.
+    pub fn wait_initial_load(&self) {
+        let mut n = self.initial_loads.lock().unwrap_or_else(|p| p.into_inner());
+        while *n > 0 {
+            n = self.loaded.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// Adds or replaces a container; returns false when the same record was
@@ -219,7 +254,9 @@ impl Collection {
     /// Calls `f` with `Added` for every container already there, then for
     /// every later change, until the returned subscription is dropped. `f`
     /// runs with the collection locked: it must not call back into it.
+    /// Waits for the initial loads first (see [`Collection::initial_load`]).
     pub fn subscribe(self: &Arc<Self>, f: impl Fn(&Change) + Send + 'static) -> Subscription {
+        self.wait_initial_load();
         let mut inner = self.lock();
         for r in inner.by_id.values() {
             f(&Change::Added(r.clone()));
@@ -278,6 +315,31 @@ mod tests {
         r.mntns = mntns;
         r.netns = netns;
         r
+    }
+
+    /// A subscriber made while an initial load runs starts with all it
+    /// loaded, never half of it.
+    #[test]
+    fn a_subscriber_waits_for_the_initial_load() {
+        let c = Collection::new();
+        let load = c.initial_load();
+        let loader = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    c.add(record(&format!("c{i}"), i + 1, 7), Source::Spool);
+                    std::thread::yield_now();
+                }
+                drop(load);
+            })
+        };
+        let (tx, rx) = channel();
+        let _s = c.subscribe(move |change| {
+            let _ = tx.send(matches!(change, Change::Added(_)));
+        });
+        let first: Vec<bool> = rx.try_iter().collect();
+        assert_eq!(first.len(), 100, "every loaded container, at subscription");
+        loader.join().unwrap();
     }
 
     #[test]

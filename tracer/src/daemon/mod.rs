@@ -224,6 +224,8 @@ pub async fn serve(args: DaemonArgs, opts: SourceOptions) -> anyhow::Result<()> 
             }
         }
     }
+    // Ready means every container already running is known.
+    ctx.runner.collection.wait_initial_load();
     tracing::info!(
         containers = ctx.runner.collection.len(),
         instances = instances.list().len(),

@@ -32,6 +32,8 @@ pub enum SourceError {
     },
     #[error("starting the exit watcher")]
     Exits(#[source] std::io::Error),
+    #[error("starting a thread that loads the spool or asks the runtimes")]
+    Load(#[source] std::io::Error),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -51,14 +53,37 @@ impl SourceOptions {
 /// Starts listening and watching first, then loads the spool and asks the
 /// runtimes, so that no container falls between them: one learnt twice is
 /// deduplicated by id, and a fallback never replaces a richer record.
+/// The loading runs on threads of its own while the caller goes on (a
+/// gadget loads its programs meanwhile: with 1,000 spooled containers the
+/// spool takes longer than that); subscribers wait for it
+/// ([`Collection::initial_load`]), so a filter still starts with every
+/// container that was already running.
 pub fn start(opts: &SourceOptions, collection: &Arc<Collection>) -> Result<Sources, SourceError> {
     let root = &opts.root;
     let listener = listener::Listener::start(root, collection.clone())?;
     let exits = exits::watch(root, collection).map_err(SourceError::Exits)?;
     let docker_root: Arc<OnceLock<PathBuf>> = Arc::new(OnceLock::new());
     let fanotify = start_fanotify(opts, collection, docker_root.clone());
-    spool::load(root, collection);
-    load_running(opts, collection, Some(&docker_root));
+    // The spool and the runtime APIs on two threads: in either order the
+    // spool's (richer) record wins, as `add` replaces and `add_if_absent`
+    // does not.
+    let (spool_load, api_load) = (collection.initial_load(), collection.initial_load());
+    let (root2, spooled) = (root.clone(), collection.clone());
+    std::thread::Builder::new()
+        .name("ig-load-spool".into())
+        .spawn(move || {
+            spool::load(&root2, &spooled);
+            drop(spool_load);
+        })
+        .map_err(SourceError::Load)?;
+    let (opts2, running) = (opts.clone(), collection.clone());
+    std::thread::Builder::new()
+        .name("ig-load-runtimes".into())
+        .spawn(move || {
+            load_running(&opts2, &running, Some(&docker_root));
+            drop(api_load);
+        })
+        .map_err(SourceError::Load)?;
     Ok(Sources { _listener: listener, _exits: exits, _fanotify: fanotify })
 }
 

@@ -82,14 +82,55 @@ pub enum RuntimeError {
     Containerd(String, String, String),
 }
 
-/// Asks every selected runtime whose socket exists, concurrently, within
-/// [`ENUMERATION_BOUND`]. On a thread of its own, so that it works from
-/// inside an async caller too.
-pub fn enumerate(root: &Path, opts: &RuntimeOptions) -> Enumerated {
-    std::thread::scope(|s| s.spawn(|| enumerate_here(root, opts)).join().unwrap_or_default())
+/// The sockets of the selected runtimes that exist on this host.
+#[derive(Default)]
+struct Sockets {
+    docker: Option<PathBuf>,
+    podman: Option<PathBuf>,
+    containerd: Option<PathBuf>,
+    crio: Option<PathBuf>,
 }
 
-fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
+impl Sockets {
+    fn find(root: &Path, opts: &RuntimeOptions) -> Self {
+        let want = |r| opts.runtimes.contains(&r);
+        let socket = |r: Runtime, p: &PathBuf| {
+            if !want(r) {
+                return None;
+            }
+            let s = shared::hookproto::on_host(root, p);
+            if s.exists() {
+                Some(s)
+            } else {
+                tracing::debug!(socket = %s.display(), "runtime socket absent: skipped");
+                None
+            }
+        };
+        Self {
+            docker: socket(Runtime::Docker, &opts.docker_socket),
+            podman: socket(Runtime::Podman, &opts.podman_socket),
+            containerd: socket(Runtime::Containerd, &opts.containerd_socket),
+            crio: socket(Runtime::CriO, &opts.crio_socket),
+        }
+    }
+
+    fn none(&self) -> bool {
+        self.docker.is_none() && self.podman.is_none() && self.containerd.is_none() && self.crio.is_none()
+    }
+}
+
+/// Asks every selected runtime whose socket exists, concurrently, within
+/// [`ENUMERATION_BOUND`]. On a thread of its own, so that it works from
+/// inside an async caller too; with no socket there, nothing is started.
+pub fn enumerate(root: &Path, opts: &RuntimeOptions) -> Enumerated {
+    let sockets = Sockets::find(root, opts);
+    if sockets.none() {
+        return Enumerated::default();
+    }
+    std::thread::scope(|s| s.spawn(|| enumerate_here(root, opts, &sockets)).join().unwrap_or_default())
+}
+
+fn enumerate_here(root: &Path, opts: &RuntimeOptions, sockets: &Sockets) -> Enumerated {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -99,36 +140,24 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
     };
     rt.block_on(async {
         let mut out = Enumerated::default();
-        let want = |r| opts.runtimes.contains(&r);
-        let socket = |p: &PathBuf| {
-            let s = shared::hookproto::on_host(root, p);
-            if s.exists() {
-                Some(s)
-            } else {
-                tracing::debug!(socket = %s.display(), "runtime socket absent: skipped");
-                None
-            }
-        };
-        let docker_sock = want(Runtime::Docker).then(|| socket(&opts.docker_socket)).flatten();
-        let podman_sock = want(Runtime::Podman).then(|| socket(&opts.podman_socket)).flatten();
+        let (docker_sock, podman_sock) = (&sockets.docker, &sockets.podman);
         let docker = async {
-            match &docker_sock {
+            match docker_sock {
                 Some(s) => Some(docker::enumerate(root, s, "docker").await),
                 None => None,
             }
         };
         let podman = async {
-            match &podman_sock {
+            match podman_sock {
                 Some(s) => Some(docker::enumerate(root, s, "podman").await),
                 None => None,
             }
         };
         // containerd answers CRI for its "k8s.io" namespace (with the pods'
         // metadata), its own API for the others; CRI-O CRI for all of its containers.
-        let containerd_sock = want(Runtime::Containerd).then(|| socket(&opts.containerd_socket)).flatten();
-        let crio_sock = want(Runtime::CriO).then(|| socket(&opts.crio_socket)).flatten();
+        let (containerd_sock, crio_sock) = (&sockets.containerd, &sockets.crio);
         let containerd = async {
-            match &containerd_sock {
+            match containerd_sock {
                 Some(s) if opts.containerd_namespace == "k8s.io" => {
                     // `ctr -n k8s.io run` puts containers there that CRI
                     // does not know: containerd's own API has those.
@@ -143,7 +172,7 @@ fn enumerate_here(root: &Path, opts: &RuntimeOptions) -> Enumerated {
             }
         };
         let crio = async {
-            match &crio_sock {
+            match crio_sock {
                 Some(s) => Some(cri::enumerate(root, s, "cri-o").await),
                 None => None,
             }
