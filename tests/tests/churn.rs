@@ -43,14 +43,57 @@ const SOURCES: [Source; 4] = [Source::RuncHook, Source::Podman, Source::CtrWatch
 
 /// BPF programs and maps loaded on the machine (ours are named ig_*; maps
 /// are counted whole: a leaked map of ours has no reliable name prefix).
+/// ig's eBPF programs (all named `ig_*`) and the maps they use or that ig
+/// names (`gadget_*`), host-wide. Only ig's: other users come and go on
+/// their own (systemd attaches device and firewall programs with their maps
+/// to a podman container's scope, and removes them some time after it stops).
 fn bpf_objects() -> (usize, usize) {
-    let count = |what: &str| {
+    let show = |what: &str| -> Vec<Value> {
         let out =
             Command::new("bpftool").args([what, "show", "--json"]).output().expect("bpftool (apt: bpftool)");
         assert!(out.status.success(), "bpftool {what} show failed");
-        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().map_or(0, Vec::len)
+        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().cloned().unwrap_or_default()
     };
-    (count("prog"), count("map"))
+    let progs: Vec<Value> = show("prog")
+        .into_iter()
+        .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with("ig_")))
+        .collect();
+    let used: std::collections::HashSet<u64> = progs
+        .iter()
+        .flat_map(|p| p["map_ids"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m.as_u64())
+        .collect();
+    let maps = show("map")
+        .into_iter()
+        .filter(|m| {
+            m["id"].as_u64().is_some_and(|id| used.contains(&id))
+                || m["name"].as_str().is_some_and(|n| n.starts_with("gadget_"))
+        })
+        .count();
+    (progs.len(), maps)
+}
+
+/// The processes holding eBPF programs or maps (pid, name, how many fds),
+/// for a failure message.
+fn bpf_holders() -> String {
+    let mut holders = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let held = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|l| l.to_string_lossy().starts_with("anon_inode:bpf-"))
+            })
+            .count();
+        if held > 0 {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            holders.push(format!("{pid} {} ({held} fds)", comm.trim()));
+        }
+    }
+    holders.join(", ")
 }
 
 fn fds_of(pid: u32) -> usize {
@@ -318,7 +361,12 @@ fn nothing_is_lost_while_tracers_are_killed_and_containers_churn() {
         std::thread::sleep(Duration::from_millis(200));
         after = bpf_objects();
     }
-    assert_eq!(after, bpf_before, "(programs, maps) before the churn and after its tracers are gone");
+    assert_eq!(
+        after,
+        bpf_before,
+        "ig's (programs, maps) before the churn and after its tracers are gone; held by: {}",
+        bpf_holders()
+    );
 }
 
 /// `ig daemon` restarts under a connected gadgetctl: the client ends with a

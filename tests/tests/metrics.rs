@@ -162,6 +162,23 @@ fn prometheus_sees_a_containers_execs_and_failed_execs_with_its_labels() {
     assert_eq!(up, 1.0);
 }
 
+/// Waits until Prometheus's value of each `NAME{container="id"}` equals
+/// `want` (what ig served once its counts had settled).
+fn prometheus_agrees(prometheus: &Prometheus, id: &str, names: &[&str], want: &[f64]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got: Vec<Option<f64>> = names
+            .iter()
+            .map(|n| prometheus.query_value(&format!("{n}{{container=\"{id}\"}}")).map(|(_, v)| v))
+            .collect();
+        if got.iter().zip(want).all(|(g, w)| *g == Some(*w)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "PromQL {names:?}: {got:?}, ig served {want:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// Where a daemon serves its metrics, from its log.
 fn daemon_metrics_address(d: &tests::Daemon) -> String {
     let text = d.ig.stderr_text();
@@ -333,6 +350,7 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
         d.ig.stderr_text()
     );
     let target = daemon_metrics_address(&d);
+    let prometheus = Prometheus::start(&target);
     let dir = std::env::temp_dir().join(unique("igt-kmetrics"));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("open.json");
@@ -421,6 +439,8 @@ fn the_daemon_counts_opens_and_tcp_connects_in_the_kernel_once() {
     );
     let (_, body) = http_get(&target, "/metrics").unwrap();
     assert_eq!(sample(&body, "ig_kernel_counts_lost_total"), Some(0.0), "{body}");
+    // A real Prometheus scraping the daemon returns the same counts.
+    prometheus_agrees(&prometheus, &id, &names, &after);
     bundle.delete();
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
@@ -534,6 +554,7 @@ fn the_daemon_counts_dns_with_no_gadget_running_and_never_twice() {
         d.ig.stderr_text()
     );
     let target = daemon_metrics_address(&d);
+    let prometheus = Prometheus::start(&target);
     let id = unique("igt-ddns");
     let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
     let pid = bundle.run_detached();
@@ -599,6 +620,24 @@ fn the_daemon_counts_dns_with_no_gadget_running_and_never_twice() {
             break;
         }
         assert!(Instant::now() < deadline, "with no gadget running: want {twice:?}, shown {shown:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // And through a real Prometheus (once it has scraped): the queries and
+    // responses by rcode.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let q = |query: String| prometheus.query_value(&query).map(|(_, v)| v);
+        let got = [
+            q(format!("ig_container_dns_queries_total{{container=\"{id}\"}}")),
+            q(format!("ig_container_dns_responses_total{{container=\"{id}\",rcode=\"NoError\"}}")),
+            q(format!("ig_container_dns_responses_total{{container=\"{id}\",rcode=\"NXDomain\"}}")),
+            q(format!("ig_container_dns_latency_seconds_count{{container=\"{id}\"}}")),
+        ];
+        if got.iter().zip(&twice).all(|(g, w)| *g == Some(*w)) {
+            assert_eq!(q("up{job=\"ig\"}".to_string()), Some(1.0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "PromQL: {got:?}, ig served {twice:?}");
         std::thread::sleep(Duration::from_millis(300));
     }
     bundle.delete();
