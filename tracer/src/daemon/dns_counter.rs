@@ -26,7 +26,12 @@ pub struct DnsCounter {
 
 /// Starts the counter and waits until it traces (or failed).
 pub async fn start(runner: &Runner, metrics: Arc<Metrics>) -> Option<DnsCounter> {
-    let args: Vec<String> = ["trace", "dns", "--host"].iter().map(|s| s.to_string()).collect();
+    // A ring of 512 KiB, not trace dns's 4 MiB: the kernel maps a ring
+    // twice, resident from the start, and this one runs on every node for
+    // as long as the daemon does. Hundreds of DNS packets fit between two
+    // drains; a burst beyond is counted as lost (ig_gadget_events_lost_total).
+    let args: Vec<String> =
+        ["trace", "dns", "--host", "--ring-buffer-size", "524288"].iter().map(|s| s.to_string()).collect();
     let command = match prepare(&args) {
         Ok(c) => c,
         Err(e) => {
