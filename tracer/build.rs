@@ -35,6 +35,7 @@ fn main() {
         deflate(&object);
         generate_types(gadget, &dir.join("program.h"), &include, &out);
     }
+    generate_common_types(&include, &out);
 }
 
 /// The gadget directories that have an eBPF program, sorted.
@@ -101,6 +102,9 @@ fn generate_types(gadget: &str, header: &Path, include: &Path, out: &Path) {
         .clang_arg(format!("-I{}", include.display()))
         .allowlist_type("ig_.*")
         .allowlist_var("IG_.*")
+        // One Rust type for the struct every event embeds (crate::bpf).
+        .blocklist_type("ig_process")
+        .raw_line("#[allow(unused_imports)]\nuse crate::bpf::ig_process;")
         .derive_default(false)
         .derive_debug(false)
         .layout_tests(true)
@@ -109,5 +113,22 @@ fn generate_types(gadget: &str, header: &Path, include: &Path, out: &Path) {
         .generate()
         .unwrap_or_else(|e| panic!("bindgen on {}: {e} (install libclang-dev)", header.display()));
     let target = out.join(format!("{gadget}_types.rs"));
+    bindings.write_to_file(&target).unwrap_or_else(|e| panic!("writing {}: {e}", target.display()));
+}
+
+/// The types every gadget shares (`bpf/types.h`), once: `$OUT_DIR/common_types.rs`.
+fn generate_common_types(include: &Path, out: &Path) {
+    let header = include.join("types.h");
+    let bindings = bindgen::Builder::default()
+        .header(header.to_string_lossy())
+        .allowlist_type("ig_process")
+        .allowlist_var("IG_TASK_COMM_LEN")
+        .derive_default(false)
+        .derive_debug(false)
+        .layout_tests(true)
+        .use_core()
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen on {}: {e} (install libclang-dev)", header.display()));
+    let target = out.join("common_types.rs");
     bindings.write_to_file(&target).unwrap_or_else(|e| panic!("writing {}: {e}", target.display()));
 }

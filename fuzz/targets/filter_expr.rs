@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use clap::Parser as _;
 use tracer::cli::{Cli, Command, GadgetCommand};
 use tracer::event::EventCommon;
+use tracer::event_process::Process;
 use tracer::gadgets::Gadget;
 use tracer::gadgets::trace_exec::ExecEvent;
 use tracer::gadgets::{Column, TraceCommand};
@@ -27,15 +28,10 @@ fn columns() -> &'static Vec<Column<ExecEvent>> {
 fn event() -> ExecEvent {
     ExecEvent {
         common: EventCommon { timestamp: 1_700_000_000_000_000_000, mntns: 4026531840, ..Default::default() },
-        pid: 4242,
-        tid: 4242,
-        ppid: 1,
-        uid: 0,
-        gid: 0,
+        process: Process { pid: 4242, tid: 4242, ppid: Some(1), comm: "sh".into(), uid: 0, gid: 0 },
         loginuid: u32::MAX,
         sessionid: u32::MAX,
         ret: -2,
-        comm: "sh".into(),
         args: vec!["/bin/sh".into(), "-c".into(), "echo ü".into()],
         args_truncated: false,
         upperlayer: true,

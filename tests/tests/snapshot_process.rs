@@ -54,7 +54,7 @@ fn without_host_only_container_processes_and_the_kernel_filters_by_mntns() {
     let mntns = mntns_of(inside.id());
     let listed = SnapshotProcess::default().take(Some(&[mntns])).expect("snapshot");
     assert_eq!(
-        listed.iter().map(|e| e.pid).collect::<Vec<_>>(),
+        listed.iter().map(|e| e.process.pid).collect::<Vec<_>>(),
         vec![inside.id()],
         "only the allowed namespace"
     );

@@ -95,7 +95,7 @@ async fn only_allowed_mount_namespaces_are_traced() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let inside = seen.iter().find(|e| e.tpid == sh_pid).expect("the signal in the allowed namespace");
-    assert_eq!((inside.signal.as_str(), inside.pid as i32), ("SIGWINCH", sh_pid));
+    assert_eq!((inside.signal.as_str(), inside.process.pid as i32), ("SIGWINCH", sh_pid));
     assert!(seen.iter().all(|e| e.common.mntns == mntns), "nothing from the host: {seen:?}");
     stdin.write_all(b"\n").unwrap();
     child.wait().unwrap();

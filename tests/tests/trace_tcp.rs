@@ -94,8 +94,8 @@ async fn only_allowed_mount_namespaces_are_traced() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        seen.iter().any(|e| e.operation == "connect" && e.pid == child_pid),
+        seen.iter().any(|e| e.operation == "connect" && e.process.pid == child_pid),
         "the allowed namespace: {seen:?}"
     );
-    assert!(seen.iter().all(|e| e.pid == child_pid), "nothing from the host: {seen:?}");
+    assert!(seen.iter().all(|e| e.process.pid == child_pid), "nothing from the host: {seen:?}");
 }

@@ -100,6 +100,9 @@ async fn only_allowed_mount_namespaces_are_traced() {
         session.drain(|raw| seen.push(gadget.decode(raw, &clock).unwrap()));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(seen.iter().any(|e| e.pid == child_pid && e.dport == port), "the allowed namespace: {seen:?}");
-    assert!(seen.iter().all(|e| e.pid == child_pid), "nothing from the host: {seen:?}");
+    assert!(
+        seen.iter().any(|e| e.process.pid == child_pid && e.dport == port),
+        "the allowed namespace: {seen:?}"
+    );
+    assert!(seen.iter().all(|e| e.process.pid == child_pid), "nothing from the host: {seen:?}");
 }

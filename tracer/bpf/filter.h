@@ -86,6 +86,12 @@ static __always_inline bool gadget_should_discard_process(__u32 pid, __u32 tid, 
 	return gadget_filter_comm_set && gadget_comm_differs(comm);
 }
 
+/* Whether the process filters (--pid, --uid, --comm ...) drop *p. */
+static __always_inline bool gadget_should_discard_of(const struct ig_process *p)
+{
+	return gadget_should_discard_process(p->pid, p->tid, p->uid, p->gid, p->comm);
+}
+
 /* The process filters for the current task. */
 static __always_inline bool gadget_should_discard_current_process(void)
 {

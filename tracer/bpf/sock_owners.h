@@ -21,33 +21,23 @@
 #define IG_TCP_CLOSE 7
 #define IG_TCP_LISTEN 10
 
-struct gadget_sock_owner {
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
-	char comm[IG_TASK_COMM_LEN];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* the struct sock's address */
-	__type(value, struct gadget_sock_owner);
+	__type(value, struct ig_process);
 } gadget_sock_owners SEC(".maps");
 
 static __always_inline void gadget_remember_owner(const void *sk)
 {
-	struct gadget_sock_owner o = {};
+	struct ig_process o;
 	__u64 key = (__u64)sk;
 
-	o.mntns_id = gadget_get_mntns_id();
-	gadget_fill_task(&o);
+	gadget_fill_process(&o, gadget_get_mntns_id());
 	bpf_map_update_elem(&gadget_sock_owners, &key, &o, BPF_ANY);
 }
 
-static __always_inline const struct gadget_sock_owner *gadget_owner_of(const void *sk)
+static __always_inline const struct ig_process *gadget_owner_of(const void *sk)
 {
 	__u64 key = (__u64)sk;
 
@@ -59,24 +49,12 @@ static __always_inline const struct gadget_sock_owner *gadget_owner_of(const voi
  * dropped. An unknown owner passes the container filter: userspace decides
  * by the event's network namespace. It cannot pass the process filters.
  */
-static __always_inline bool gadget_discard_owner(const struct gadget_sock_owner *o)
+static __always_inline bool gadget_discard_owner(const struct ig_process *o)
 {
 	if (!o)
 		return gadget_process_filters_set();
-	return gadget_should_discard_mntns_id(o->mntns_id) ||
-	       gadget_should_discard_process(o->pid, o->tid, o->uid, o->gid, o->comm);
+	return gadget_should_discard_mntns_id(o->mntns_id) || gadget_should_discard_of(o);
 }
-
-/* Copies the owner's identity into an event with the usual field names. */
-#define gadget_fill_owner(e, o)                                               \
-	do {                                                                  \
-		(e)->mntns_id = (o)->mntns_id;                                \
-		(e)->pid = (o)->pid;                                          \
-		(e)->tid = (o)->tid;                                          \
-		(e)->uid = (o)->uid;                                          \
-		(e)->gid = (o)->gid;                                          \
-		__builtin_memcpy((e)->comm, (o)->comm, IG_TASK_COMM_LEN);     \
-	} while (0)
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int ig_owner_state(struct trace_event_raw_inet_sock_set_state *ctx)

@@ -4,20 +4,31 @@
 #define IG_TASK_H
 
 /*
- * Fills the pid, tid, uid, gid and comm fields of *e (an event, or any
- * struct with fields of those names) from the current task.
+ * Fills *p from the current task; mntns_id is passed in because every
+ * gadget has already read it to filter.
  */
-#define gadget_fill_task(e)                                                   \
-	do {                                                                  \
-		__u64 __pid_tgid = bpf_get_current_pid_tgid();                \
-		__u64 __uid_gid = bpf_get_current_uid_gid();                  \
-                                                                              \
-		(e)->pid = __pid_tgid >> 32;                                  \
-		(e)->tid = (__u32)__pid_tgid;                                 \
-		(e)->uid = (__u32)__uid_gid;                                  \
-		(e)->gid = __uid_gid >> 32;                                   \
-		bpf_get_current_comm((e)->comm, sizeof((e)->comm));           \
-	} while (0)
+static __always_inline void gadget_fill_process(struct ig_process *p, __u64 mntns_id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	p->mntns_id = mntns_id;
+	p->pid = pid_tgid >> 32;
+	p->tid = (__u32)pid_tgid;
+	p->ppid = 0;
+	p->uid = (__u32)uid_gid;
+	p->gid = uid_gid >> 32;
+	p->pad = 0;
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+}
+
+/* Adds the parent (real_parent's thread group), for the gadgets that show it. */
+static __always_inline void gadget_fill_parent(struct ig_process *p)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	p->ppid = BPF_CORE_READ(task, real_parent, tgid);
+}
 
 /* x86-64: the user registers sit at the top of the task's kernel stack. */
 #define IG_THREAD_SIZE (4096 << 2)

@@ -59,6 +59,14 @@ impl std::ops::Deref for EmbeddedObject {
     }
 }
 
+/// The types of `bpf/types.h`: `ig_process`, embedded as `process` in
+/// every event that names a task (decoded by crate::event_process).
+mod common_types {
+    #![allow(non_camel_case_types, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/common_types.rs"));
+}
+pub use common_types::{IG_TASK_COMM_LEN, ig_process};
+
 /// The ring buffer every program writes events to.
 pub const EVENTS_MAP: &str = "gadget_events";
 /// Per-cpu counters indexed by [`Stat`].

@@ -70,10 +70,12 @@ pub trait HasCommon {
 }
 
 /// Implements [`HasCommon`] for event structs whose envelope is `common`;
-/// `with_ids:` first for those with `uid` and `gid` fields.
+/// `with_process:` first for those with a `process`
+/// ([`crate::event_process::Process`]): it gives their uid and gid, and
+/// [`crate::event_process::HasProcess`] is implemented too.
 #[macro_export]
 macro_rules! impl_has_common {
-    (with_ids: $($t:ty),+ $(,)?) => {$(
+    (with_process: $($t:ty),+ $(,)?) => {$(
         impl $crate::event::HasCommon for $t {
             fn common(&self) -> &$crate::event::EventCommon {
                 &self.common
@@ -86,7 +88,13 @@ macro_rules! impl_has_common {
             const HAS_IDS: bool = true;
 
             fn ids(&self) -> Option<(u32, u32)> {
-                Some((self.uid, self.gid))
+                Some((self.process.uid, self.process.gid))
+            }
+        }
+
+        impl $crate::event_process::HasProcess for $t {
+            fn process(&self) -> &$crate::event_process::Process {
+                &self.process
             }
         }
     )+};
@@ -177,6 +185,15 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
 /// `mntns_id` fields of its C struct `$E` (the container is filled in later).
 #[macro_export]
 macro_rules! event_common {
+    // An event embedding `struct ig_process process`: its mount namespace.
+    ($raw:expr, $clock:expr, $E:ty, process) => {
+        $crate::event::EventCommon {
+            container: None,
+            timestamp: $clock.to_realtime($raw.u64(::std::mem::offset_of!($E, timestamp_ns))),
+            mntns: $crate::event_process::Process::mntns(&$raw, ::std::mem::offset_of!($E, process)),
+            names: None,
+        }
+    };
     ($raw:expr, $clock:expr, $E:ty) => {
         $crate::event::EventCommon {
             container: None,

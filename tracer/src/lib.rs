@@ -12,6 +12,7 @@ pub mod config;
 pub mod container_root;
 pub mod daemon;
 pub mod event;
+pub mod event_process;
 pub mod gadgets;
 pub mod io;
 pub mod kernel;

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::Column;
 use crate::event::EventCommon;
+use crate::event_process::Process;
 use std::mem::offset_of;
 
 fn column_line<E>(cols: &[Column<E>]) -> String {
@@ -197,11 +198,7 @@ fn current() -> String {
     trace("profile cpu", column_line(&profile_cpu::ProfileCpu::default().columns()), json_keys(&cpu));
     let seccomp = audit_seccomp::SeccompEvent {
         common: common(),
-        pid: 0,
-        tid: 0,
-        comm: String::new(),
-        uid: 0,
-        gid: 0,
+        process: Process::default(),
         syscall: String::new(),
         code: "",
         signal: String::new(),
@@ -247,12 +244,8 @@ fn current() -> String {
     trace("top tcp", column_line(&top_tcp::TopTcp::default().columns()), json_keys(&tcp));
     let process = snapshot_process::ProcessEntry {
         common: common(),
-        comm: String::new(),
-        pid: 0,
-        tid: 0,
-        ppid: 0,
-        uid: 0,
-        gid: 0,
+        // As the iterator's records decode: with the parent.
+        process: Process { ppid: Some(0), ..Process::default() },
     };
     let threads = snapshot_process::SnapshotProcess { threads: true, ..Default::default() };
     trace(

@@ -4,15 +4,11 @@
 
 use super::Column;
 use crate::event::Value;
+use crate::event_process::{HasProcess, columns as process};
 use crate::raw::endpoint;
 
-/// An event with a socket's owner and its two ends.
-pub trait SockEvent {
-    fn pid(&self) -> u32;
-    fn tid(&self) -> u32;
-    fn comm(&self) -> &str;
-    fn uid(&self) -> u32;
-    fn gid(&self) -> u32;
+/// An event with a socket's owner (its process) and its two ends.
+pub trait SockEvent: HasProcess {
     fn netns(&self) -> u64;
     fn ipversion(&self) -> u8;
     fn src(&self) -> (&str, u16);
@@ -24,11 +20,6 @@ pub trait SockEvent {
 macro_rules! impl_sock_event {
     ($($t:ty),+) => {$(
         impl $crate::gadgets::sock_event::SockEvent for $t {
-            fn pid(&self) -> u32 { self.pid }
-            fn tid(&self) -> u32 { self.tid }
-            fn comm(&self) -> &str { &self.comm }
-            fn uid(&self) -> u32 { self.uid }
-            fn gid(&self) -> u32 { self.gid }
             fn netns(&self) -> u64 { self.netnsid }
             fn ipversion(&self) -> u8 { self.ipversion }
             fn src(&self) -> (&str, u16) { (&self.saddr, self.sport) }
@@ -44,8 +35,8 @@ fn end<E: SockEvent>(e: &E, (addr, port): (&str, u16)) -> Value<'static> {
 /// PID COMM IP SRC DST: what comes after the container columns.
 pub fn head<E: SockEvent>() -> Vec<Column<E>> {
     vec![
-        Column::new("pid", 7, |e: &E| e.pid().into()),
-        Column::new("comm", 16, |e: &E| e.comm().into()),
+        process::pid(),
+        process::comm(),
         Column::new("ip", 2, |e: &E| u32::from(e.ipversion()).into()),
         Column::new("src", 21, |e: &E| end(e, e.src())).max(47),
         Column::new("dst", 21, |e: &E| end(e, e.dst())).max(47),
@@ -54,10 +45,7 @@ pub fn head<E: SockEvent>() -> Vec<Column<E>> {
 
 /// The hidden tid uid gid netns at the end.
 pub fn tail<E: SockEvent>() -> Vec<Column<E>> {
-    vec![
-        Column::new("tid", 7, |e: &E| e.tid().into()).hidden(),
-        Column::new("uid", 7, |e: &E| e.uid().into()).hidden().max(10),
-        Column::new("gid", 7, |e: &E| e.gid().into()).hidden().max(10),
-        Column::new("netns", 10, |e: &E| e.netns().into()).hidden(),
-    ]
+    let mut cols = Vec::from(process::hidden_ids());
+    cols.push(Column::new("netns", 10, |e: &E| e.netns().into()).hidden());
+    cols
 }

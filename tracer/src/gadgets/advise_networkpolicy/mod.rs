@@ -24,6 +24,7 @@ use self::connection::{Connection, ConnectionEvent, HOST, OUTGOING, PodRef, REMO
 use self::policy::NetworkPolicy;
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
+use crate::event_process::Process;
 use crate::output::{OutputMode, Structured};
 use crate::profile::{ProfileGadget, Report};
 use crate::raw::{Raw, ip_string};
@@ -286,7 +287,8 @@ impl ProfileGadget for AdviseNetworkPolicy {
         connection.set_remote(remote_ip.and_then(|a| rec.addresses.pod_of(&a)));
         if let Some(log) = &mut rec.log {
             let clock = rec.clock.get_or_insert_with(Clock::now);
-            let mntns = e.u64(offset_of!(E, mntns_id));
+            let mntns = Process::mntns(&e, offset_of!(E, process));
+            let sender = Process::decode(&e, offset_of!(E, process));
             let event = ConnectionEvent {
                 common: EventCommon {
                     container: Some(container.clone()),
@@ -295,8 +297,8 @@ impl ProfileGadget for AdviseNetworkPolicy {
                     names: None,
                 },
                 netnsid: netns,
-                pid: e.u32(offset_of!(E, pid)),
-                comm: e.cstr(offset_of!(E, comm), 16),
+                pid: sender.pid,
+                comm: sender.comm,
                 connection: connection.clone(),
             };
             serde_json::to_writer(&mut *log, &event)?;

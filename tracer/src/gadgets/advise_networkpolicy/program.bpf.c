@@ -159,8 +159,7 @@ static __always_inline void seen(struct sk_buff *skb, unsigned long ip, __u8 dir
 	task = (struct task_struct *)bpf_get_current_task();
 	if (direction == IG_NETPOL_EGRESS && (bpf_get_current_pid_tgid() >> 32) != 0 &&
 	    BPF_CORE_READ(task, nsproxy, net_ns, ns.inum) == key.netns_id) {
-		e.mntns_id = gadget_get_mntns_id();
-		gadget_fill_task(&e);
+		gadget_fill_process(&e.process, gadget_get_mntns_id());
 	}
 	gadget_output(&e, sizeof(e));
 }

@@ -16,14 +16,9 @@ enum ig_netpol_direction {
 /* One new connection (a TCP SYN, a UDP flow's first packet) of a pod's network namespace. */
 struct ig_netpol_event {
 	__u64 timestamp_ns;
-	__u64 netns_id;
 	/* The task sending the first packet, when it sent it itself; 0 otherwise. */
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
-	char comm[IG_TASK_COMM_LEN];
+	struct ig_process process;
+	__u64 netns_id;
 	__u8 direction; /* enum ig_netpol_direction */
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 ipversion; /* 4 or 6 */

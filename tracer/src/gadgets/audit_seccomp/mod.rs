@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
@@ -35,11 +36,8 @@ pub struct AuditSeccomp {
 pub struct SeccompEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     /// Its name (`mkdir`), or its number where this table has none.
     pub syscall: String,
     /// SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_ERRNO, SECCOMP_RET_LOG, ...
@@ -51,7 +49,7 @@ pub struct SeccompEvent {
     pub compat: bool,
 }
 
-crate::impl_has_common!(with_ids: SeccompEvent);
+crate::impl_has_common!(with_process: SeccompEvent);
 
 const ATTACHMENTS: &[Attachment] = &[Attachment::kprobe("ig_audit_seccomp", "audit_seccomp")];
 
@@ -98,15 +96,15 @@ impl Gadget for AuditSeccomp {
     fn columns(&self) -> Vec<Column<SeccompEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &SeccompEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &SeccompEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("syscall", 16, |e: &SeccompEvent| e.syscall.as_str().into()).max(24),
             Column::new("code", 24, |e: &SeccompEvent| e.code.into()),
             Column::new("signal", 7, |e: &SeccompEvent| e.signal.as_str().into()).hidden(),
             Column::new("compat", 6, |e: &SeccompEvent| Value::Bool(e.compat)).hidden(),
-            Column::new("tid", 7, |e: &SeccompEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &SeccompEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &SeccompEvent| e.gid.into()).hidden().max(10),
+            process::columns::tid().hidden(),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
         ]);
         cols
     }
@@ -118,12 +116,8 @@ impl Gadget for AuditSeccomp {
         let nr = r.i64(offset_of!(E, syscall));
         let signr = r.i64(offset_of!(E, signr));
         Ok(SeccompEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode(&r, offset_of!(E, process)),
             // The table names x86-64 numbers only.
             syscall: if compat { nr.to_string() } else { crate::syscalls::name(nr) },
             code: action_name(code),

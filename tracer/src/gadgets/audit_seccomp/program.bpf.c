@@ -32,12 +32,12 @@ SEC("kprobe/audit_seccomp")
 int ig_audit_seccomp(struct pt_regs *ctx)
 {
 	struct ig_seccomp_event e = {};
+	__u64 mntns_id = gadget_get_mntns_id();
 
-	e.mntns_id = gadget_get_mntns_id();
-	if (gadget_should_discard_current(e.mntns_id))
+	if (gadget_should_discard_current(mntns_id))
 		return 0;
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
-	gadget_fill_task(&e);
+	gadget_fill_process(&e.process, mntns_id);
 	e.syscall = (__s64)PT_REGS_PARM1(ctx);
 	e.signr = (__s64)PT_REGS_PARM2(ctx);
 	e.code = (__u32)PT_REGS_PARM3(ctx);

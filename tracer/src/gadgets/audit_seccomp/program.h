@@ -9,11 +9,7 @@
  * syscall the filter judged. */
 struct ig_seccomp_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	struct ig_process process;
 	/* The syscall number, as the filter saw it. */
 	__s64 syscall;
 	/* The signal the action sends (SIGSYS for kill and trap), or 0. */
@@ -23,7 +19,6 @@ struct ig_seccomp_event {
 	__u32 code;
 	/* 1: the call came from 32-bit code (its number is an ia32 one). */
 	__u32 compat;
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif

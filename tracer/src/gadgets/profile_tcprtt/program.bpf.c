@@ -61,7 +61,7 @@ SEC("raw_tracepoint/tcp_probe")
 int ig_tcp_probe(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->args[0];
-	const struct gadget_sock_owner *o = gadget_owner_of(sk);
+	const struct ig_process *o = gadget_owner_of(sk);
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	struct ig_tcprtt_key key = {};
 	__u8 saddr[16] = {}, daddr[16] = {};

@@ -4,9 +4,10 @@
 //! task, filtered by mount namespace in the kernel.
 
 use std::io::Read;
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 
-use self::bpf::{OBJECT, ig_process_entry as E};
+use self::bpf::OBJECT;
+use crate::bpf::ig_process as E;
 use crate::bpf::{FILTER_BY_MNTNS, MNTNS_FILTER_MAP};
 use aya::EbpfLoader;
 use aya::programs::Iter;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use super::{Column, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::EventCommon;
+use crate::event_process::{self as process, Process};
 use crate::raw::Raw;
 use crate::snapshot::{Scope, SnapshotGadget};
 
@@ -35,15 +37,12 @@ pub struct SnapshotProcess {
 pub struct ProcessEntry {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub comm: String,
-    pub pid: u32,
-    pub tid: u32,
-    pub ppid: u32,
-    pub uid: u32,
-    pub gid: u32,
+    /// A whole record of the iterator.
+    #[serde(flatten)]
+    pub process: Process,
 }
 
-crate::impl_has_common!(with_ids: ProcessEntry);
+crate::impl_has_common!(with_process: ProcessEntry);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -71,12 +70,12 @@ impl SnapshotGadget for SnapshotProcess {
     fn columns(&self) -> Vec<Column<ProcessEntry>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("comm", 16, |e: &ProcessEntry| e.comm.as_str().into()),
-            Column::new("pid", 7, |e: &ProcessEntry| e.pid.into()),
-            Column::new("tid", 7, |e: &ProcessEntry| e.tid.into()),
-            Column::new("uid", 7, |e: &ProcessEntry| e.uid.into()).max(10),
-            Column::new("gid", 7, |e: &ProcessEntry| e.gid.into()).max(10),
-            Column::new("ppid", 7, |e: &ProcessEntry| e.ppid.into()),
+            process::columns::comm(),
+            process::columns::pid(),
+            process::columns::tid(),
+            process::columns::uid(),
+            process::columns::gid(),
+            process::columns::ppid(),
         ]);
         // TID and PPID are shown with --threads.
         let n = cols.len();
@@ -149,7 +148,7 @@ impl SnapshotProcess {
             out.extend_from_slice(&chunk[..n]);
         }
         let mut entries: Vec<ProcessEntry> = out.chunks_exact(size_of::<E>()).map(decode).collect();
-        entries.sort_by_key(|e| (e.pid, e.tid));
+        entries.sort_by_key(|e| (e.process.pid, e.process.tid));
         Ok(entries)
     }
 }
@@ -157,12 +156,7 @@ impl SnapshotProcess {
 fn decode(bytes: &[u8]) -> ProcessEntry {
     let r = Raw(bytes);
     ProcessEntry {
-        common: EventCommon { mntns: r.u64(offset_of!(E, mntns_id)), ..Default::default() },
-        comm: r.cstr(offset_of!(E, comm), 16),
-        pid: r.u32(offset_of!(E, pid)),
-        tid: r.u32(offset_of!(E, tid)),
-        ppid: r.u32(offset_of!(E, ppid)),
-        uid: r.u32(offset_of!(E, uid)),
-        gid: r.u32(offset_of!(E, gid)),
+        common: EventCommon { mntns: Process::mntns(&r, 0), ..Default::default() },
+        process: Process::decode_with_parent(&r, 0),
     }
 }

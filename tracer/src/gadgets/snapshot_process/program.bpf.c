@@ -19,7 +19,7 @@ int ig_snapshot_task(struct bpf_iter__task *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
-	struct ig_process_entry e = {};
+	struct ig_process e = {};
 
 	if (!task)
 		return 0;
@@ -35,7 +35,7 @@ int ig_snapshot_task(struct bpf_iter__task *ctx)
 	e.uid = BPF_CORE_READ(task, cred, uid.val);
 	e.gid = BPF_CORE_READ(task, cred, gid.val);
 	BPF_CORE_READ_STR_INTO(&e.comm, task, comm);
-	if (gadget_should_discard_process(e.pid, e.tid, e.uid, e.gid, e.comm))
+	if (gadget_should_discard_of(&e))
 		return 0;
 	bpf_seq_write(seq, &e, sizeof(e));
 	return 0;

@@ -5,15 +5,6 @@
 
 #include "types.h"
 
-struct ig_process_entry {
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 ppid;
-	__u32 uid;
-	__u32 gid;
-	__u32 pad;
-	char comm[IG_TASK_COMM_LEN];
-};
+/* Each record is one struct ig_process (types.h): the task iterator writes nothing else. */
 
 #endif

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
@@ -37,9 +38,8 @@ pub struct TraceBind {
 pub struct BindEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
+    #[serde(flatten)]
+    pub process: Process,
     /// TCP, UDP, or the protocol number.
     pub proto: String,
     pub addr: String,
@@ -49,11 +49,9 @@ pub struct BindEvent {
     /// The bound interface's name (host namespace), empty when unbound.
     pub interface: String,
     pub ret: i32,
-    pub uid: u32,
-    pub gid: u32,
 }
 
-crate::impl_has_common!(with_ids: BindEvent);
+crate::impl_has_common!(with_process: BindEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_bind_enter", "sys_enter_bind"),
@@ -91,17 +89,17 @@ impl Gadget for TraceBind {
     fn columns(&self) -> Vec<Column<BindEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &BindEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &BindEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("proto", 5, |e: &BindEvent| e.proto.as_str().into()).max(8),
             Column::new("addr", 16, |e: &BindEvent| e.addr.as_str().into()).max(39),
             Column::new("port", 5, |e: &BindEvent| u32::from(e.port).into()),
             Column::new("opts", 5, |e: &BindEvent| e.opts.as_str().into()),
             Column::new("if", 8, |e: &BindEvent| e.interface.as_str().into()).max(16),
             Column::new("ret", 4, |e: &BindEvent| e.ret.into()).hidden().max(6),
-            Column::new("tid", 7, |e: &BindEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &BindEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &BindEvent| e.gid.into()).hidden().max(10),
+            process::columns::tid().hidden(),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
         ]);
         cols
     }
@@ -117,10 +115,8 @@ impl Gadget for TraceBind {
         let opts = u32::from(r.u16(offset_of!(E, opts)));
         let flag = |bit: u32, c: char| if opts & bit != 0 { c } else { '.' };
         Ok(BindEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode(&r, offset_of!(E, process)),
             proto: match r.u16(offset_of!(E, protocol)) {
                 6 => "TCP".into(),
                 17 => "UDP".into(),
@@ -139,8 +135,6 @@ impl Gadget for TraceBind {
             .collect(),
             interface: interface_name(r.u32(offset_of!(E, bound_dev_if))),
             ret: r.i32(offset_of!(E, retval)),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
         })
     }
 }

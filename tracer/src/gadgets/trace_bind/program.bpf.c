@@ -119,8 +119,7 @@ int ig_bind_exit(struct trace_event_raw_sys_exit *ctx)
 		e.opts = socket_opts(sk);
 	}
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
-	e.mntns_id = s.mntns_id;
-	gadget_fill_task(&e);
+	gadget_fill_process(&e.process, s.mntns_id);
 	e.retval = ret;
 	gadget_output(&e, sizeof(e));
 	return 0;

@@ -16,11 +16,7 @@ enum ig_bind_opt {
 
 struct ig_bind_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	struct ig_process process;
 	__s32 retval;
 	__u32 bound_dev_if;
 	__u16 family;
@@ -28,7 +24,6 @@ struct ig_bind_event {
 	__u16 protocol;
 	__u16 opts;
 	__u8 addr[16];
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif

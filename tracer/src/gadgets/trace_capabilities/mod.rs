@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
@@ -37,11 +38,8 @@ pub struct TraceCapabilities {
 pub struct CapabilitiesEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     /// The syscall the check was made in (`-` outside one).
     pub syscall: String,
     pub cap: i32,
@@ -52,7 +50,7 @@ pub struct CapabilitiesEvent {
     pub verdict: &'static str,
 }
 
-crate::impl_has_common!(with_ids: CapabilitiesEvent);
+crate::impl_has_common!(with_process: CapabilitiesEvent);
 
 const ATTACHMENTS: &[Attachment] =
     &[Attachment::tracepoint("ig_cap_capable", "capability", "cap_capable").since("6.16")];
@@ -98,8 +96,8 @@ impl Gadget for TraceCapabilities {
     fn columns(&self) -> Vec<Column<CapabilitiesEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &CapabilitiesEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &CapabilitiesEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("syscall", 12, |e: &CapabilitiesEvent| e.syscall.as_str().into()).max(20),
             Column::new("cap", 4, |e: &CapabilitiesEvent| e.cap.into()),
             Column::new("capName", 16, |e: &CapabilitiesEvent| e.cap_name.as_str().into()).max(24),
@@ -108,9 +106,9 @@ impl Gadget for TraceCapabilities {
                 None => Value::from("-"),
             }),
             Column::new("verdict", 7, |e: &CapabilitiesEvent| e.verdict.into()),
-            Column::new("tid", 7, |e: &CapabilitiesEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &CapabilitiesEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &CapabilitiesEvent| e.gid.into()).hidden().max(10),
+            process::columns::tid().hidden(),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
         ]);
         cols
     }
@@ -119,12 +117,8 @@ impl Gadget for TraceCapabilities {
         let r = Raw::new(bytes, size_of::<E>())?;
         let cap = r.i32(offset_of!(E, cap));
         Ok(CapabilitiesEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode(&r, offset_of!(E, process)),
             syscall: crate::syscalls::name(r.u64(offset_of!(E, syscall)) as i64),
             cap,
             cap_name: cap_name(cap),

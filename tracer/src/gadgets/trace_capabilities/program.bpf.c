@@ -51,15 +51,11 @@ static __always_inline __s64 current_syscall(void)
 /* Sends one check, unless --unique has seen it already. */
 static __always_inline void send_check(__s32 cap, __s32 ret, __s32 audit, __u64 mntns_id)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
 	struct ig_capabilities_event e = {};
 
-	e.mntns_id = mntns_id;
-	e.pid = pid_tgid >> 32;
 	e.cap = cap;
 	if (gadget_unique) {
-		struct unique_key key = { .pid = e.pid, .cap = e.cap };
+		struct unique_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .cap = cap };
 		__u8 one = 1;
 
 		if (bpf_map_lookup_elem(&seen, &key))
@@ -67,13 +63,10 @@ static __always_inline void send_check(__s32 cap, __s32 ret, __s32 audit, __u64 
 		bpf_map_update_elem(&seen, &key, &one, BPF_ANY);
 	}
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
-	e.tid = (__u32)pid_tgid;
-	e.uid = (__u32)uid_gid;
-	e.gid = uid_gid >> 32;
+	gadget_fill_process(&e.process, mntns_id);
 	e.ret = ret;
 	e.audit = audit;
 	e.syscall = current_syscall();
-	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	gadget_output(&e, sizeof(e));
 }
 

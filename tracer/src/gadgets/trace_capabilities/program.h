@@ -7,17 +7,12 @@
 
 struct ig_capabilities_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	struct ig_process process;
 	__s32 cap;
 	__s32 ret;     /* 0: granted, -EPERM: denied */
 	__s64 syscall; /* the syscall the check happened in, -1 outside one */
 	__s32 audit;   /* 1: audited, 0: CAP_OPT_NOAUDIT, -1: not known (tracepoint) */
 	__u32 pad;
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif

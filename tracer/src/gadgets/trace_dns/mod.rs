@@ -18,6 +18,7 @@ use self::message::{rcode_name, type_name};
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
@@ -64,11 +65,8 @@ pub struct DnsEvent {
     #[serde(flatten)]
     pub common: EventCommon,
     pub netnsid: u64,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     /// The message id, 4 hex digits.
     pub id: String,
     /// Q (query) or R (response).
@@ -100,7 +98,7 @@ pub struct DnsEvent {
     pub truncated: bool,
 }
 
-crate::impl_has_common!(with_ids: DnsEvent);
+crate::impl_has_common!(with_process: DnsEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::raw("ig_dns_egress", "net_dev_queue"),
@@ -184,9 +182,9 @@ impl Gadget for TraceDns {
     fn columns(&self) -> Vec<Column<DnsEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &DnsEvent| e.pid.into()),
-            Column::new("tid", 7, |e: &DnsEvent| e.tid.into()),
-            Column::new("comm", 16, |e: &DnsEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::tid(),
+            process::columns::comm(),
             Column::new("qr", 2, |e: &DnsEvent| e.qr.into()),
             Column::new("type", 9, |e: &DnsEvent| e.pkt_type.into()),
             Column::new("qtype", 5, |e: &DnsEvent| e.qtype.as_str().into()).max(10),
@@ -202,8 +200,8 @@ impl Gadget for TraceDns {
             Column::new("protocol", 8, |e: &DnsEvent| e.protocol.into()).hidden(),
             Column::new("latency", 10, |e: &DnsEvent| Value::Str(human(e.latency).into())).hidden().max(14),
             Column::new("addresses", 32, |e: &DnsEvent| Value::List(&e.addresses)).hidden().max(0),
-            Column::new("uid", 7, |e: &DnsEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &DnsEvent| e.gid.into()).hidden().max(10),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
             Column::new("netns", 10, |e: &DnsEvent| e.netnsid.into()).hidden(),
         ]);
         cols
@@ -221,7 +219,7 @@ impl Gadget for TraceDns {
         let (src_ip, dst_ip) = (addr(offset_of!(E, saddr)), addr(offset_of!(E, daddr)));
         let (src_port, dst_port) = (r.u16(offset_of!(E, sport)), r.u16(offset_of!(E, dport)));
         let netnsid = r.u64(offset_of!(E, netns_id));
-        let common = crate::event_common!(r, clock, E);
+        let common = crate::event_common!(r, clock, E, process);
         let (client, client_port, nameserver) = if m.response {
             (dst_ip.clone(), dst_port, src_ip.clone())
         } else {
@@ -233,11 +231,7 @@ impl Gadget for TraceDns {
         Ok(DnsEvent {
             common,
             netnsid,
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            process: Process::decode(&r, offset_of!(E, process)),
             id: format!("{:04x}", m.id),
             qr: if m.response { "R" } else { "Q" },
             nameserver,

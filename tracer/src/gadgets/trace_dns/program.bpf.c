@@ -42,20 +42,11 @@ struct owner_key {
 	__u32 pad;
 };
 
-struct owner {
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
-	char comm[IG_TASK_COMM_LEN];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct owner_key);
-	__type(value, struct owner);
+	__type(value, struct ig_process);
 } owners SEC(".maps");
 
 /*
@@ -86,19 +77,12 @@ struct headers {
 	__u8 daddr[16];
 };
 
-static __always_inline void owner_of_current(struct owner *o, __u64 mntns_id)
-{
-	o->mntns_id = mntns_id;
-	gadget_fill_task(o);
-}
-
-static __always_inline bool discard_owner(const struct owner *o)
+static __always_inline bool discard_owner(const struct ig_process *o)
 {
 	/* A packet nobody is known to own is a host packet. */
 	if (!o)
 		return (gadget_filter_by_mntns && !gadget_mntns_filter_excludes) || gadget_process_filters_set();
-	return gadget_should_discard_mntns_id(o->mntns_id) ||
-	       gadget_should_discard_process(o->pid, o->tid, o->uid, o->gid, o->comm);
+	return gadget_should_discard_mntns_id(o->mntns_id) || gadget_should_discard_of(o);
 }
 
 /* The IP and UDP headers of a packet without IP options, read at once. */
@@ -166,7 +150,7 @@ static __always_inline unsigned long parse_headers(struct headers *h, unsigned l
  * Builds the event of a DNS packet from its headers, its owner (NULL when
  * not known) and its message, copied up to the end of the linear data; sends it.
  */
-static __always_inline void emit(const struct headers *h, __u64 netns_id, __u8 pkt_type, const struct owner *o,
+static __always_inline void emit(const struct headers *h, __u64 netns_id, __u8 pkt_type, const struct ig_process *o,
 				 unsigned long msg, unsigned long end)
 {
 	__u64 n = end > msg ? end - msg : 0;
@@ -179,14 +163,8 @@ static __always_inline void emit(const struct headers *h, __u64 netns_id, __u8 p
 		return;
 	e = &s->e;
 	__builtin_memset(e, 0, offsetof(struct ig_dns_event, msg));
-	if (o) {
-		e->mntns_id = o->mntns_id;
-		e->pid = o->pid;
-		e->tid = o->tid;
-		e->uid = o->uid;
-		e->gid = o->gid;
-		__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
-	}
+	if (o)
+		e->process = *o;
 	e->netns_id = netns_id;
 	e->pkt_type = pkt_type;
 	e->ipversion = h->ipversion;
@@ -217,8 +195,8 @@ int ig_dns_egress(struct bpf_raw_tracepoint_args *ctx)
 	unsigned long msg, end;
 	struct headers h = {};
 	struct owner_key key = {};
-	struct owner current = {};
-	const struct owner *o = NULL;
+	struct ig_process current = {};
+	const struct ig_process *o = NULL;
 
 	msg = parse_headers(&h, head + BPF_CORE_READ(skb, network_header));
 	if (!msg)
@@ -228,7 +206,7 @@ int ig_dns_egress(struct bpf_raw_tracepoint_args *ctx)
 	key.port = h.sport;
 	if ((bpf_get_current_pid_tgid() >> 32) != 0 &&
 	    BPF_CORE_READ(task, nsproxy, net_ns, ns.inum) == key.netns_id) {
-		owner_of_current(&current, gadget_get_mntns_id());
+		gadget_fill_process(&current, gadget_get_mntns_id());
 		if (!discard_owner(&current))
 			bpf_map_update_elem(&owners, &key, &current, BPF_ANY);
 		o = &current;
@@ -250,7 +228,7 @@ int ig_dns_ingress(struct bpf_raw_tracepoint_args *ctx)
 	unsigned long msg, end;
 	struct headers h = {};
 	struct owner_key key = {};
-	const struct owner *o;
+	const struct ig_process *o;
 
 	msg = parse_headers(&h, data);
 	if (!msg)
@@ -275,7 +253,7 @@ int ig_dns_bind(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 mntns_id = gadget_get_mntns_id();
 	struct owner_key key = {};
-	struct owner o = {};
+	struct ig_process o = {};
 	struct socket *sock;
 	struct file *file;
 	struct sock *sk;
@@ -296,7 +274,7 @@ int ig_dns_bind(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	key.netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	key.port = IG_DNS_PORT;
-	owner_of_current(&o, mntns_id);
+	gadget_fill_process(&o, mntns_id);
 	bpf_map_update_elem(&owners, &key, &o, BPF_ANY);
 	return 0;
 }

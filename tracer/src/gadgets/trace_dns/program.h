@@ -22,13 +22,8 @@ enum ig_dns_pkt_type {
 struct ig_dns_event {
 	__u64 timestamp_ns;
 	/* The task that sends or receives the packet; 0 when it is not known. */
-	__u64 mntns_id;
+	struct ig_process process;
 	__u64 netns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
-	char comm[IG_TASK_COMM_LEN];
 	__u8 pkt_type; /* enum ig_dns_pkt_type */
 	__u8 ipversion;
 	__u16 sport; /* host byte order */

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw, split_args};
 use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
@@ -34,15 +35,11 @@ pub struct TraceExec {
 pub struct ExecEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub ppid: u32,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     pub loginuid: u32,
     pub sessionid: u32,
     pub ret: i32,
-    pub comm: String,
     pub args: Vec<String>,
     /// True when the arguments did not fit and were cut.
     #[serde(rename = "argsTruncated")]
@@ -52,7 +49,7 @@ pub struct ExecEvent {
     pub cwd: String,
 }
 
-crate::impl_has_common!(with_ids: ExecEvent);
+crate::impl_has_common!(with_process: ExecEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_execve_enter", "sys_enter_execve"),
@@ -97,14 +94,14 @@ impl Gadget for TraceExec {
     fn columns(&self) -> Vec<Column<ExecEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &ExecEvent| e.pid.into()),
-            Column::new("ppid", 7, |e: &ExecEvent| e.ppid.into()),
-            Column::new("comm", 16, |e: &ExecEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::ppid(),
+            process::columns::comm(),
             Column::new("ret", 3, |e: &ExecEvent| e.ret.into()).max(5),
             Column::new("args", 40, |e: &ExecEvent| Value::List(&e.args)).max(0),
-            Column::new("tid", 7, |e: &ExecEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &ExecEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &ExecEvent| e.gid.into()).hidden().max(10),
+            process::columns::tid().hidden(),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
             Column::new("loginuid", 10, |e: &ExecEvent| e.loginuid.into()).hidden(),
             Column::new("sessionid", 10, |e: &ExecEvent| e.sessionid.into()).hidden(),
             Column::new("upperlayer", 10, |e: &ExecEvent| Value::Bool(e.upperlayer)).hidden(),
@@ -126,16 +123,11 @@ impl Gadget for TraceExec {
         let args_size = r.u32(offset_of!(E, args_size)) as usize;
         let cwd_size = r.u32(offset_of!(E, cwd_size)) as usize;
         Ok(ExecEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            ppid: r.u32(offset_of!(E, ppid)),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode_with_parent(&r, offset_of!(E, process)),
             loginuid: r.u32(offset_of!(E, loginuid)),
             sessionid: r.u32(offset_of!(E, sessionid)),
             ret: r.i32(offset_of!(E, retval)),
-            comm: r.cstr(offset_of!(E, comm), 16),
             args: split_args(r.bytes(offset_of!(E, args), args_size)),
             args_truncated: flags & IG_EXEC_ARGS_TRUNCATED != 0,
             upperlayer: flags & IG_EXEC_UPPER_LAYER != 0,

@@ -15,6 +15,7 @@
  */
 #include "common.h"
 #include "filter.h"
+#include "task.h"
 #include "buffer.h"
 #include "paths.h"
 #include "program.h"
@@ -49,19 +50,13 @@ static __always_inline struct ig_exec_event *exec_event_begin(__s32 retval)
 	__u32 zero = 0;
 	struct ig_exec_event *e;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	e = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!e)
 		return NULL;
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->mntns_id = gadget_get_mntns_id();
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
+	gadget_fill_process(&e->process, gadget_get_mntns_id());
+	gadget_fill_parent(&e->process);
 	if (bpf_core_field_exists(task->loginuid)) {
 		e->loginuid = BPF_CORE_READ(task, loginuid.val);
 		e->sessionid = BPF_CORE_READ(task, sessionid);
@@ -73,8 +68,6 @@ static __always_inline struct ig_exec_event *exec_event_begin(__s32 retval)
 	e->flags = 0;
 	e->args_size = 0;
 	e->cwd_size = 0;
-	e->pad = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (gadget_collect_cwd) {
 		struct path pwd = BPF_CORE_READ(task, fs, pwd);
 

@@ -18,20 +18,13 @@ enum ig_exec_flags {
 
 struct ig_exec_event {
 	__u64 timestamp_ns; /* CLOCK_REALTIME is derived in userspace from boot time */
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 ppid;
-	__u32 uid;
-	__u32 gid;
+	struct ig_process process;
 	__u32 loginuid;
 	__u32 sessionid;
 	__s32 retval;
 	__u32 flags;
 	__u32 args_size; /* bytes used in args */
 	__u32 cwd_size;  /* bytes used in cwd, 0 if not asked for */
-	__u32 pad;
-	char comm[IG_TASK_COMM_LEN];
 	char args[IG_EXEC_ARGS_MAX];
 	char cwd[IG_PATH_MAX];
 };

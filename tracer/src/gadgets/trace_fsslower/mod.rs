@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
@@ -49,11 +50,8 @@ fn parse_fs(s: &str) -> Result<String, String> {
 pub struct FsslowerEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     /// R, W, O (open) or F (fsync).
     pub op: String,
     pub bytes: i64,
@@ -64,7 +62,7 @@ pub struct FsslowerEvent {
     pub filesystem: String,
 }
 
-crate::impl_has_common!(with_ids: FsslowerEvent);
+crate::impl_has_common!(with_process: FsslowerEvent);
 
 const TRAMPOLINES: &[Attachment] = &[
     Attachment::fentry("ig_vfs_read_fentry", "vfs_read"),
@@ -149,8 +147,8 @@ impl Gadget for TraceFsslower {
     fn columns(&self) -> Vec<Column<FsslowerEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &FsslowerEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &FsslowerEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("t", 1, |e: &FsslowerEvent| e.op.as_str().into()),
             Column::new("bytes", 8, |e: &FsslowerEvent| Value::Int(e.bytes)).max(14).right(),
             Column::new("offset", 8, |e: &FsslowerEvent| Value::Int(e.offset)).max(16).right(),
@@ -161,9 +159,9 @@ impl Gadget for TraceFsslower {
             .right(),
             Column::new("file", 24, |e: &FsslowerEvent| e.file.as_str().into()).max(0),
             Column::new("filesystem", 8, |e: &FsslowerEvent| e.filesystem.as_str().into()).hidden(),
-            Column::new("tid", 7, |e: &FsslowerEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &FsslowerEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &FsslowerEvent| e.gid.into()).hidden().max(10),
+            process::columns::tid().hidden(),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
         ]);
         cols
     }
@@ -172,12 +170,8 @@ impl Gadget for TraceFsslower {
         let r = Raw::new(bytes, size_of::<E>())?;
         let op = char::from_u32(r.u32(offset_of!(E, op))).unwrap_or('?');
         Ok(FsslowerEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode(&r, offset_of!(E, process)),
             op: op.to_string(),
             bytes: r.u64(offset_of!(E, bytes)) as i64,
             offset: r.u64(offset_of!(E, offset)) as i64,

@@ -112,12 +112,11 @@ static __always_inline void end(__u32 op, struct file *file, __s64 ret)
 	if (gadget_fs_set && fs_differs(e->fs))
 		goto out;
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->mntns_id = s->mntns_id;
 	e->latency_ns = latency;
 	e->op = op;
 	e->bytes = op == IG_FS_READ || op == IG_FS_WRITE ? ret : 0;
 	e->offset = s->offset;
-	gadget_fill_task(e);
+	gadget_fill_process(&e->process, s->mntns_id);
 	dentry = BPF_CORE_READ(file, f_path.dentry);
 	name = BPF_CORE_READ(dentry, d_name);
 	bpf_probe_read_kernel_str(e->file, sizeof(e->file), name.name);

@@ -17,17 +17,12 @@ enum ig_fs_op {
 
 struct ig_fsslower_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
+	struct ig_process process;
 	__u64 latency_ns;
 	__s64 bytes;  /* read or written; 0 for open and fsync */
 	__s64 offset; /* where the read or write started */
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
 	__u32 op; /* enum ig_fs_op */
 	__u32 pad;
-	char comm[IG_TASK_COMM_LEN];
 	char fs[IG_FS_NAME_LEN];
 	char file[IG_FSSLOWER_NAME_LEN];
 };

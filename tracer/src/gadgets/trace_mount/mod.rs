@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
+use crate::event_process::Process;
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
@@ -118,11 +119,13 @@ impl Gadget for TraceMount {
         } else {
             format!("mount({src:?}, {dst:?}, {fs:?}, {shown_flags}, {data:?}) = {ret}")
         };
+        // Its JSON has no uid and gid (as the reference's): the ids are not copied.
+        let Process { pid, tid, comm, .. } = Process::decode(&r, offset_of!(E, process));
         Ok(MountEvent {
-            common: crate::event_common!(r, clock, E),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
+            common: crate::event_common!(r, clock, E, process),
+            comm,
+            pid,
+            tid,
             call,
             op: if umount { "umount" } else { "mount" },
             ret,

@@ -8,6 +8,7 @@
  */
 #include "common.h"
 #include "filter.h"
+#include "task.h"
 #include "buffer.h"
 #include "program.h"
 
@@ -99,13 +100,10 @@ static __always_inline int mount_exit(long ret)
 		return 0;
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
 	e->latency_ns = e->timestamp_ns - s.started_ns;
-	e->mntns_id = s.mntns_id;
+	gadget_fill_process(&e->process, s.mntns_id);
 	e->flags = s.flags;
-	e->pid = pid_tgid >> 32;
-	e->tid = tid;
 	e->retval = ret;
 	e->op = s.op;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	read_str(e->src, sizeof(e->src), s.src);
 	read_str(e->dst, sizeof(e->dst), s.dst);
 	read_str(e->fs, sizeof(e->fs), s.fs);

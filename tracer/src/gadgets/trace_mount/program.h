@@ -15,14 +15,11 @@ enum ig_mount_op {
 
 struct ig_mount_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
+	struct ig_process process;
 	__u64 flags;
 	__u64 latency_ns;
-	__u32 pid;
-	__u32 tid;
 	__s32 retval;
 	__u32 op; /* enum ig_mount_op */
-	char comm[IG_TASK_COMM_LEN];
 	char src[IG_MOUNT_STR];
 	char dst[IG_MOUNT_STR];
 	char fs[IG_MOUNT_FS];

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
@@ -38,16 +39,13 @@ pub struct TraceOpen {
 pub struct OpenEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
+    #[serde(flatten)]
+    pub process: Process,
     /// The new descriptor; 0 when the open failed.
     pub fd: u32,
     /// The positive errno of a failed open; 0 on success.
     pub err: i32,
     pub path: String,
-    pub uid: u32,
-    pub gid: u32,
     pub ret: i32,
     pub flags: Vec<&'static str>,
     pub flags_raw: u32,
@@ -57,7 +55,7 @@ pub struct OpenEvent {
     pub full_path: String,
 }
 
-crate::impl_has_common!(with_ids: OpenEvent);
+crate::impl_has_common!(with_process: OpenEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_open_exit", "sys_exit_open").optional(),
@@ -104,14 +102,14 @@ impl Gadget for TraceOpen {
     fn columns(&self) -> Vec<Column<OpenEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &OpenEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &OpenEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("fd", 3, |e: &OpenEvent| e.fd.into()).max(7),
             Column::new("err", 3, |e: &OpenEvent| e.err.into()).max(4),
             Column::new("path", 32, |e: &OpenEvent| e.path.as_str().into()).max(0),
-            Column::new("tid", 7, |e: &OpenEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &OpenEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &OpenEvent| e.gid.into()).hidden().max(10),
+            process::columns::tid().hidden(),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
             Column::new("ret", 4, |e: &OpenEvent| e.ret.into()).hidden().max(7),
             Column::new("flags", 24, |e: &OpenEvent| Value::Str(e.flags.join("|").into())).hidden().max(60),
             Column::new("mode", 10, |e: &OpenEvent| e.mode.as_str().into()).hidden(),
@@ -141,15 +139,11 @@ impl Gadget for TraceOpen {
         let full_path_size = r.u32(offset_of!(E, full_path_size)) as usize;
         let creates = flags & (libc::O_CREAT as u32 | libc::O_TMPFILE as u32) != 0;
         Ok(OpenEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode(&r, offset_of!(E, process)),
             fd: if ret >= 0 { ret as u32 } else { 0 },
             err: if ret < 0 { -ret } else { 0 },
             path: r.cstr(offset_of!(E, path), path_size),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
             ret,
             flags: open_flag_names(flags),
             flags_raw: flags,

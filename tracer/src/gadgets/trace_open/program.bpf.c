@@ -107,7 +107,7 @@ static __always_inline int open_emit(const struct open_start *s, long ret)
 {
 	struct ig_open_event *e;
 	__u32 zero = 0;
-	__u64 pid_tgid, uid_gid, size;
+	__u64 size;
 	long n;
 
 	if (!s->filename)
@@ -115,20 +115,13 @@ static __always_inline int open_emit(const struct open_start *s, long ret)
 	e = bpf_map_lookup_elem(&open_scratch, &zero);
 	if (!e)
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	uid_gid = bpf_get_current_uid_gid();
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->mntns_id = s->mntns_id;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
+	gadget_fill_process(&e->process, s->mntns_id);
 	e->retval = ret;
 	e->flags = s->flags;
 	e->mode = s->mode;
 	e->full_path_size = 0;
 	e->pad = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	n = bpf_probe_read_user_str(e->path, IG_PATH_MAX, s->filename);
 	e->path_size = n > 0 ? n : 0;
 	if (n <= 0)

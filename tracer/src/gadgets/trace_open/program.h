@@ -7,18 +7,13 @@
 
 struct ig_open_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	struct ig_process process;
 	__s32 retval;
 	__u32 flags;
 	__u32 mode;
 	__u32 path_size;      /* bytes used in path, with the NUL */
 	__u32 full_path_size; /* bytes used in full_path, 0 if not asked for */
 	__u32 pad;
-	char comm[IG_TASK_COMM_LEN];
 	char path[IG_PATH_MAX];
 	char full_path[IG_PATH_MAX];
 };

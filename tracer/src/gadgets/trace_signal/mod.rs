@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
@@ -38,20 +39,17 @@ pub struct TraceSignal {
 pub struct SignalEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
+    #[serde(flatten)]
+    pub process: Process,
     /// The signal's name, e.g. `SIGKILL` (or its number when unknown).
     pub signal: String,
     pub tpid: i32,
     pub ret: i32,
-    pub uid: u32,
-    pub gid: u32,
     /// kill, tkill or tgkill.
     pub call: &'static str,
 }
 
-crate::impl_has_common!(with_ids: SignalEvent);
+crate::impl_has_common!(with_process: SignalEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_kill_enter", "sys_enter_kill"),
@@ -97,14 +95,14 @@ impl Gadget for TraceSignal {
     fn columns(&self) -> Vec<Column<SignalEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &SignalEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &SignalEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("signal", 9, |e: &SignalEvent| e.signal.as_str().into()).max(12),
             Column::new("tpid", 7, |e: &SignalEvent| e.tpid.into()),
             Column::new("ret", 4, |e: &SignalEvent| e.ret.into()).max(6),
-            Column::new("tid", 7, |e: &SignalEvent| e.tid.into()).hidden(),
-            Column::new("uid", 7, |e: &SignalEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &SignalEvent| e.gid.into()).hidden().max(10),
+            process::columns::tid().hidden(),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
             Column::new("call", 6, |e: &SignalEvent| e.call.into()).hidden(),
         ]);
         cols
@@ -118,15 +116,11 @@ impl Gadget for TraceSignal {
     fn decode(&self, bytes: &[u8], clock: &Clock) -> Result<SignalEvent, DecodeError> {
         let r = Raw::new(bytes, size_of::<E>())?;
         Ok(SignalEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode(&r, offset_of!(E, process)),
             signal: signal_name(r.i32(offset_of!(E, sig))),
             tpid: r.i32(offset_of!(E, tpid)),
             ret: r.i32(offset_of!(E, retval)),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
             call: match r.u32(offset_of!(E, call)) {
                 IG_SIGNAL_KILL => "kill",
                 IG_SIGNAL_TKILL => "tkill",

@@ -80,7 +80,6 @@ static __always_inline int signal_exit(long ret)
 
 	if (!start)
 		return 0;
-	e.mntns_id = start->mntns_id;
 	e.tpid = start->tpid;
 	e.sig = start->sig;
 	e.call = start->call;
@@ -88,7 +87,7 @@ static __always_inline int signal_exit(long ret)
 	if (gadget_failed_only && ret >= 0)
 		return 0;
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
-	gadget_fill_task(&e);
+	gadget_fill_process(&e.process, start->mntns_id);
 	e.retval = ret;
 	gadget_output(&e, sizeof(e));
 	return 0;

@@ -13,16 +13,11 @@ enum ig_signal_call {
 
 struct ig_signal_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
-	__u32 pid; /* the sender */
-	__u32 tid;
+	struct ig_process process; /* the sender */
 	__s32 tpid; /* the target, as given (kill(2) takes 0 and negatives too) */
 	__s32 sig;
 	__s32 retval;
 	__u32 call; /* enum ig_signal_call */
-	__u32 uid;
-	__u32 gid;
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif

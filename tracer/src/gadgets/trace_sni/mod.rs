@@ -13,6 +13,7 @@ use self::hello::server_name;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
@@ -30,15 +31,12 @@ pub struct SniEvent {
     #[serde(flatten)]
     pub common: EventCommon,
     pub netnsid: u64,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     pub name: String,
 }
 
-crate::impl_has_common!(with_ids: SniEvent);
+crate::impl_has_common!(with_process: SniEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_sni_write", "sys_enter_write"),
@@ -74,12 +72,12 @@ impl Gadget for TraceSni {
     fn columns(&self) -> Vec<Column<SniEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &SniEvent| e.pid.into()),
-            Column::new("tid", 7, |e: &SniEvent| e.tid.into()),
-            Column::new("comm", 16, |e: &SniEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::tid(),
+            process::columns::comm(),
             Column::new("name", 30, |e: &SniEvent| e.name.as_str().into()).max(0),
-            Column::new("uid", 7, |e: &SniEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &SniEvent| e.gid.into()).hidden().max(10),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
             Column::new("netns", 10, |e: &SniEvent| e.netnsid.into()).hidden(),
         ]);
         cols
@@ -92,13 +90,9 @@ impl Gadget for TraceSni {
         let name = server_name(r.bytes(header, len))
             .map_err(|e| DecodeError::Malformed { what: "TLS ClientHello", reason: e.to_string() })?;
         Ok(SniEvent {
-            common: crate::event_common!(r, clock, E),
+            common: crate::event_common!(r, clock, E, process),
             netnsid: r.u64(offset_of!(E, netns_id)),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            process: Process::decode(&r, offset_of!(E, process)),
             name: name.unwrap_or_default(),
         })
     }

@@ -69,9 +69,8 @@ static __always_inline int check_write(__s32 fd, const void *buf, __u64 count)
 	e = &s->e;
 	__builtin_memset(e, 0, offsetof(struct ig_sni_event, hello));
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->mntns_id = mntns_id;
+	gadget_fill_process(&e->process, mntns_id);
 	e->netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	gadget_fill_task(e);
 	n = count > IG_SNI_MAX_HELLO ? IG_SNI_MAX_HELLO : count;
 	/* In asm, so that it is the register passed on that is masked. */
 	asm volatile("%0 &= 8191" : "+r"(n));

@@ -14,13 +14,8 @@
 
 struct ig_sni_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
+	struct ig_process process;
 	__u64 netns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
-	char comm[IG_TASK_COMM_LEN];
 	__u32 hello_len; /* bytes of hello copied */
 	__u32 pad;
 	/* Only hello_len bytes are sent: the event is cut after them. */

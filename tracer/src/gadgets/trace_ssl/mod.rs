@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::{Column, Gadget, PerContainer, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw};
 use crate::session::{Attachment, GadgetProgram, Global, Session, SessionError, Variant};
 
@@ -40,11 +41,8 @@ pub struct TraceSsl {
 pub struct SslEvent {
     #[serde(flatten)]
     pub common: EventCommon,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     /// The function: SSL_write, gnutls_record_recv, ...
     pub operation: &'static str,
     /// "openssl" or "gnutls".
@@ -62,7 +60,7 @@ pub struct SslEvent {
     pub truncated: bool,
 }
 
-crate::impl_has_common!(with_ids: SslEvent);
+crate::impl_has_common!(with_process: SslEvent);
 
 /// (operation, library, direction) by enum ig_ssl_op.
 const OPS: &[(&str, &str, &str)] = &[
@@ -129,9 +127,9 @@ impl Gadget for TraceSsl {
     fn columns(&self) -> Vec<Column<SslEvent>> {
         let mut cols = container_columns();
         cols.extend([
-            Column::new("pid", 7, |e: &SslEvent| e.pid.into()),
-            Column::new("tid", 7, |e: &SslEvent| e.tid.into()).hidden(),
-            Column::new("comm", 16, |e: &SslEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::tid().hidden(),
+            process::columns::comm(),
             Column::new("operation", 18, |e: &SslEvent| e.operation.into()),
             Column::new("len", 7, |e: &SslEvent| e.len.into()).max(12).right(),
             Column::new("data", 40, |e: &SslEvent| e.data.as_str().into()).max(0),
@@ -139,8 +137,8 @@ impl Gadget for TraceSsl {
             Column::new("direction", 5, |e: &SslEvent| e.direction.into()).hidden(),
             Column::new("latency", 10, |e: &SslEvent| e.latency.into()).hidden().right(),
             Column::new("truncated", 5, |e: &SslEvent| Value::Bool(e.truncated)).hidden(),
-            Column::new("uid", 7, |e: &SslEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &SslEvent| e.gid.into()).hidden().max(10),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
         ]);
         cols
     }
@@ -156,12 +154,8 @@ impl Gadget for TraceSsl {
         let copied = r.u32(offset_of!(E, data_len)) as usize;
         let len = r.u64(offset_of!(E, len));
         Ok(SslEvent {
-            common: crate::event_common!(r, clock, E),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            common: crate::event_common!(r, clock, E, process),
+            process: Process::decode(&r, offset_of!(E, process)),
             operation,
             library,
             direction,

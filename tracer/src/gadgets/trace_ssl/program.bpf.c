@@ -172,11 +172,10 @@ int ig_ssl_return(struct pt_regs *ctx)
 	e = &s->e;
 	__builtin_memset(e, 0, offsetof(struct ig_ssl_event, data));
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
-	e->mntns_id = gadget_get_mntns_id();
+	gadget_fill_process(&e->process, gadget_get_mntns_id());
 	e->latency_ns = bpf_ktime_get_ns() - call.start_ns;
 	e->len = len;
 	e->op = call.op;
-	gadget_fill_task(e);
 	n = len < gadget_max_bytes ? len : gadget_max_bytes;
 	if (n > IG_SSL_MAX_DATA)
 		n = IG_SSL_MAX_DATA;

@@ -24,15 +24,10 @@ enum ig_ssl_op {
 
 struct ig_ssl_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
+	struct ig_process process;
 	__u64 latency_ns;
 	/* Plaintext bytes the call moved (its result; for the _ex forms the count they write back). */
 	__u64 len;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
-	char comm[IG_TASK_COMM_LEN];
 	__u32 op; /* enum ig_ssl_op */
 	__u32 data_len; /* bytes of data copied: min(len, --max-bytes) */
 	/* Only data_len bytes are sent: the event is cut after them. */

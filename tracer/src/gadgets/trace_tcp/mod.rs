@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw, endpoint, ip_string};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
@@ -29,16 +30,13 @@ pub struct TcpEvent {
     pub netnsid: u64,
     /// connect, accept or close.
     pub operation: &'static str,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
+    #[serde(flatten)]
+    pub process: Process,
     pub ipversion: u8,
     pub saddr: String,
     pub sport: u16,
     pub daddr: String,
     pub dport: u16,
-    pub uid: u32,
-    pub gid: u32,
 }
 
 impl TcpEvent {
@@ -51,7 +49,7 @@ impl TcpEvent {
     }
 }
 
-crate::impl_has_common!(with_ids: TcpEvent);
+crate::impl_has_common!(with_process: TcpEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_connect_enter", "sys_enter_connect"),
@@ -97,8 +95,8 @@ impl Gadget for TraceTcp {
         let mut cols = container_columns();
         cols.extend([
             Column::new("t", 1, |e: &TcpEvent| e.t().into()),
-            Column::new("pid", 7, |e: &TcpEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &TcpEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("ip", 2, |e: &TcpEvent| u32::from(e.ipversion).into()),
             Column::new("src", 21, |e: &TcpEvent| {
                 Value::Str(endpoint(&e.saddr, e.sport, e.ipversion == 6).into())
@@ -108,8 +106,8 @@ impl Gadget for TraceTcp {
                 Value::Str(endpoint(&e.daddr, e.dport, e.ipversion == 6).into())
             })
             .max(47),
-            Column::new("uid", 7, |e: &TcpEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &TcpEvent| e.gid.into()).hidden().max(10),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
             Column::new("netns", 10, |e: &TcpEvent| e.netnsid.into()).hidden(),
         ]);
         cols
@@ -120,23 +118,19 @@ impl Gadget for TraceTcp {
         let v6 = r.u16(offset_of!(E, family)) == libc::AF_INET6 as u16;
         let addr = |off: usize| ip_string(r.bytes(off, 16), v6);
         Ok(TcpEvent {
-            common: crate::event_common!(r, clock, E),
+            common: crate::event_common!(r, clock, E, process),
             netnsid: r.u64(offset_of!(E, netns_id)),
             operation: match r.u32(offset_of!(E, op)) {
                 IG_TCP_ACCEPT => "accept",
                 IG_TCP_CLOSE => "close",
                 _ => "connect",
             },
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
+            process: Process::decode(&r, offset_of!(E, process)),
             ipversion: if v6 { 6 } else { 4 },
             saddr: addr(offset_of!(E, saddr)),
             sport: r.u16(offset_of!(E, sport)),
             daddr: addr(offset_of!(E, daddr)),
             dport: r.u16(offset_of!(E, dport)),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
         })
     }
 }

@@ -32,9 +32,8 @@ static __always_inline void emit(struct sock *sk, __u32 op, __u64 mntns_id)
 	struct ig_tcp_event e = {};
 
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
-	e.mntns_id = mntns_id;
+	gadget_fill_process(&e.process, mntns_id);
 	e.netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	gadget_fill_task(&e);
 	e.op = op;
 	gadget_sock_ends(sk, &e.family, &e.sport, &e.dport, e.saddr, e.daddr);
 	gadget_output(&e, sizeof(e));

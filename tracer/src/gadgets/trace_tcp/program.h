@@ -13,20 +13,15 @@ enum ig_tcp_op {
 
 struct ig_tcp_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
+	struct ig_process process;
 	__u64 netns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
 	__u32 op; /* enum ig_tcp_op */
 	__u16 family;
 	__u16 sport; /* host byte order: the local end */
 	__u16 dport; /* host byte order: the remote end */
-	__u16 pad;
+	__u16 pad[3];
 	__u8 saddr[16];
 	__u8 daddr[16];
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon, Value};
+use crate::event_process::{self as process, Process};
 use crate::raw::{DecodeError, Raw, endpoint, ip_string};
 use crate::session::{Attachment, GadgetProgram, Global, Variant};
 
@@ -37,9 +38,8 @@ pub struct TcpconnectEvent {
     #[serde(flatten)]
     pub common: EventCommon,
     pub netnsid: u64,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
+    #[serde(flatten)]
+    pub process: Process,
     pub ipversion: u8,
     pub saddr: String,
     pub sport: u16,
@@ -47,11 +47,9 @@ pub struct TcpconnectEvent {
     pub dport: u16,
     /// Nanoseconds from connect() to ESTABLISHED; 0 without --latency.
     pub latency: u64,
-    pub uid: u32,
-    pub gid: u32,
 }
 
-crate::impl_has_common!(with_ids: TcpconnectEvent);
+crate::impl_has_common!(with_process: TcpconnectEvent);
 
 const ATTACHMENTS: &[Attachment] = &[
     Attachment::syscall("ig_connect_enter", "sys_enter_connect"),
@@ -107,8 +105,8 @@ impl Gadget for TraceTcpconnect {
             Column::new("latency", 10, |e: &TcpconnectEvent| Value::Str(human(e.latency).into())).max(14);
         latency.visible = self.measuring();
         cols.extend([
-            Column::new("pid", 7, |e: &TcpconnectEvent| e.pid.into()),
-            Column::new("comm", 16, |e: &TcpconnectEvent| e.comm.as_str().into()),
+            process::columns::pid(),
+            process::columns::comm(),
             Column::new("ip", 2, |e: &TcpconnectEvent| u32::from(e.ipversion).into()),
             Column::new("src", 21, |e: &TcpconnectEvent| {
                 Value::Str(endpoint(&e.saddr, e.sport, e.ipversion == 6).into())
@@ -119,8 +117,8 @@ impl Gadget for TraceTcpconnect {
             })
             .max(47),
             latency,
-            Column::new("uid", 7, |e: &TcpconnectEvent| e.uid.into()).hidden().max(10),
-            Column::new("gid", 7, |e: &TcpconnectEvent| e.gid.into()).hidden().max(10),
+            process::columns::uid().hidden(),
+            process::columns::gid().hidden(),
         ]);
         cols
     }
@@ -130,19 +128,15 @@ impl Gadget for TraceTcpconnect {
         let v6 = r.u16(offset_of!(E, family)) == libc::AF_INET6 as u16;
         let addr = |off: usize| ip_string(r.bytes(off, 16), v6);
         Ok(TcpconnectEvent {
-            common: crate::event_common!(r, clock, E),
+            common: crate::event_common!(r, clock, E, process),
             netnsid: r.u64(offset_of!(E, netns_id)),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
+            process: Process::decode(&r, offset_of!(E, process)),
             ipversion: if v6 { 6 } else { 4 },
             saddr: addr(offset_of!(E, saddr)),
             sport: r.u16(offset_of!(E, sport)),
             daddr: addr(offset_of!(E, daddr)),
             dport: r.u16(offset_of!(E, dport)),
             latency: r.u64(offset_of!(E, latency_ns)),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
         })
     }
 }

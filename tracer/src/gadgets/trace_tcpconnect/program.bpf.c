@@ -48,9 +48,8 @@ struct {
 
 static __always_inline void fill(struct ig_tcpconnect_event *e, struct sock *sk, __u64 mntns_id)
 {
-	e->mntns_id = mntns_id;
+	gadget_fill_process(&e->process, mntns_id);
 	e->netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	gadget_fill_task(e);
 	gadget_sock_ends(sk, &e->family, &e->sport, &e->dport, e->saddr, e->daddr);
 }
 

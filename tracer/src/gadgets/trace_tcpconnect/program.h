@@ -7,20 +7,15 @@
 
 struct ig_tcpconnect_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;
+	struct ig_process process;
 	__u64 netns_id;
 	__u64 latency_ns; /* connect() to ESTABLISHED; 0 without --latency */
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
 	__u16 family;
 	__u16 sport;
 	__u16 dport;
 	__u16 pad;
 	__u8 saddr[16];
 	__u8 daddr[16];
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{Column, Gadget, container_columns};
 use crate::cli::CommonFlags;
 use crate::event::{Clock, EventCommon};
+use crate::event_process::Process;
 use crate::raw::{DecodeError, Raw, ip_string};
 use crate::session::{Attachment, GadgetProgram, Variant};
 
@@ -40,11 +41,8 @@ pub struct TcpdropEvent {
     #[serde(flatten)]
     pub common: EventCommon,
     pub netnsid: u64,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
+    #[serde(flatten)]
+    pub process: Process,
     pub ipversion: u8,
     pub saddr: String,
     pub sport: u16,
@@ -58,7 +56,7 @@ pub struct TcpdropEvent {
     owner_known: bool,
 }
 
-crate::impl_has_common!(with_ids: TcpdropEvent);
+crate::impl_has_common!(with_process: TcpdropEvent);
 crate::impl_sock_event!(TcpdropEvent);
 
 use super::trace_tcpretrans::SOCK_OWNER_ATTACHMENTS;
@@ -116,13 +114,9 @@ impl Gadget for TraceTcpdrop {
         let byte = |off: usize| r.bytes(off, 1)[0];
         let reasons = self.reasons.get_or_init(reasons::DropReasons::load);
         Ok(TcpdropEvent {
-            common: crate::event_common!(r, clock, E),
+            common: crate::event_common!(r, clock, E, process),
             netnsid: r.u64(offset_of!(E, netns_id)),
-            pid: r.u32(offset_of!(E, pid)),
-            tid: r.u32(offset_of!(E, tid)),
-            comm: r.cstr(offset_of!(E, comm), 16),
-            uid: r.u32(offset_of!(E, uid)),
-            gid: r.u32(offset_of!(E, gid)),
+            process: Process::decode(&r, offset_of!(E, process)),
             ipversion: if v6 { 6 } else { 4 },
             saddr: addr(offset_of!(E, saddr)),
             sport: r.u16(offset_of!(E, sport)),

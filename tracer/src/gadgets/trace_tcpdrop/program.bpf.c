@@ -67,7 +67,7 @@ int ig_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 {
 	__u16 proto = BPF_CORE_READ(ctx, protocol);
 	struct sk_buff *skb = BPF_CORE_READ(ctx, skbaddr);
-	const struct gadget_sock_owner *o;
+	const struct ig_process *o;
 	struct ig_tcpdrop_event e = {};
 	struct sock *sk;
 	struct net_device *dev;
@@ -84,7 +84,7 @@ int ig_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 		return 0;
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
 	if (o) {
-		gadget_fill_owner(&e, o);
+		e.process = *o;
 		e.owner_known = 1;
 	}
 	if (bpf_core_field_exists(ctx->reason))

@@ -7,12 +7,8 @@
 
 struct ig_tcpdrop_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id; /* of the socket's owner; 0 when not known */
+	struct ig_process process; /* the socket's owner (see sock_owners.h); 0s when not known */
 	__u64 netns_id;
-	__u32 pid; /* the socket's owner (see sock_owners.h); 0 when not known */
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
 	__u32 reason; /* enum skb_drop_reason; 0 where the kernel gives none */
 	__u16 family;
 	__u16 sport; /* host byte order: the packet's source */
@@ -24,7 +20,6 @@ struct ig_tcpdrop_event {
 	__u16 pad;
 	__u8 saddr[16];
 	__u8 daddr[16];
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif

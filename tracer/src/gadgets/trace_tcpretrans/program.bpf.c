@@ -33,7 +33,7 @@ int ig_tcp_retransmit(struct retransmit_args *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->skaddr;
 	struct sk_buff *skb = (struct sk_buff *)ctx->skbaddr;
-	const struct gadget_sock_owner *o = gadget_owner_of(sk);
+	const struct ig_process *o = gadget_owner_of(sk);
 	struct inet_connection_sock *icsk = (struct inet_connection_sock *)sk;
 	struct ig_tcpretrans_event e = {};
 	__u32 flags_off;
@@ -42,7 +42,7 @@ int ig_tcp_retransmit(struct retransmit_args *ctx)
 		return 0;
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
 	if (o) {
-		gadget_fill_owner(&e, o);
+		e.process = *o;
 		e.owner_known = 1;
 	}
 	e.netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);

@@ -7,12 +7,8 @@
 
 struct ig_tcpretrans_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id; /* of the socket's owner; 0 when not known */
+	struct ig_process process; /* the socket's owner (see sock_owners.h); 0s when not known */
 	__u64 netns_id;
-	__u32 pid; /* the socket's owner (see sock_owners.h); 0 when not known */
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
 	__u16 family;
 	__u16 sport; /* host byte order: the local end */
 	__u16 dport; /* host byte order: the remote end */
@@ -20,10 +16,9 @@ struct ig_tcpretrans_event {
 	__u8 tcpflags; /* of the segment sent again */
 	__u8 ca_state; /* the congestion state: 4 (Loss) after a timeout */
 	__u8 owner_known;
-	__u16 pad;
+	__u16 pad[3];
 	__u8 saddr[16];
 	__u8 daddr[16];
-	char comm[IG_TASK_COMM_LEN];
 };
 
 #endif
