@@ -7,9 +7,10 @@
 #   zsh, fish: the tests check the completion scripts with the shells themselves
 #   prometheus: the metrics test scrapes ig with a real one (never started as a service)
 #   g++: tests/fuzz.sh builds libFuzzer (C++) into the fuzz targets
+#   clang-format-14: the suite checks the eBPF C's format (.clang-format)
 #   --bench adds bpftrace and libbpf-tools, which `bench peers` compares against
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev libclang-dev bpftool zsh fish prometheus g++)
+pkgs=(clang llvm libbpf-dev libclang-dev bpftool zsh fish prometheus g++ clang-format-14)
 [ "${1:-}" = "--bench" ] && pkgs+=(bpftrace libbpf-tools)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

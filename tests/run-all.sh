@@ -19,6 +19,9 @@ export CARGO_TERM_COLOR=never
 echo "[tests] cargo fmt --check" >&2
 cargo fmt --all --check
 cargo fmt --manifest-path fuzz/Cargo.toml --check
+echo "[tests] clang-format --dry-run of the eBPF C" >&2
+git ls-files -z 'tracer/bpf/*.[ch]' 'tracer/src/gadgets/*.[ch]' ':!tracer/bpf/vmlinux.h' |
+  xargs -0 clang-format-14 --dry-run --Werror
 echo "[tests] cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "[tests] cargo build" >&2

@@ -13,12 +13,12 @@
 /* Threads that can be inside one traced syscall at the same time. */
 #define IG_MAX_CALLS 16384
 
-#define GADGET_CALLS_MAP(name, value_type)                                     \
-	struct {                                                               \
-		__uint(type, BPF_MAP_TYPE_HASH);                               \
-		__uint(max_entries, IG_MAX_CALLS);                             \
-		__type(key, __u32);                                            \
-		__type(value, value_type);                                     \
+#define GADGET_CALLS_MAP(name, value_type)                                                         \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
+		__uint(max_entries, IG_MAX_CALLS);                                                 \
+		__type(key, __u32);                                                                \
+		__type(value, value_type);                                                         \
 	} name SEC(".maps")
 
 /* Keeps *value for this thread's exit; a full map counts as a lost event. */

@@ -55,8 +55,8 @@ const volatile char gadget_filter_comm[16] = {};
 
 static __always_inline bool gadget_process_filters_set(void)
 {
-	return gadget_filter_pid || gadget_filter_tid || gadget_filter_uid_set || gadget_filter_gid_set ||
-	       gadget_filter_comm_set;
+	return gadget_filter_pid || gadget_filter_tid || gadget_filter_uid_set ||
+	       gadget_filter_gid_set || gadget_filter_comm_set;
 }
 
 static __always_inline bool gadget_comm_differs(const char *comm)
@@ -72,8 +72,8 @@ static __always_inline bool gadget_comm_differs(const char *comm)
 }
 
 /* True when the event of this process must be dropped. */
-static __always_inline bool gadget_should_discard_process(__u32 pid, __u32 tid, __u32 uid, __u32 gid,
-							  const char *comm)
+static __always_inline bool gadget_should_discard_process(__u32 pid, __u32 tid, __u32 uid,
+							  __u32 gid, const char *comm)
 {
 	if (gadget_filter_pid && pid != gadget_filter_pid)
 		return true;
@@ -104,8 +104,8 @@ static __always_inline bool gadget_should_discard_current_process(void)
 	uid_gid = bpf_get_current_uid_gid();
 	if (gadget_filter_comm_set)
 		bpf_get_current_comm(comm, sizeof(comm));
-	return gadget_should_discard_process(pid_tgid >> 32, (__u32)pid_tgid, (__u32)uid_gid, uid_gid >> 32,
-					     comm);
+	return gadget_should_discard_process(pid_tgid >> 32, (__u32)pid_tgid, (__u32)uid_gid,
+					     uid_gid >> 32, comm);
 }
 
 /* The container filter, then the process filters, for the current task in mntns_id. */

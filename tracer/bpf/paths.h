@@ -8,8 +8,8 @@
 #define IG_PATHS_H
 
 #ifndef container_of
-#define container_of(ptr, type, member) \
-	((type *)((void *)(ptr) - bpf_core_field_offset(type, member)))
+#define container_of(ptr, type, member)                                                            \
+	((type *)((void *)(ptr)-bpf_core_field_offset(type, member)))
 #endif
 
 /*
@@ -73,7 +73,8 @@ static __always_inline __u32 gadget_read_path(struct path *p, char *buf)
 			mnt = mnt_parent;
 			continue;
 		}
-		walk->names[walk->depth & (IG_PATH_MAX_DEPTH - 1)] = BPF_CORE_READ(dentry, d_name.name);
+		walk->names[walk->depth & (IG_PATH_MAX_DEPTH - 1)] =
+			BPF_CORE_READ(dentry, d_name.name);
 		walk->depth++;
 		if (walk->depth >= IG_PATH_MAX_DEPTH)
 			break;
@@ -90,8 +91,9 @@ static __always_inline __u32 gadget_read_path(struct path *p, char *buf)
 		if (o > IG_PATH_MAX - IG_NAME_MAX - 2)
 			break;
 		buf[o] = '/';
-		n = bpf_probe_read_kernel_str(&buf[o + 1], IG_NAME_MAX,
-					      walk->names[(walk->depth - 1 - i) & (IG_PATH_MAX_DEPTH - 1)]);
+		n = bpf_probe_read_kernel_str(
+			&buf[o + 1], IG_NAME_MAX,
+			walk->names[(walk->depth - 1 - i) & (IG_PATH_MAX_DEPTH - 1)]);
 		walk->off = o + (n > 1 ? n : 1);
 	}
 	o = walk->off;

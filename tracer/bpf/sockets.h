@@ -32,8 +32,8 @@ static __always_inline struct sock *gadget_tcp_sock_of(__s32 fd)
 }
 
 /* The local (s*) and remote (d*) ends of sk; ports in host byte order. */
-static __always_inline void gadget_sock_ends(struct sock *sk, __u16 *family, __u16 *sport, __u16 *dport,
-					     __u8 *saddr, __u8 *daddr)
+static __always_inline void gadget_sock_ends(struct sock *sk, __u16 *family, __u16 *sport,
+					     __u16 *dport, __u8 *saddr, __u8 *daddr)
 {
 	*family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	*sport = BPF_CORE_READ(sk, __sk_common.skc_num);

@@ -124,7 +124,8 @@ static __always_inline void seen(struct sk_buff *skb, unsigned long ip, __u8 dir
 
 	if (!parse(&p, ip))
 		return;
-	if (p.proto == IG_IPPROTO_TCP && (p.tcp_flags & (IG_TCP_FLAG_SYN | IG_TCP_FLAG_ACK)) != IG_TCP_FLAG_SYN)
+	if (p.proto == IG_IPPROTO_TCP &&
+	    (p.tcp_flags & (IG_TCP_FLAG_SYN | IG_TCP_FLAG_ACK)) != IG_TCP_FLAG_SYN)
 		return;
 	key.netns_id = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
 	if (!bpf_map_lookup_elem(&pod_netns, &key.netns_id))
@@ -144,7 +145,8 @@ static __always_inline void seen(struct sk_buff *skb, unsigned long ip, __u8 dir
 		key.remote_port = p.sport;
 	}
 	/* Only the first: BPF_NOEXIST fails for a flow another CPU just added. */
-	if (bpf_map_lookup_elem(&flows, &key) || bpf_map_update_elem(&flows, &key, &one, BPF_NOEXIST))
+	if (bpf_map_lookup_elem(&flows, &key) ||
+	    bpf_map_update_elem(&flows, &key, &one, BPF_NOEXIST))
 		return;
 	e.timestamp_ns = bpf_ktime_get_boot_ns();
 	e.netns_id = key.netns_id;

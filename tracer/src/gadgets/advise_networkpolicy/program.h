@@ -20,10 +20,10 @@ struct ig_netpol_event {
 	struct ig_process process;
 	__u64 netns_id;
 	__u8 direction; /* enum ig_netpol_direction */
-	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto;	/* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 ipversion; /* 4 or 6 */
 	__u8 pad;
-	__u16 local_port; /* host byte order */
+	__u16 local_port;  /* host byte order */
 	__u16 remote_port; /* host byte order */
 	__u8 local_addr[16];
 	__u8 remote_addr[16];

@@ -64,7 +64,7 @@ struct {
 
 static __always_inline void add(__u64 mntns_id, __u32 counter, __u64 by)
 {
-	struct ig_counter_key key = { .mntns_id = mntns_id, .counter = counter };
+	struct ig_counter_key key = {.mntns_id = mntns_id, .counter = counter};
 	__u64 *n = bpf_map_lookup_elem(&ig_counters, &key);
 
 	if (n) {
@@ -228,8 +228,8 @@ int ig_count_oom_kill(void *ctx)
 
 /* int cap_capable(const struct cred *, struct user_namespace *, int cap, unsigned int opts) */
 SEC("fexit/cap_capable")
-int BPF_PROG(ig_count_cap_fexit, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts,
-	     int ret)
+int BPF_PROG(ig_count_cap_fexit, const struct cred *cred, struct user_namespace *ns, int cap,
+	     unsigned int opts, int ret)
 {
 	if (ret != 0 && !(opts & CAP_OPT_NOAUDIT))
 		bump(gadget_get_mntns_id(), IG_COUNTER_CAPABILITY_DENIALS);

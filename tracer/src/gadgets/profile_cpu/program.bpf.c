@@ -50,7 +50,8 @@ int ig_cpu_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	key.pid = pid_tgid >> 32;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	key.user_stack_id = gadget_user_stacks ? bpf_get_stackid(ctx, &gadget_stacks, BPF_F_USER_STACK) : -1;
+	key.user_stack_id =
+		gadget_user_stacks ? bpf_get_stackid(ctx, &gadget_stacks, BPF_F_USER_STACK) : -1;
 	key.kernel_stack_id = gadget_kernel_stacks ? bpf_get_stackid(ctx, &gadget_stacks, 0) : -1;
 
 	count = bpf_map_lookup_elem(&cpu_samples, &key);

@@ -41,7 +41,8 @@ struct {
 } rtt_hist SEC(".maps");
 
 /* Whether addr (of family) is the one the flag asked for; any when unset. */
-static __always_inline bool addr_wanted(__u16 want_family, const volatile __u8 *want, __u16 family, const __u8 *addr)
+static __always_inline bool addr_wanted(__u16 want_family, const volatile __u8 *want, __u16 family,
+					const __u8 *addr)
 {
 	int n = family == AF_INET ? 4 : 16;
 

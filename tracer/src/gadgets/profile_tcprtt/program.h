@@ -10,10 +10,10 @@
 struct ig_tcprtt_key {
 	__u64 mntns_id; /* the owner's; 0 when not known */
 	__u64 netns_id;
-	__u8 addr[16];  /* with -b the local address, with -B the remote one; else zero */
-	__u16 family;   /* of addr */
+	__u8 addr[16]; /* with -b the local address, with -B the remote one; else zero */
+	__u16 family;  /* of addr */
 	__u16 pad;
-	__u32 bucket;   /* 0 holds [0, 1), k holds [2^(k-1), 2^k) in the unit */
+	__u32 bucket; /* 0 holds [0, 1), k holds [2^(k-1), 2^k) in the unit */
 };
 
 #endif

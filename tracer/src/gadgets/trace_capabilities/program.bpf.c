@@ -55,7 +55,7 @@ static __always_inline void send_check(__s32 cap, __s32 ret, __s32 audit, __u64 
 
 	e.cap = cap;
 	if (gadget_unique) {
-		struct unique_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .cap = cap };
+		struct unique_key key = {.pid = bpf_get_current_pid_tgid() >> 32, .cap = cap};
 		__u8 one = 1;
 
 		if (bpf_map_lookup_elem(&seen, &key))

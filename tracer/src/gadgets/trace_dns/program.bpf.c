@@ -81,7 +81,8 @@ static __always_inline bool discard_owner(const struct ig_process *o)
 {
 	/* A packet nobody is known to own is a host packet. */
 	if (!o)
-		return (gadget_filter_by_mntns && !gadget_mntns_filter_excludes) || gadget_process_filters_set();
+		return (gadget_filter_by_mntns && !gadget_mntns_filter_excludes) ||
+		       gadget_process_filters_set();
 	return gadget_should_discard_mntns_id(o->mntns_id) || gadget_should_discard_of(o);
 }
 
@@ -150,8 +151,8 @@ static __always_inline unsigned long parse_headers(struct headers *h, unsigned l
  * Builds the event of a DNS packet from its headers, its owner (NULL when
  * not known) and its message, copied up to the end of the linear data; sends it.
  */
-static __always_inline void emit(const struct headers *h, __u64 netns_id, __u8 pkt_type, const struct ig_process *o,
-				 unsigned long msg, unsigned long end)
+static __always_inline void emit(const struct headers *h, __u64 netns_id, __u8 pkt_type,
+				 const struct ig_process *o, unsigned long msg, unsigned long end)
 {
 	__u64 n = end > msg ? end - msg : 0;
 	struct scratch_event *s;

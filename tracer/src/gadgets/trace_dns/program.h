@@ -26,9 +26,9 @@ struct ig_dns_event {
 	__u64 netns_id;
 	__u8 pkt_type; /* enum ig_dns_pkt_type */
 	__u8 ipversion;
-	__u16 sport; /* host byte order */
-	__u16 dport; /* host byte order */
-	__u16 msg_len; /* bytes of msg copied */
+	__u16 sport;	 /* host byte order */
+	__u16 dport;	 /* host byte order */
+	__u16 msg_len;	 /* bytes of msg copied */
 	__u16 msg_total; /* the message's length in the packet */
 	__u16 pad[3];
 	__u8 saddr[16];

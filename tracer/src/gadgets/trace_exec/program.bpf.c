@@ -93,7 +93,7 @@ static __always_inline void exec_event_send(struct ig_exec_event *e)
 static __always_inline int exec_enter(const char *const *argv)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct exec_start start = { .argv = argv };
+	struct exec_start start = {.argv = argv};
 
 	if (gadget_should_discard_mntns_id(gadget_get_mntns_id()))
 		return 0;
@@ -187,7 +187,8 @@ static __always_inline bool exe_in_upper_layer(struct task_struct *task)
 		oi = container_of(inode, struct ovl_inode, vfs_inode);
 		return BPF_CORE_READ(oi, __upperdentry) != NULL;
 	}
-	bpf_probe_read_kernel(&upper, sizeof(upper), (void *)inode + bpf_core_type_size(struct inode));
+	bpf_probe_read_kernel(&upper, sizeof(upper),
+			      (void *)inode + bpf_core_type_size(struct inode));
 	return upper != NULL;
 }
 

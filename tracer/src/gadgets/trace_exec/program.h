@@ -24,7 +24,7 @@ struct ig_exec_event {
 	__s32 retval;
 	__u32 flags;
 	__u32 args_size; /* bytes used in args */
-	__u32 cwd_size;  /* bytes used in cwd, 0 if not asked for */
+	__u32 cwd_size;	 /* bytes used in cwd, 0 if not asked for */
 	char args[IG_EXEC_ARGS_MAX];
 	char cwd[IG_PATH_MAX];
 };

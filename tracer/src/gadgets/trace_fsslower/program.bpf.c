@@ -62,7 +62,7 @@ struct {
 static __always_inline void begin(__u32 op, struct file *file, __s32 fd, __s64 offset)
 {
 	__u64 mntns_id = gadget_get_mntns_id();
-	struct start_key key = { .tid = (__u32)bpf_get_current_pid_tgid(), .op = op };
+	struct start_key key = {.tid = (__u32)bpf_get_current_pid_tgid(), .op = op};
 	struct start s = {};
 
 	if (gadget_should_discard_current(mntns_id))
@@ -90,7 +90,7 @@ static __always_inline bool fs_differs(const char *name)
 /* The end of op: file (NULL: the start's, or the one behind its fd). */
 static __always_inline void end(__u32 op, struct file *file, __s64 ret)
 {
-	struct start_key key = { .tid = (__u32)bpf_get_current_pid_tgid(), .op = op };
+	struct start_key key = {.tid = (__u32)bpf_get_current_pid_tgid(), .op = op};
 	struct ig_fsslower_event *e;
 	struct start *s = bpf_map_lookup_elem(&starts, &key);
 	struct dentry *dentry;
@@ -108,7 +108,8 @@ static __always_inline void end(__u32 op, struct file *file, __s64 ret)
 		goto out;
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & IG_S_IFMT) != IG_S_IFREG)
 		goto out;
-	bpf_probe_read_kernel_str(e->fs, sizeof(e->fs), BPF_CORE_READ(file, f_inode, i_sb, s_type, name));
+	bpf_probe_read_kernel_str(e->fs, sizeof(e->fs),
+				  BPF_CORE_READ(file, f_inode, i_sb, s_type, name));
 	if (gadget_fs_set && fs_differs(e->fs))
 		goto out;
 	e->timestamp_ns = bpf_ktime_get_boot_ns();
@@ -139,7 +140,8 @@ static __always_inline __s64 pos_at(loff_t *pos)
 SEC("kprobe/vfs_read")
 int ig_vfs_read(struct pt_regs *ctx)
 {
-	begin(IG_FS_READ, (struct file *)PT_REGS_PARM1(ctx), -1, pos_at((loff_t *)PT_REGS_PARM4(ctx)));
+	begin(IG_FS_READ, (struct file *)PT_REGS_PARM1(ctx), -1,
+	      pos_at((loff_t *)PT_REGS_PARM4(ctx)));
 	return 0;
 }
 
@@ -153,7 +155,8 @@ int ig_vfs_read_ret(struct pt_regs *ctx)
 SEC("kprobe/vfs_write")
 int ig_vfs_write(struct pt_regs *ctx)
 {
-	begin(IG_FS_WRITE, (struct file *)PT_REGS_PARM1(ctx), -1, pos_at((loff_t *)PT_REGS_PARM4(ctx)));
+	begin(IG_FS_WRITE, (struct file *)PT_REGS_PARM1(ctx), -1,
+	      pos_at((loff_t *)PT_REGS_PARM4(ctx)));
 	return 0;
 }
 
@@ -203,7 +206,8 @@ int BPF_PROG(ig_vfs_read_fentry, struct file *file, char *buf, size_t count, lof
 }
 
 SEC("fexit/vfs_read")
-int BPF_PROG(ig_vfs_read_fexit, struct file *file, char *buf, size_t count, loff_t *pos, ssize_t ret)
+int BPF_PROG(ig_vfs_read_fexit, struct file *file, char *buf, size_t count, loff_t *pos,
+	     ssize_t ret)
 {
 	end(IG_FS_READ, file, ret);
 	return 0;
@@ -217,7 +221,8 @@ int BPF_PROG(ig_vfs_write_fentry, struct file *file, const char *buf, size_t cou
 }
 
 SEC("fexit/vfs_write")
-int BPF_PROG(ig_vfs_write_fexit, struct file *file, const char *buf, size_t count, loff_t *pos, ssize_t ret)
+int BPF_PROG(ig_vfs_write_fexit, struct file *file, const char *buf, size_t count, loff_t *pos,
+	     ssize_t ret)
 {
 	end(IG_FS_WRITE, file, ret);
 	return 0;
@@ -245,7 +250,8 @@ int BPF_PROG(ig_vfs_fsync_fentry, struct file *file, loff_t start, loff_t end_, 
 }
 
 SEC("fexit/vfs_fsync_range")
-int BPF_PROG(ig_vfs_fsync_fexit, struct file *file, loff_t start, loff_t end_, int datasync, int ret)
+int BPF_PROG(ig_vfs_fsync_fexit, struct file *file, loff_t start, loff_t end_, int datasync,
+	     int ret)
 {
 	end(IG_FS_FSYNC, file, ret);
 	return 0;

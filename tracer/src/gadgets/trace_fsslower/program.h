@@ -21,7 +21,7 @@ struct ig_fsslower_event {
 	__u64 latency_ns;
 	__s64 bytes;  /* read or written; 0 for open and fsync */
 	__s64 offset; /* where the read or write started */
-	__u32 op; /* enum ig_fs_op */
+	__u32 op;     /* enum ig_fs_op */
 	__u32 pad;
 	char fs[IG_FS_NAME_LEN];
 	char file[IG_FSSLOWER_NAME_LEN];

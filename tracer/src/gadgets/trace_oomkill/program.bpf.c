@@ -37,7 +37,8 @@ int ig_mark_victim(struct trace_event_raw_mark_victim *ctx)
 		e.oom_score_adj = BPF_CORE_READ(ctx, oom_score_adj);
 	if (bpf_core_field_exists(ctx->anon_rss))
 		e.pages = (BPF_CORE_READ(ctx, anon_rss) + BPF_CORE_READ(ctx, file_rss) +
-			   BPF_CORE_READ(ctx, shmem_rss)) / PAGE_KB;
+			   BPF_CORE_READ(ctx, shmem_rss)) /
+			  PAGE_KB;
 	if (bpf_core_field_exists(ctx->__data_loc_comm)) {
 		/* a __data_loc string: offset in the low 16 bits, length above */
 		loc = BPF_CORE_READ(ctx, __data_loc_comm);

@@ -7,10 +7,10 @@
 
 struct ig_oomkill_event {
 	__u64 timestamp_ns;
-	__u64 mntns_id;  /* of the task that triggered the kill */
-	__u64 pages;     /* the victim's resident pages (anon + file + shmem) */
-	__u32 kpid;      /* the task that triggered the kill */
-	__u32 tpid;      /* the victim */
+	__u64 mntns_id; /* of the task that triggered the kill */
+	__u64 pages;	/* the victim's resident pages (anon + file + shmem) */
+	__u32 kpid;	/* the task that triggered the kill */
+	__u32 tpid;	/* the victim */
 	__u32 tuid;
 	__s32 oom_score_adj;
 	char kcomm[IG_TASK_COMM_LEN];

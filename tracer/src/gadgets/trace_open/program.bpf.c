@@ -94,7 +94,8 @@ static __always_inline void fill_full_path(struct ig_open_event *e, __s32 dfd, l
 	if (off > IG_PATH_MAX / 2 + 1)
 		return;
 	{
-		long n = bpf_probe_read_kernel_str(&e->full_path[off], IG_PATH_MAX / 2 - 1, e->path);
+		long n =
+			bpf_probe_read_kernel_str(&e->full_path[off], IG_PATH_MAX / 2 - 1, e->path);
 
 		e->full_path_size = n > 0 ? off + n : off;
 	}

@@ -40,7 +40,7 @@ static __always_inline int signal_enter(__s32 tpid, __s32 sig, __u32 call)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct signal_start start = { .tpid = tpid, .sig = sig, .call = call };
+	struct signal_start start = {.tpid = tpid, .sig = sig, .call = call};
 
 	if (gadget_signal && sig != gadget_signal)
 		return 0;

@@ -14,7 +14,7 @@ enum ig_signal_call {
 struct ig_signal_event {
 	__u64 timestamp_ns;
 	struct ig_process process; /* the sender */
-	__s32 tpid; /* the target, as given (kill(2) takes 0 and negatives too) */
+	__s32 tpid;		   /* the target, as given (kill(2) takes 0 and negatives too) */
 	__s32 sig;
 	__s32 retval;
 	__u32 call; /* enum ig_signal_call */

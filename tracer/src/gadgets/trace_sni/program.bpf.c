@@ -114,7 +114,8 @@ int ig_sni_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	struct user_msghdr msg;
 
-	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]) || msg.msg_iovlen < 1)
+	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]) ||
+	    msg.msg_iovlen < 1)
 		return 0;
 	return check_iov(ctx->args[0], msg.msg_iov);
 }

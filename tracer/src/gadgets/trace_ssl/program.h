@@ -28,7 +28,7 @@ struct ig_ssl_event {
 	__u64 latency_ns;
 	/* Plaintext bytes the call moved (its result; for the _ex forms the count they write back). */
 	__u64 len;
-	__u32 op; /* enum ig_ssl_op */
+	__u32 op;	/* enum ig_ssl_op */
 	__u32 data_len; /* bytes of data copied: min(len, --max-bytes) */
 	/* Only data_len bytes are sent: the event is cut after them. */
 	__u8 data[IG_SSL_MAX_DATA];

@@ -64,7 +64,7 @@ SEC("tracepoint/syscalls/sys_enter_connect")
 int ig_connect_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct connect_start start = { .fd = ctx->args[0] };
+	struct connect_start start = {.fd = ctx->args[0]};
 
 	start.mntns_id = gadget_get_mntns_id();
 	if (gadget_should_discard_current(start.mntns_id))

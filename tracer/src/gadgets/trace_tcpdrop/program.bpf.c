@@ -25,7 +25,8 @@
 #define IG_ETH_P_IPV6 0x86DD
 
 /* The network header of the packet: IPv4 or IPv6, then TCP's first 14 bytes. */
-static __always_inline bool read_headers(struct sk_buff *skb, __u16 proto, struct ig_tcpdrop_event *e)
+static __always_inline bool read_headers(struct sk_buff *skb, __u16 proto,
+					 struct ig_tcpdrop_event *e)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh_off = BPF_CORE_READ(skb, network_header);
@@ -38,7 +39,8 @@ static __always_inline bool read_headers(struct sk_buff *skb, __u16 proto, struc
 	if (proto == IG_ETH_P_IP) {
 		struct iphdr ip;
 
-		if (bpf_probe_read_kernel(&ip, sizeof(ip), nh) || ip.version != 4 || ip.protocol != IG_IPPROTO_TCP)
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), nh) || ip.version != 4 ||
+		    ip.protocol != IG_IPPROTO_TCP)
 			return false;
 		e->family = AF_INET;
 		__builtin_memcpy(e->saddr, &ip.saddr, 4);

@@ -52,7 +52,8 @@ int ig_tcp_retransmit(struct retransmit_args *ctx)
 	if (skb) {
 		/* tcp_flags is a u8 before Linux 6.5 and a u16 after: its low byte
 		 * holds FIN..CWR either way (little-endian). */
-		flags_off = bpf_core_field_offset(struct sk_buff, cb) + bpf_core_field_offset(struct tcp_skb_cb, tcp_flags);
+		flags_off = bpf_core_field_offset(struct sk_buff, cb) +
+			    bpf_core_field_offset(struct tcp_skb_cb, tcp_flags);
 		bpf_probe_read_kernel(&e.tcpflags, 1, (void *)skb + flags_off);
 	}
 	gadget_output(&e, sizeof(e));

@@ -10,8 +10,8 @@ struct ig_tcpretrans_event {
 	struct ig_process process; /* the socket's owner (see sock_owners.h); 0s when not known */
 	__u64 netns_id;
 	__u16 family;
-	__u16 sport; /* host byte order: the local end */
-	__u16 dport; /* host byte order: the remote end */
+	__u16 sport;   /* host byte order: the local end */
+	__u16 dport;   /* host byte order: the remote end */
 	__u8 state;    /* the socket's TCP state */
 	__u8 tcpflags; /* of the segment sent again */
 	__u8 ca_state; /* the congestion state: 4 (Loss) after a timeout */

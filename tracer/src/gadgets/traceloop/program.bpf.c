@@ -166,7 +166,8 @@ static __always_inline void fill_task(struct ig_traceloop_call *c)
 }
 
 /* Copies what the entry kept into the slot. */
-static __always_inline void from_pending(struct ig_traceloop_call *c, const struct ig_traceloop_pending *p)
+static __always_inline void from_pending(struct ig_traceloop_call *c,
+					 const struct ig_traceloop_pending *p)
 {
 	c->enter_ns = p->enter_ns;
 	__builtin_memcpy(c->args, p->args, sizeof(c->args));

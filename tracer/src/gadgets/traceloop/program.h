@@ -15,9 +15,9 @@
 #define IG_TRACELOOP_NRS 512
 
 /* ig_traceloop_call.flags */
-#define IG_CALL_ENTERED 1 /* its entry was seen: enter_ns, args, text hold */
+#define IG_CALL_ENTERED 1  /* its entry was seen: enter_ns, args, text hold */
 #define IG_CALL_RETURNED 2 /* its exit was seen: exit_ns, ret hold */
-#define IG_CALL_COMPAT 4 /* made by 32-bit code: nr is an ia32 number */
+#define IG_CALL_COMPAT 4   /* made by 32-bit code: nr is an ia32 number */
 
 /* One syscall, as kept in a ring. */
 struct ig_traceloop_call {
