@@ -36,23 +36,37 @@ pub(crate) fn scrape(addr: &str) -> Result<(String, Duration)> {
     Ok((body, took))
 }
 
+/// The daemon under measure: stopped (SIGTERM, then waited for) however the
+/// bench ends, an error or a panic included, so no daemon is left running.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child, which is not yet waited for.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
 pub(crate) fn run(containers: usize, rounds: usize) -> Result<()> {
     tests::require_root();
     let fakes = FakeContainers::start(containers)?;
     let dir = std::env::temp_dir().join(format!("ig-bench-instances-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let address = format!("unix://{}/ig.sock", dir.display());
-    let mut daemon = Command::new(tests::binary("ig"))
-        .args(["daemon", "--auto-mount-filesystems", "-H", &address, "--metrics-address", "127.0.0.1:0"])
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .env("IG_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("ig daemon")?;
-    let pid = daemon.id();
-    let err = daemon.stderr.take().expect("stderr");
+    let mut daemon = Daemon(
+        Command::new(tests::binary("ig"))
+            .args(["daemon", "--auto-mount-filesystems", "-H", &address, "--metrics-address", "127.0.0.1:0"])
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .env("IG_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("ig daemon")?,
+    );
+    let pid = daemon.0.id();
+    let err = daemon.0.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
@@ -125,9 +139,7 @@ pub(crate) fn run(containers: usize, rounds: usize) -> Result<()> {
     let peak_kb = status_kb(pid, "VmHWM:");
     let samples = body.lines().filter(|l| !l.starts_with('#')).count();
 
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let _ = daemon.wait();
+    drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
     drop(fakes);
 
