@@ -501,6 +501,21 @@ impl RuncBundle {
         assert!(out.status.success(), "runc run {}: {}", self.id, String::from_utf8_lossy(&out.stderr));
     }
 
+    /// `runc run` in the foreground, returning what the container wrote to
+    /// its stdout.
+    pub fn run_stdout(&self) -> String {
+        let out = self
+            .runc()
+            .stdout(Stdio::piped())
+            .args(["run", "--bundle"])
+            .arg(&self.dir)
+            .arg(&self.id)
+            .output();
+        let out = out.expect("runc");
+        assert!(out.status.success(), "runc run {}: {}", self.id, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// runc with these arguments and the container id, its stderr to a
     /// file: the container inherits runc's stdio, and waiting on a pipe
     /// would wait for the container to exit.

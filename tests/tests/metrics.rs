@@ -272,6 +272,49 @@ fn the_daemon_serves_what_its_instances_count_and_forgets_gone_containers() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The kernel hands a freed mount namespace id to the next namespace made
+/// (the lowest free one): a host process's private namespace that counted
+/// an exec, then a container under the same id. What the host process did
+/// is not the container's.
+#[test]
+fn a_namespace_id_reused_by_a_container_counts_only_what_the_container_did() {
+    let h = harness();
+    require_root();
+    let d = tests::Daemon::start(&["--metrics-address", "127.0.0.1:0"]);
+    let target = daemon_metrics_address(&d);
+    let names = ["ig_container_execs_total", "ig_container_failed_execs_total"];
+    let mut reused = 0;
+    for attempt in 0..5 {
+        // One exec (readlink's) in a namespace of its own, freed at its exit.
+        let out = Command::new("unshare").args(["-m", "readlink", "/proc/self/ns/mnt"]).output().unwrap();
+        assert!(out.status.success(), "unshare -m: {out:?}");
+        let host_ns = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        // Three execs (sh, readlink, a missing binary), one failing.
+        let id = unique("igt-reuse");
+        let script = "/bin/readlink /proc/self/ns/mnt; /igt-missing 2>/dev/null; true";
+        let container_ns = h.runc_bundle(&id, &["/bin/sh", "-c", script], true).run_stdout();
+        if container_ns.trim() == host_ns {
+            reused += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let counts = container_counts(&target, &id, &names);
+            if counts == [3.0, 1.0] {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "attempt {attempt} ({host_ns} then {}): the container's execs and failed execs are {counts:?}, not [3, 1]",
+                container_ns.trim()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Other tests make namespaces too: the id is not always the same one.
+    assert!(reused >= 1, "no container got the id the host process had freed in 5 attempts");
+    drop(d);
+}
+
 #[test]
 fn dns_queries_responses_by_rcode_and_latency_match_the_events() {
     let h = harness();

@@ -21,6 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::collection::Collection;
 
+mod namespace_owners;
+use namespace_owners::NamespaceOwners;
+
 /// What a gadget counts per container, one metric each (DNS responses one
 /// per rcode too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -279,10 +282,7 @@ pub struct Metrics {
 /// expire: a 10 ms container is gone by the next scrape).
 struct InKernel {
     counters: Arc<Mutex<crate::gadgets::metrics_counters::KernelCounters>>,
-    labels: Arc<Mutex<HashMap<u64, ContainerLabels>>>,
-    /// The counts of containers whose namespace id the kernel gave to
-    /// another container since: moved out of the kernel's map then.
-    retired: Arc<Mutex<Totals>>,
+    owners: Arc<Mutex<NamespaceOwners>>,
     _subscription: crate::collection::Subscription,
 }
 
@@ -346,28 +346,38 @@ impl Metrics {
         let loaded = crate::gadgets::metrics_counters::KernelCounters::load()?;
         let counting = loaded.counting();
         let counters = Arc::new(Mutex::new(loaded));
-        let labels: Arc<Mutex<HashMap<u64, ContainerLabels>>> = Arc::default();
-        let retired: Arc<Mutex<Totals>> = Arc::default();
-        let (learnt, kernel, moved) = (labels.clone(), counters.clone(), retired.clone());
+        let owners: Arc<Mutex<NamespaceOwners>> = Arc::default();
+        let (kernel, learnt) = (counters.clone(), owners.clone());
+        // The collection's first calls are its replay of the containers
+        // already there: they ran before the counters loaded.
+        let replaying = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let replay = replaying.clone();
         let subscription = collection.subscribe(move |change| {
-            let crate::collection::Change::Added(r) = change else { return };
-            let new = ContainerLabels::of(Some(r));
-            let mut labels = locked(&learnt);
-            if let Some(old) = labels.get(&r.mntns).filter(|old| **old != new) {
-                // A namespace id used again: what the kernel counted so far
-                // was the earlier container's.
-                let mut k = locked(&kernel);
-                if let Ok(entries) = k.read() {
-                    let mut retired = locked(&moved);
-                    for (_, count, n) in entries.into_iter().filter(|(m, _, _)| *m == r.mntns) {
-                        *retired.entry((old.clone(), count)).or_insert(0) += n;
-                    }
+            let mut owners = locked(&learnt);
+            let (mntns, previous) = match change {
+                crate::collection::Change::Added(r) => {
+                    let running_before = replay.load(std::sync::atomic::Ordering::Acquire);
+                    (r.mntns, owners.arrived(r.mntns, ContainerLabels::of(Some(r)), running_before))
                 }
-                let _ = k.forget(&[r.mntns]);
+                crate::collection::Change::Removed(r) => {
+                    (r.mntns, owners.left(r.mntns, &ContainerLabels::of(Some(r))))
+                }
+            };
+            let Some(previous) = previous else { return };
+            let mut k = locked(&kernel);
+            match k.read() {
+                Ok(entries) => {
+                    let counted = entries.into_iter().filter(|(m, _, _)| *m == mntns);
+                    owners.retire(previous, counted.map(|(_, count, n)| (count, n)));
+                }
+                Err(e) => tracing::warn!("reading the in-kernel counters of mount namespace {mntns}: {e}"),
             }
-            labels.insert(r.mntns, new);
+            if let Err(e) = k.forget(&[mntns]) {
+                tracing::warn!("clearing the in-kernel counters of mount namespace {mntns}: {e}");
+            }
         });
-        *locked(&self.kernel) = Some(InKernel { counters, labels, retired, _subscription: subscription });
+        replaying.store(false, std::sync::atomic::Ordering::Release);
+        *locked(&self.kernel) = Some(InKernel { counters, owners, _subscription: subscription });
         let _ = self.kernel_counts.set(counting.counted.clone());
         Ok(counting)
     }
@@ -393,20 +403,16 @@ impl Metrics {
     fn kernel_rows(&self) -> Option<(Totals, u64)> {
         let guard = locked(&self.kernel);
         let k = guard.as_ref()?;
-        let (entries, lost) = {
-            let mut counters = locked(&k.counters);
-            let entries = counters.read().unwrap_or_else(|e| {
-                tracing::warn!("reading the in-kernel counters: {e}");
-                Vec::new()
-            });
-            (entries, counters.lost())
-        };
-        let labels = locked(&k.labels);
-        let mut rows = locked(&k.retired).clone();
-        for (mntns, count, n) in entries {
-            let l = labels.get(&mntns).cloned().unwrap_or_default();
-            *rows.entry((l, count)).or_insert(0) += n;
-        }
+        // The owners first, as the collection's calls take them: a
+        // namespace's counts are never both retired and read in one scrape.
+        let owners = locked(&k.owners);
+        let mut counters = locked(&k.counters);
+        let entries = counters.read().unwrap_or_else(|e| {
+            tracing::warn!("reading the in-kernel counters: {e}");
+            Vec::new()
+        });
+        let rows = owners.rows(entries);
+        let lost = counters.lost();
         Some((rows, lost))
     }
 
@@ -414,17 +420,11 @@ impl Metrics {
     fn kernel_forget(&self, expired: &[ContainerLabels]) {
         let guard = locked(&self.kernel);
         let Some(k) = guard.as_ref() else { return };
-        let gone: Vec<u64> = {
-            let mut labels = locked(&k.labels);
-            let gone =
-                labels.iter().filter(|(_, l)| expired.contains(l)).map(|(m, _)| *m).collect::<Vec<_>>();
-            labels.retain(|m, _| !gone.contains(m));
-            gone
-        };
+        let mut owners = locked(&k.owners);
+        let gone = owners.expire(expired);
         if let Err(e) = locked(&k.counters).forget(&gone) {
             tracing::warn!("clearing the in-kernel counters of gone containers: {e}");
         }
-        locked(&k.retired).retain(|(l, _), _| !expired.contains(l));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
