@@ -36,6 +36,26 @@ fn run_hook(args: &[&str], stdin: &[u8]) -> (bool, Duration, String) {
     (ok, elapsed, text)
 }
 
+/// How long each hook run in `log` took by its own account
+/// ("... acknowledged in 500.2ms").
+fn hook_times(log: &str) -> Vec<Duration> {
+    log.lines()
+        .filter_map(|l| {
+            let figure = l.split(" acknowledged in ").nth(1)?.split_whitespace().next()?;
+            let digits = figure.trim_end_matches(|c: char| c.is_alphabetic() || c == 'µ');
+            let value: f64 = digits.parse().ok()?;
+            let secs = match &figure[digits.len()..] {
+                "s" => value,
+                "ms" => value / 1e3,
+                "µs" => value / 1e6,
+                "ns" => value / 1e9,
+                unit => panic!("a duration in {unit}? {l}"),
+            };
+            Some(Duration::from_secs_f64(secs))
+        })
+        .collect()
+}
+
 #[test]
 fn bad_input_exits_zero_quickly_with_a_clear_log_line() {
     require_root();
@@ -79,12 +99,13 @@ fn no_tracer_running_the_container_starts_and_is_learnt_later() {
     let _only_us = TRACER_SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
     let id = unique("igt-notracer");
     let bundle = h.runc_bundle(&id, &["/bin/sleep", "60"], true);
-    let started = Instant::now();
     bundle.run_detached();
-    let took = started.elapsed();
     let log = bundle.hook_log_text();
     assert!(log.contains("0 of 0 tracers acknowledged"), "{log}");
-    assert!(took < Duration::from_secs(2), "runc run -d took {took:?}");
+    // With no tracer the hook waits on nothing. Its own figure: runc's
+    // start-up is not the hook's, and on a loaded machine it varies.
+    let times = hook_times(&log);
+    assert!(!times.is_empty() && times.iter().all(|t| *t < Duration::from_secs(1)), "{log}");
     // A tracer started afterwards knows it.
     assert!(list_containers().iter().any(|r| r["runtime"]["containerId"] == id.as_str()));
     bundle.delete();
@@ -125,14 +146,20 @@ fn a_hung_tracer_delays_a_start_by_at_most_the_hook_bound() {
     let hung = HungTracer::start();
     let id = unique("igt-hung");
     let bundle = h.runc_bundle(&id, &["/bin/true"], true);
-    let started = Instant::now();
-    bundle.run();
-    let took = started.elapsed();
+    bundle.run(); // asserts that the container ran: the hung tracer did not fail it
     drop(hung);
     let log = bundle.hook_log_text();
-    assert!(log.contains("TimedOut"), "{log}");
-    // The bound is 500 ms per hook run (prestart + poststop both meet the hung socket).
-    assert!(took < Duration::from_millis(2 * 500 + 700), "runc run took {took:?}");
+    // Both runs (prestart and poststop) met the hung socket and gave up on
+    // it at the 500 ms bound: the container waited that long, not longer
+    // (the slack is for a loaded machine's scheduling; runc's own start-up
+    // is not the hook's and is left out).
+    assert_eq!(log.matches("TimedOut").count(), 2, "{log}");
+    let times = hook_times(&log);
+    assert_eq!(times.len(), 2, "{log}");
+    let bound = Duration::from_millis(500);
+    for t in times {
+        assert!(t >= bound && t < bound + Duration::from_secs(1), "a hook run took {t:?}:\n{log}");
+    }
 }
 
 #[test]
