@@ -28,6 +28,7 @@ pub mod process_filter;
 pub mod profile;
 pub mod raw;
 pub mod run;
+pub mod run_frame;
 pub mod sdunit;
 pub mod selector;
 pub mod session;

@@ -14,9 +14,9 @@ use serde::Serialize;
 use crate::cli::CommonFlags;
 use crate::collection::{Change, Collection, Subscription};
 use crate::gadgets::PerContainer;
-use crate::io::RunIo;
 use crate::output::OutputMode;
 use crate::run::{RunContext, RunOptions, follow_containers};
+use crate::run_frame::Frame;
 use crate::selector::ContainerSelector;
 use crate::session::{FilterMode, GadgetProgram, Session, SessionError, SessionOptions};
 use crate::unowned::NetnsScope;
@@ -335,14 +335,9 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
     let RunContext { collection, io, root: ctx_root, .. } = ctx;
     let opts = gadget.common().run_options();
     gadget.check(&opts)?;
-    anyhow::ensure!(
-        opts.metrics_address.is_none() && opts.otlp.otlp_endpoint.is_none(),
-        "--metrics-address and --otlp-endpoint: only the trace gadgets export so far"
-    );
-    let RunIo { out, mut err, stop, started, tee, terminal_width, .. } = io;
-    let (mut out, mut file) =
-        crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
-    if let Some(done) = gadget.without_kernel(&mut out, &mut err) {
+    Frame::refuse_exports(&opts)?;
+    let mut frame = Frame::open(&opts, io)?;
+    if let Some(done) = gadget.without_kernel(&mut frame.out, &mut frame.err) {
         return done;
     }
     let filter = FilterMode::for_run(opts.host, &opts.selector);
@@ -356,7 +351,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     gadget.prepare(&mut session).context("starting the gadget")?;
     let (seen, _seen_subscription) = SeenContainers::follow(collection, opts.selector.clone());
-    let _subscription = follow_containers(&session, &opts, collection, &mut err);
+    let _subscription = follow_containers(&session, &opts, collection, &mut frame.err);
     let per_container = gadget.per_container(&session).context("starting the gadget")?;
     let _per_container = crate::run::place_per_container(per_container, &opts, collection, ctx_root);
     let (gone_tx, mut gone) = tokio::sync::mpsc::unbounded_channel();
@@ -365,27 +360,17 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
             let _ = gone_tx.send(r.mntns);
         }
     });
-    tracing::info!("tracing started");
-    if let Some(started) = started {
-        started();
-    }
+    frame.started();
     if matches!(opts.output, OutputMode::Columns(_)) && opts.timeout.is_none() {
-        let _ = writeln!(err, "ig: measuring; Ctrl-C prints the result");
+        let _ = writeln!(frame.err, "ig: measuring; Ctrl-C prints the result");
     }
-    let deadline = async {
-        match opts.timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(deadline);
-    let mut stop = stop;
+    let terminal_width = frame.terminal_width;
     let scope = NetnsScope::new(filter, opts.selector.clone(), ctx_root);
     macro_rules! report {
         () => {
             Report {
-                out: &mut out,
-                err: &mut err,
+                out: &mut frame.out,
+                err: &mut frame.err,
                 opts: &opts,
                 collection,
                 scope: &scope,
@@ -406,8 +391,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
     let mut written = Ok(());
     loop {
         tokio::select! {
-            _ = &mut stop => break,
-            _ = &mut deadline => break,
+            _ = frame.end.reached() => break,
             ready = session.readable() => {
                 ready.context("waiting for the kernel's events")?;
                 written = handle_pending!();
@@ -436,19 +420,7 @@ pub async fn run_profile<G: ProfileGadget>(gadget: G, ctx: RunContext<'_>) -> an
         written = gadget.report(&mut session, report!());
     }
     drop(session);
-    drop(out);
-    if let Some(f) = file.as_mut() {
-        crate::run::finish_file(f, &mut *err);
-    }
-    match written {
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(())
-        }
-        other => other.context("writing the result"),
-    }
+    frame.finish(written, "writing the result")
 }
 
 #[cfg(test)]

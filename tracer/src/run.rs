@@ -16,9 +16,10 @@ use crate::gadgets::{Column, Gadget, Named};
 use crate::io::RunIo;
 use crate::metrics::{Metrics, RunCounts};
 use crate::output::columns::ColumnsPrinter;
-use crate::output::file::{OutputFile, redirect};
+use crate::output::file::OutputFile;
 use crate::output::filter::Filters;
 use crate::output::{MessageEvent, OutputError, OutputMode, Structured, select_columns};
+use crate::run_frame::Frame;
 use crate::selector::ContainerSelector;
 use crate::session::{FilterMode, Session, SessionOptions};
 
@@ -155,13 +156,6 @@ impl<G: Gadget> Sink<G> {
     }
 }
 
-/// The `user` and `group` columns: read from the process's root's files, so
-/// only when shown or filtered on.
-fn names_column(name: &str) -> bool {
-    name.eq_ignore_ascii_case(crate::gadgets::USER_COLUMN)
-        || name.eq_ignore_ascii_case(crate::gadgets::GROUP_COLUMN)
-}
-
 fn boot_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out-pointer; CLOCK_BOOTTIME exists on every supported kernel.
@@ -254,8 +248,8 @@ pub fn probe_program(gadget: &dyn crate::session::GadgetProgram) -> anyhow::Resu
 pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
     let RunContext { root, collection, io, metrics } = ctx;
     let opts = gadget.common().run_options();
-    let RunIo { out, mut err, terminal_width, stop, started, tee, daemon_counter } = io;
-    let (out, file) = redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
+    let mut frame = Frame::open(&opts, io)?;
+    let err = &mut frame.err;
     let metrics = match (opts.metrics_address, metrics) {
         (Some(_), Some(_)) => anyhow::bail!(
             "--metrics-address: this daemon serves the metrics of every gadget it runs (ig daemon --metrics-address)"
@@ -286,12 +280,12 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
     let counts = metrics.map(|m| (m, RunCounts::default()));
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
-    let mut wants_names = opts.filters.iter().any(|f| names_column(f.split(':').next().unwrap_or("")));
+    let mut wants_names = crate::gadgets::wants_names(&opts.filters, None, &columns);
     let printer = match &opts.output {
         OutputMode::Columns(sel) => {
             let shown = select_columns(&columns, sel.as_ref())?;
-            wants_names |= shown.iter().any(|&i| names_column(columns[i].name));
-            Printer::Columns(ColumnsPrinter::new(gadget.columns(), shown, terminal_width))
+            wants_names |= crate::gadgets::wants_names(&[], Some(&shown), &columns);
+            Printer::Columns(ColumnsPrinter::new(gadget.columns(), shown, frame.terminal_width))
         }
         OutputMode::Json => Printer::Structured(Structured::Json),
         OutputMode::JsonPretty => Printer::Structured(Structured::JsonPretty),
@@ -309,7 +303,7 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
     let mut session = Session::load(&gadget, &session_opts).context("starting the gadget")?;
     // Containers already known, and every one that comes or goes from now
     // on, update the filter map before their source is acknowledged.
-    let _subscription = follow_containers(&session, &opts, collection, &mut err);
+    let _subscription = follow_containers(&session, &opts, collection, &mut frame.err);
     let probes = place_per_container(
         gadget.per_container(&session).context("starting the gadget")?,
         &opts,
@@ -322,14 +316,14 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
         filters,
         printer,
         clock: Clock::now(),
-        out: BufWriter::with_capacity(64 * 1024, out),
-        err,
+        out: BufWriter::with_capacity(64 * 1024, std::mem::replace(&mut frame.out, Box::new(io::sink()))),
+        err: std::mem::replace(&mut frame.err, Box::new(io::sink())),
         malformed: 0,
         received: 0,
         names: wants_names.then(|| crate::names::NameCache::new(root)),
-        file,
+        file: frame.file.take(),
         counts,
-        daemon_counter,
+        daemon_counter: frame.daemon_counter,
         otlp,
         netns_scope: crate::unowned::NetnsScope::new(filter, opts.selector.clone(), root),
     };
@@ -337,19 +331,8 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
         p.write_header(&mut sink.out)?;
         sink.out.flush()?;
     }
-    tracing::info!("tracing started");
-    if let Some(started) = started {
-        started();
-    }
+    frame.started();
 
-    let mut stop = stop;
-    let deadline = async {
-        match opts.timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(deadline);
     let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut loss_tick = tokio::time::interval(LOSS_REPORT_INTERVAL);
@@ -364,8 +347,7 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
                     report_losses(&session, &mut sink, &mut reported_lost, &mut reported_malformed)?;
                     continue;
                 }
-                _ = &mut stop => break,
-                _ = &mut deadline => break,
+                _ = frame.end.reached() => break,
             }
             drain(&mut session, &mut sink, collection, opts.host)?;
         }
@@ -385,16 +367,10 @@ pub async fn run_gadget<G: Gadget + Named>(gadget: G, ctx: RunContext<'_>) -> an
     );
     drop(probes); // its links hold the programs
     drop(session); // detaches every program before we return
-    let Sink { out, file, mut err, .. } = sink;
-    drop(out);
-    if let Some(mut file) = file {
-        finish_file(&mut file, &mut *err);
-    }
-    match result {
-        // A closed pipe (`ig ... | head`) is a normal way to stop.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing events"),
-    }
+    let Sink { out, file, err, .. } = sink;
+    drop(out); // before the file is finished: it may write into it
+    (frame.file, frame.err) = (file, err);
+    frame.finish(result.map_err(anyhow::Error::from), "writing events")
 }
 
 fn drain<G: Gadget>(
@@ -454,13 +430,4 @@ fn report_losses<G: Gadget + Named>(
         sink.warn(&format!("dropped {n} malformed events"), Some(n))?;
     }
     Ok(())
-}
-
-/// Waits for the output file's writer, then reports what it dropped since
-/// the last report (the file itself is closed by then).
-pub fn finish_file(file: &mut OutputFile, err: &mut dyn Write) {
-    file.finish();
-    if let Some((n, why)) = file.new_drops() {
-        let _ = writeln!(err, "WARN: {}", file.drop_message(n, &why));
-    }
 }

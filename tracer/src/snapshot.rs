@@ -17,6 +17,7 @@ use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
 use crate::output::{OutputMode, Structured, select_columns};
 use crate::run::RunContext;
+use crate::run_frame::Frame;
 
 /// What a snapshot is taken of.
 pub struct Scope<'a> {
@@ -59,14 +60,7 @@ pub fn probe_snapshot<G: SnapshotGadget>(gadget: &G) -> anyhow::Result<&'static 
 /// Takes the snapshot and prints it.
 pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Result<()> {
     let opts = gadget.common().run_options();
-    anyhow::ensure!(
-        opts.metrics_address.is_none(),
-        "--metrics-address: only the trace gadgets count metrics so far"
-    );
-    anyhow::ensure!(
-        opts.otlp.otlp_endpoint.is_none(),
-        "--otlp-endpoint: only the trace gadgets export to OpenTelemetry so far"
-    );
+    Frame::refuse_exports(&opts)?;
     opts.output.refuse_folded()?;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
@@ -89,13 +83,7 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
         },
     };
     let mut entries = gadget.entries(&scope)?;
-    // The user and group columns only where shown or filtered on (names.rs).
-    let by_name = |n: &str| {
-        n.eq_ignore_ascii_case(crate::gadgets::USER_COLUMN)
-            || n.eq_ignore_ascii_case(crate::gadgets::GROUP_COLUMN)
-    };
-    let wants_names = opts.filters.iter().any(|f| by_name(f.split(':').next().unwrap_or("")))
-        || shown.as_ref().is_some_and(|s| s.iter().any(|&i| by_name(columns[i].name)));
+    let wants_names = crate::gadgets::wants_names(&opts.filters, shown.as_deref(), &columns);
     let mut names = wants_names.then(|| crate::names::NameCache::new(ctx.root));
     for e in &mut entries {
         if e.common().container.is_none() {
@@ -109,25 +97,17 @@ pub async fn run_snapshot<G: SnapshotGadget>(gadget: G, ctx: RunContext<'_>) -> 
     }
     entries.retain(|e| filters.matches(&columns, e));
 
-    let mut err = ctx.io.err;
-    let (out, mut file) =
-        crate::output::file::redirect(&opts.output_file, &opts.output, ctx.io.out, ctx.io.tee, &mut err)?;
-    let mut out = io::BufWriter::new(out);
+    let mut frame = Frame::open(&opts, ctx.io)?;
+    let terminal_width = frame.terminal_width;
+    let mut out = io::BufWriter::new(std::mem::replace(&mut frame.out, Box::new(io::sink())));
     let written = match shown {
         Some(shown) => {
-            let mut p = ColumnsPrinter::new(columns, shown, ctx.io.terminal_width);
+            let mut p = ColumnsPrinter::new(columns, shown, terminal_width);
             p.write_header(&mut out).and_then(|()| entries.iter().try_for_each(|e| p.write_row(&mut out, e)))
         }
         None => opts.output.structured().unwrap_or(Structured::Json).write(&mut out, &entries),
     };
     let written = written.and_then(|()| out.flush());
-    drop(out);
-    if let Some(f) = file.as_mut() {
-        crate::run::finish_file(f, &mut *err);
-    }
-    match written {
-        // A closed pipe (`ig ... | head`) is a normal way to stop.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
+    drop(out); // before the file is finished: it may write into it
+    frame.finish(written.map_err(anyhow::Error::from), "writing the snapshot")
 }

@@ -13,11 +13,11 @@ use serde::Serialize;
 use crate::cli::TopFlags;
 use crate::event::{HasCommon, Value};
 use crate::gadgets::Column;
-use crate::io::RunIo;
 use crate::output::columns::ColumnsPrinter;
 use crate::output::filter::Filters;
 use crate::output::{OutputMode, Structured, select_columns};
 use crate::run::{RunContext, follow_containers};
+use crate::run_frame::{Ending, Frame};
 use crate::session::{FilterMode, GadgetProgram, Session, SessionError, SessionOptions};
 
 pub trait TopGadget {
@@ -140,20 +140,12 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     let RunContext { collection, io, root, .. } = ctx;
     let top = gadget.top().clone();
     let opts = top.common.run_options();
-    anyhow::ensure!(
-        opts.metrics_address.is_none(),
-        "--metrics-address: only the trace gadgets count metrics so far"
-    );
-    anyhow::ensure!(
-        opts.otlp.otlp_endpoint.is_none(),
-        "--otlp-endpoint: only the trace gadgets export to OpenTelemetry so far"
-    );
+    Frame::refuse_exports(&opts)?;
     anyhow::ensure!(
         gadget.program().is_some() || opts.process.tid.is_none(),
         "--tid: this gadget has one row per process (--pid selects one)"
     );
-    let RunIo { out, mut err, terminal_width, stop, started, tee, .. } = io;
-    let (out, mut file) = crate::output::file::redirect(&opts.output_file, &opts.output, out, tee, &mut err)?;
+    let mut frame = Frame::open(&opts, io)?;
     opts.output.refuse_folded()?;
     let columns = gadget.columns();
     let filters = Filters::parse(&opts.filters, &columns)?;
@@ -172,7 +164,8 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         Some(p) => Some(Session::load(p, &session_opts).context("starting the gadget")?),
         None => None,
     };
-    let _subscription = session.as_ref().and_then(|s| follow_containers(s, &opts, collection, &mut err));
+    let _subscription =
+        session.as_ref().and_then(|s| follow_containers(s, &opts, collection, &mut frame.err));
     let scope = crate::unowned::NetnsScope::new(filter, opts.selector.clone(), root);
     {
         let mut source = match session.as_mut() {
@@ -181,27 +174,20 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
         };
         gadget.begin(&mut source, now_ns());
     }
-    tracing::info!("tracing started");
-    if let Some(started) = started {
-        started();
-    }
-    let mut out = BufWriter::with_capacity(64 * 1024, out);
-    let mut stop = stop;
-    let deadline = async {
-        match opts.timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(deadline);
+    frame.started();
+    let terminal_width = frame.terminal_width;
+    let mut out =
+        BufWriter::with_capacity(64 * 1024, std::mem::replace(&mut frame.out, Box::new(io::sink())));
     let mut tick = tokio::time::interval(interval);
     tick.tick().await; // the first tick is immediate: nothing counted yet
     let result: io::Result<()> = async {
         loop {
             let last = tokio::select! {
                 _ = tick.tick() => false,
-                _ = &mut deadline => true,
-                _ = &mut stop => return Ok(()),
+                ending = frame.end.reached() => match ending {
+                    Ending::TimedOut => true,
+                    Ending::Stopped => return Ok(()),
+                },
             };
             let mut source = match session.as_mut() {
                 Some(s) => Source::Kernel(s),
@@ -237,10 +223,10 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
                 (mode, _) => mode.structured().unwrap_or(Structured::Json).write(&mut out, &rows)?,
             }
             out.flush()?;
-            if let Some(f) = file.as_mut()
+            if let Some(f) = frame.file.as_mut()
                 && let Some((n, why)) = f.new_drops()
             {
-                writeln!(err, "WARN: {}", f.drop_message(n, &why))?;
+                writeln!(frame.err, "WARN: {}", f.drop_message(n, &why))?;
             }
             if last {
                 return Ok(());
@@ -250,14 +236,8 @@ pub async fn run_top<G: TopGadget>(gadget: G, ctx: RunContext<'_>) -> anyhow::Re
     .await;
     tracing::info!("tracing stopped");
     drop(session);
-    drop(out);
-    if let Some(f) = file.as_mut() {
-        crate::run::finish_file(f, &mut *err);
-    }
-    match result {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing the table"),
-    }
+    drop(out); // before the file is finished: it may write into it
+    frame.finish(result.map_err(anyhow::Error::from), "writing the table")
 }
 
 #[cfg(test)]

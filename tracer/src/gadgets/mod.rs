@@ -353,6 +353,14 @@ pub fn container_columns<E: HasCommon>() -> Vec<Column<E>> {
 pub const USER_COLUMN: &str = "user";
 pub const GROUP_COLUMN: &str = "group";
 
+/// Whether the `user` and `group` columns are shown or filtered on: they
+/// are read from the process's root's files, so only then.
+pub fn wants_names<E>(filters: &[String], shown: Option<&[usize]>, columns: &[Column<E>]) -> bool {
+    let named = |n: &str| n.eq_ignore_ascii_case(USER_COLUMN) || n.eq_ignore_ascii_case(GROUP_COLUMN);
+    filters.iter().any(|f| named(f.split(':').next().unwrap_or("")))
+        || shown.is_some_and(|s| s.iter().any(|&i| named(columns[i].name)))
+}
+
 fn name_field<E: HasCommon>(e: &E, f: fn(&crate::event::ProcessNames) -> &Arc<str>) -> Value<'_> {
     Value::from(e.common().names.as_ref().map_or("", |n| f(n).as_ref()))
 }
