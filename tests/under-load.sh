@@ -19,7 +19,9 @@ source /var/tmp/ig-harness/env.sh
 export CARGO_TERM_COLOR=never
 
 echo "[under-load] building the tests first (not under the hog)" >&2
-cargo test --workspace --no-run -q >/dev/null 2>&1 || { echo "under-load.sh: the tests do not build" >&2; exit 1; }
+# The binaries too: the tests run ig, ig-hook and ig-nri from the same profile.
+{ cargo build --workspace -q && cargo test --workspace --no-run -q; } >/dev/null 2>&1 ||
+  { echo "under-load.sh: the tests do not build" >&2; exit 1; }
 
 hogs=()
 stop_hogs() {
