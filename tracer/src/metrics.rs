@@ -364,16 +364,9 @@ impl Metrics {
                 }
             };
             let Some(previous) = previous else { return };
-            let mut k = locked(&kernel);
-            match k.read() {
-                Ok(entries) => {
-                    let counted = entries.into_iter().filter(|(m, _, _)| *m == mntns);
-                    owners.retire(previous, counted.map(|(_, count, n)| (count, n)));
-                }
-                Err(e) => tracing::warn!("reading the in-kernel counters of mount namespace {mntns}: {e}"),
-            }
-            if let Err(e) = k.forget(&[mntns]) {
-                tracing::warn!("clearing the in-kernel counters of mount namespace {mntns}: {e}");
+            match locked(&kernel).take(mntns) {
+                Ok(counted) => owners.retire(previous, counted),
+                Err(e) => tracing::warn!("moving the in-kernel counters of mount namespace {mntns}: {e}"),
             }
         });
         replaying.store(false, std::sync::atomic::Ordering::Release);

@@ -197,10 +197,33 @@ impl KernelCounters {
         self.session.remove_keys::<KEY, 8>(COUNTERS_MAP, &keys)
     }
 
+    /// Moves one mount namespace's counters out of the kernel's map and
+    /// returns them: one lookup per metric, not a walk of the whole map
+    /// (this runs as each container starts, before its source is answered).
+    pub fn take(&mut self, mntns: u64) -> Result<Vec<(Count, u64)>, SessionError> {
+        let mut taken = Vec::new();
+        let mut keys = Vec::new();
+        for (counter, count) in COUNTED {
+            let key = encode(mntns, counter);
+            let Some(per_cpu) = self.session.per_cpu_value::<KEY, 8>(COUNTERS_MAP, &key)? else { continue };
+            taken.push((count, per_cpu.iter().map(|v| u64::from_ne_bytes(*v)).sum()));
+            keys.push(key);
+        }
+        self.session.remove_keys::<KEY, 8>(COUNTERS_MAP, &keys)?;
+        Ok(taken)
+    }
+
     /// Counts the kernel could not keep: its map was full.
     pub fn lost(&self) -> u64 {
         self.session.lost()
     }
+}
+
+fn encode(mntns: u64, counter: u32) -> [u8; KEY] {
+    let mut key = [0u8; KEY];
+    key[offset_of!(Key, mntns_id)..][..8].copy_from_slice(&mntns.to_ne_bytes());
+    key[offset_of!(Key, counter)..][..4].copy_from_slice(&counter.to_ne_bytes());
+    key
 }
 
 fn decode(key: &[u8; KEY]) -> (u64, u32) {
@@ -213,6 +236,12 @@ fn decode(key: &[u8; KEY]) -> (u64, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_encoded_decodes_to_its_namespace_and_counter() {
+        assert_eq!(decode(&encode(4026532174, 3)), (4026532174, 3));
+        assert_eq!(encode(1, 2)[offset_of!(Key, pad)..], [0u8; 4], "the padding the kernel zeroes");
+    }
 
     #[test]
     fn the_log_line_says_what_the_kernel_keeps_from_the_counters() {
