@@ -80,6 +80,13 @@ state = "$C/state"
         BinaryName = "/usr/sbin/runc"
         Root = "$C/runc"
         SystemdCgroup = false
+    # Pods asking for runtime handler "crun": crun behind the harness's wrapper (crun.sh).
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
+        BinaryName = "$H/crun/crun"
+        Root = "$C/crun"
+        SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$C/cni-conf"
@@ -119,6 +126,13 @@ state = "$C/state"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = "/usr/sbin/runc"
         Root = "$C/runc"
+        SystemdCgroup = false
+    # Pods asking for runtime handler "crun": crun behind the harness's wrapper (crun.sh).
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.crun.options]
+        BinaryName = "$H/crun/crun"
+        Root = "$C/crun"
         SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["/usr/lib/cni"]

@@ -2,7 +2,7 @@
 """A small CRI v1 client for the tests (there is no crictl package here).
 
 usage: cri.py [--sock PATH] runp POD.json | create POD_ID CTR.json POD.json | start ID | stop ID | rm ID
-              | stopp POD_ID | rmp POD_ID | run POD.json CTR.json | inspect ID | ps | pods | cleanup
+              | stopp POD_ID | rmp POD_ID | run POD.json CTR.json [HANDLER] | inspect ID | ps | pods | cleanup
               | bench POD.json CTR.json N   (prints create+start milliseconds, one per line)
 Configs are protobuf JSON, as crictl takes them.
 """
@@ -52,7 +52,9 @@ def main(argv):
         rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=a[0]), timeout=TIMEOUT)
     elif cmd == "run":
         pod_cfg, ctr_cfg = load(a[0], pb.PodSandboxConfig()), load(a[1], pb.ContainerConfig())
-        pod = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_cfg), timeout=TIMEOUT).pod_sandbox_id
+        handler = a[2] if len(a) > 2 else ""
+        pod = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_cfg, runtime_handler=handler),
+                               timeout=TIMEOUT).pod_sandbox_id
         cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, config=ctr_cfg, sandbox_config=pod_cfg),
                                  timeout=TIMEOUT).container_id
         rt.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=TIMEOUT)

@@ -114,17 +114,30 @@ impl Pod {
 
     /// In namespace `ns`, with these pod labels, on the host's network.
     pub fn run_with(runtime: &'static Containerd, command: &[&str], ns: &str, labels: Value) -> Self {
-        Self::spawn(runtime, command, ns, labels, "NODE")
+        Self::spawn(runtime, command, ns, labels, "NODE", "")
+    }
+
+    /// With CRI runtime handler `handler` (containerd.sh configures "crun").
+    pub fn run_on_handler(runtime: &'static Containerd, command: &[&str], handler: &str) -> Self {
+        Self::spawn(runtime, command, "ig-test-ns", json!({"app": "ig-test"}), "NODE", handler)
     }
 
     /// In namespace `ns`, with these pod labels, in a network namespace of
     /// its own (an address on the harness's CNI bridge).
     pub fn run_networked(runtime: &'static Containerd, command: &[&str], ns: &str, labels: Value) -> Self {
-        Self::spawn(runtime, command, ns, labels, "POD")
+        Self::spawn(runtime, command, ns, labels, "POD", "")
     }
 
-    /// `network`: the CRI namespace mode, NODE or POD.
-    fn spawn(runtime: &'static Containerd, command: &[&str], ns: &str, labels: Value, network: &str) -> Self {
+    /// `network`: the CRI namespace mode, NODE or POD; `handler`: the CRI
+    /// runtime handler, "" for containerd's default (runc).
+    fn spawn(
+        runtime: &'static Containerd,
+        command: &[&str],
+        ns: &str,
+        labels: Value,
+        network: &str,
+        handler: &str,
+    ) -> Self {
         let h = harness();
         let name = unique("igt-pod");
         let (ns, uid, ctr) = (ns.to_string(), unique("uid"), unique("igt-ctr"));
@@ -147,6 +160,7 @@ impl Pod {
             "run",
             dir.join("pod.json").to_str().unwrap(),
             dir.join("ctr.json").to_str().unwrap(),
+            handler,
         ]);
         let (pod_id, ctr_id) = out.split_once(' ').expect("pod and container ids");
         Pod { runtime, name, ns, uid, ctr, pod_id: pod_id.into(), ctr_id: ctr_id.into(), dir }
@@ -166,8 +180,13 @@ impl Pod {
     }
 
     pub fn pid(&self) -> u32 {
+        self.info()["pid"].as_u64().expect("pid") as u32
+    }
+
+    /// containerd's verbose status of the container (pid, runtimeOptions, ...).
+    pub fn info(&self) -> Value {
         let v: Value = serde_json::from_str(&self.runtime.cri(&["inspect", &self.ctr_id])).unwrap();
-        v["info"]["info"]["pid"].as_u64().expect("pid") as u32
+        v["info"]["info"].clone()
     }
 }
 

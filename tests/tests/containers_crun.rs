@@ -1,15 +1,17 @@
 //! Containers run by crun instead of runc: podman with `--runtime crun` (the
 //! hooks.d hook; crun writes its own OCI state) and containerd with crun as
 //! its runtime binary (`ctr run --runc-binary`, seen by the watcher on
-//! /usr/bin/crun). crun runs behind the harness's wrapper, which gives it
-//! the cgroup v2 this hybrid host lacks (tests/harness/crun.sh).
+//! /usr/bin/crun), and CRI pods on both containerds with runtime handler
+//! "crun" (seen by ig-nri). crun runs behind the harness's wrapper, which
+//! gives it the cgroup v2 this hybrid host lacks (tests/harness/crun.sh).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tests::cri::{Containerd, Pod, V1_7, V2, start_plugin};
 use tests::{
-    Harness, IgChild, harness, has_arg, list_containers, mntns_of, podman_hooks_dir, require_root, run_ok,
-    unique,
+    Harness, IgChild, binary, harness, has_arg, list_containers, mntns_of, podman_hooks_dir, require_root,
+    run_ok, unique,
 };
 
 /// Containers in a row, each living a few milliseconds: its first exec is
@@ -104,5 +106,59 @@ fn containerd_with_crun_every_short_containers_first_exec_is_named() {
         assert_eq!(ev["runtime"]["runtimeName"], "containerd", "container {i}: {ev}");
         assert_eq!(ev["runtime"]["containerId"], id.as_str(), "container {i}: {ev}");
         assert_eq!(ev["runtime"]["containerName"], id.as_str(), "container {i}: {ev}");
+    }
+}
+
+/// A CRI pod per container, on runtime handler "crun" (containerd.sh), 20
+/// in a row, each container only `echo`: ig-nri must hand each one to the
+/// tracer before crun starts its process.
+fn cri_pods_on_crun_have_their_first_exec_named(runtime: &'static Containerd) {
+    let h = harness();
+    let _one = runtime.lock();
+    require_root();
+    let _plugin = start_plugin(runtime);
+    // The runc watcher would see crun's start too and name the container
+    // from its bundle: watching only runc, which these pods never run, leaves
+    // ig-nri the one source under test.
+    let child = Command::new(binary("ig"))
+        .args(["trace", "exec", "-o", "json", "--auto-mount-filesystems"])
+        .env("IG_LOG", "info")
+        .env("RUNTIME_PATH", "/usr/sbin/runc")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ig");
+    let ig = IgChild::from_child(child);
+    assert!(ig.wait_stderr("tracing started", Duration::from_secs(30)), "{}", ig.stderr_text());
+    for i in 0..IN_A_ROW {
+        let marker = unique("crun-cri-first");
+        let pod = Pod::run_on_handler(runtime, &["/bin/echo", &marker], "crun");
+        assert_eq!(
+            pod.info()["runtimeOptions"]["binary_name"],
+            h.crun.to_str().unwrap(),
+            "containerd {} ran pod {i} with crun",
+            runtime.flavour
+        );
+        let ev = ig.wait_json(Duration::from_secs(20), || {}, |v| has_arg(v, &marker));
+        assert_eq!(ev["runtime"]["runtimeName"], "containerd", "pod {i}: {ev}");
+        assert_eq!(ev["runtime"]["containerId"], pod.ctr_id.as_str(), "pod {i}: {ev}");
+        assert_eq!(ev["k8s"]["podName"], pod.name.as_str(), "pod {i}: {ev}");
+        assert_eq!(ev["k8s"]["containerName"], pod.ctr.as_str(), "pod {i}: {ev}");
+        assert_eq!(ev["k8s"]["namespace"], pod.ns.as_str(), "pod {i}: {ev}");
+        assert_eq!(ev["comm"], "echo");
+    }
+}
+
+mod cri_v1_7 {
+    #[test]
+    fn cri_pods_on_crun_have_their_first_exec_named() {
+        super::cri_pods_on_crun_have_their_first_exec_named(&super::V1_7)
+    }
+}
+
+mod cri_v2 {
+    #[test]
+    fn cri_pods_on_crun_have_their_first_exec_named() {
+        super::cri_pods_on_crun_have_their_first_exec_named(&super::V2)
     }
 }
