@@ -299,3 +299,30 @@ fn ctrl_c_stops_the_transient_unit() {
         || std::fs::read_to_string(format!("/proc/{unit_pid}/status")).is_ok_and(|s| s.contains("zombie"));
     assert!(gone, "the unit's ig ({unit_pid}) was stopped");
 }
+
+#[test]
+fn a_peer_that_hangs_up_is_a_clear_error_not_a_hang() {
+    require_root();
+    let dir = std::env::temp_dir().join(unique("closing-systemd"));
+    std::fs::create_dir_all(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.join("private");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // Reads the authentication line, then closes without answering.
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 64];
+            let _ = std::io::Read::read(&mut conn, &mut buf);
+        }
+    });
+    let sd = FakeSystemd { socket, started: Default::default(), units: Default::default() };
+    let started = Instant::now();
+    let out = sd.ig_as_nobody(&["snapshot", "process", "--host"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("connecting to systemd at") && err.contains("the connection closed"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "no wait for a timeout");
+    let _ = std::fs::remove_dir_all(&dir);
+}

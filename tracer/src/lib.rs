@@ -11,6 +11,7 @@ pub mod collection;
 pub mod config;
 pub mod container_root;
 pub mod daemon;
+pub mod dbus;
 pub mod event;
 pub mod event_process;
 pub mod gadgets;
