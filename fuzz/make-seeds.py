@@ -141,6 +141,31 @@ sni = struct.pack(">HBH", len(name) + 3, 0, len(name)) + name
 write("tls_client_hello", "sni", hello([(10, b"\x00\x02\x00\x1d"), (0, sni)]))
 write("tls_client_hello", "no-sni", hello([(43, b"\x02\x03\x04")]))
 
+# --- dbus_message: systemd's replies (little-endian, as on x86) -------------
+def dbus_reply(kind, reply_serial, sig, body, error=None):
+    def pad(b, n):
+        return b + b"\0" * (-len(b) % n)
+    def field(code, vsig, val):
+        return bytes([code, len(vsig)]) + vsig.encode() + b"\0" + val
+    fields = [pad(field(5, "u", b"") , 4) + struct.pack("<I", reply_serial)]
+    if error:
+        fields.append(pad(field(4, "s", b""), 4) + struct.pack("<I", len(error)) + error.encode() + b"\0")
+    fields.append(field(8, "g", bytes([len(sig)]) + sig.encode() + b"\0"))
+    arr = b""
+    for f in fields:
+        arr = pad(arr, 8) + f
+    head = b"l" + bytes([kind, 0, 1]) + struct.pack("<II", len(body), 9) + struct.pack("<I", len(arr)) + arr
+    return pad(head, 8) + body
+
+def dbus_str(s):
+    return struct.pack("<I", len(s)) + s.encode() + b"\0"
+
+write("dbus_message", "get-unit", dbus_reply(2, 2, "o", dbus_str("/org/freedesktop/systemd1/unit/ig_2eservice")))
+write("dbus_message", "active-state", dbus_reply(2, 3, "v", b"\x01s\0\0" + dbus_str("active")))
+write("dbus_message", "exec-main-status", dbus_reply(2, 5, "v", b"\x01i\0\0" + struct.pack("<i", 3)))
+write("dbus_message", "error", dbus_reply(3, 4, "s", dbus_str("Unit ig.service not loaded."),
+                                          error="org.freedesktop.systemd1.NoSuchUnit"))
+
 # --- runtime_call: NUL-separated argv ------------------------------------------
 for n, argv in {
     "runc-create": ["runc", "--root", "/run/runc", "--log", "/l", "create", "--bundle", "/b", "--pid-file", "/p", "c1"],

@@ -616,4 +616,19 @@ mod tests {
         let head = [b'l', 2, 0, 1, 0xff, 0xff, 0xff, 0x7f, 1, 0, 0, 0, 0, 0, 0, 0];
         assert!(matches!(frame_len(&head), Err(WireError::TooLarge(_))));
     }
+
+    #[test]
+    fn the_fuzz_seeds_are_replies_as_systemd_sends_them() {
+        let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/dbus_message");
+        let read = |name: &str| parse(&std::fs::read(format!("{seeds}/{name}")).unwrap()).unwrap();
+        let unit = read("get-unit");
+        assert_eq!((unit.kind, unit.reply_serial), (METHOD_RETURN, Some(2)));
+        assert_eq!(unit.body, [Value::Path("/org/freedesktop/systemd1/unit/ig_2eservice".into())]);
+        assert_eq!(read("active-state").body[0].as_str(), Some("active"));
+        assert_eq!(read("exec-main-status").body[0].as_i64(), Some(3));
+        let err = read("error");
+        assert_eq!(err.kind, ERROR);
+        assert_eq!(err.error_name.as_deref(), Some("org.freedesktop.systemd1.NoSuchUnit"));
+        assert_eq!(err.body[0].as_str(), Some("Unit ig.service not loaded."));
+    }
 }
