@@ -74,8 +74,8 @@ pub struct Enumerated {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("connecting to {0}")]
-    Docker(String, #[source] bollard::errors::Error),
+    #[error("asking the Docker API on {0}")]
+    Docker(String, #[source] docker::ApiError),
     #[error("asking the CRI service on {0}: {1}")]
     Cri(String, String),
     #[error("asking containerd on {0} for namespace {1}: {2}")]
