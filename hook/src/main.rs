@@ -1,13 +1,14 @@
 //! `ig-hook`: reads the OCI state from stdin within the deadline, runs, exits
 //! 0 (or 1 only when told to fail closed). See the library for what it does.
 //!
-//! Nothing here may end the process with another status: a panic (exit 101)
-//! fails the container start, so every write to stdout/stderr ignores its
-//! error (a closed pipe) and a panic is caught, logged and turned into the
-//! status the options ask for.
+//! Nothing here may end the process with another status: a panic (exit 101,
+//! or SIGABRT in release builds, which abort on panic) fails the container
+//! start, so every write to stdout/stderr ignores its error (a closed pipe)
+//! and a panic, on any thread, is logged and ends the process at once with
+//! the status the options ask for, from the panic hook: that runs before
+//! unwinding or aborting, so the status is the same with either strategy.
 
 use std::io::Write;
-use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -36,14 +37,23 @@ fn main() -> ExitCode {
     // The default panic message goes to stderr, which a runtime may not
     // read; the log file is where an operator looks.
     let panic_log = Log::new(&opts.log, &stage);
-    std::panic::set_hook(Box::new(move |info| panic_log.line(&format!("internal error (panic): {info}"))));
+    let panic_status = i32::from(opts.fail_closed);
+    std::panic::set_hook(Box::new(move |info| {
+        panic_log.line(&format!("internal error (panic): {info}"));
+        std::process::exit(panic_status);
+    }));
 
-    let ok = std::panic::catch_unwind(AssertUnwindSafe(|| hook_run(&opts, started, log)))
-        .unwrap_or(!opts.fail_closed);
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if hook_run(&opts, started, log) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
+
+/// Test seam: makes the hook panic after reading its input, so a test can
+/// show what a panic does to the exit status.
+const TEST_PANIC_ENV: &str = "IG_HOOK_TEST_PANIC";
 
 fn hook_run(opts: &Options, started: Instant, mut log: Log) -> bool {
     let input = read_stdin(MAX_INPUT, started + opts.timeout).map_err(|e| e.to_string());
+    if std::env::var_os(TEST_PANIC_ENV).is_some() {
+        panic!("{TEST_PANIC_ENV} is set");
+    }
     run(opts, input, started, &mut log)
 }

@@ -93,6 +93,23 @@ fn bad_input_exits_zero_quickly_with_a_clear_log_line() {
 }
 
 #[test]
+fn a_panic_exits_zero_unless_told_to_fail_closed() {
+    require_root();
+    let state = format!(
+        r#"{{"ociVersion":"1.0.2","id":"{}","status":"creating","pid":{},"bundle":"/tmp"}}"#,
+        unique("c"),
+        std::process::id()
+    );
+    for (args, status) in [(&["prestart"][..], 0), (&["prestart", "--fail-closed"][..], 1)] {
+        let (code, _, log) = run_hook_with(args, state.as_bytes(), |c| {
+            c.env("IG_HOOK_TEST_PANIC", "1");
+        });
+        assert_eq!(code, status, "{args:?}: {log}");
+        assert!(log.contains("internal error (panic): ") && log.contains("IG_HOOK_TEST_PANIC"), "{log}");
+    }
+}
+
+#[test]
 fn no_tracer_running_the_container_starts_and_is_learnt_later() {
     let h = harness();
     require_root();
