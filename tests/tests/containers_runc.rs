@@ -138,6 +138,40 @@ fn host_with_a_selection_shows_the_host_and_the_selected_containers() {
     assert_eq!(ev["args"][1], "from-a");
 }
 
+/// The kernel gives a freed mount namespace number to the next namespace
+/// made: a host process that gets a just-removed container's number is not
+/// that container, though ig still names the container's late events.
+#[test]
+fn a_host_process_given_a_gone_containers_namespace_number_is_not_named_as_it() {
+    let h = harness();
+    let ig = trace_exec(&["--host"]);
+    let mut reused = 0;
+    for attempt in 0..5 {
+        let id = unique("igt-gone");
+        let container_ns = h.runc_bundle(&id, &["/bin/readlink", "/proc/self/ns/mnt"], true).run_stdout();
+        // runc has run the poststop hook: ig knows the container is gone.
+        let marker = unique("igt-after-gone");
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "/bin/sh", "-c", "readlink /proc/self/ns/mnt; /bin/true \"$0\"", &marker])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "unshare -m: {out:?}");
+        let host_ns = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if host_ns == container_ns.trim() {
+            reused += 1;
+        }
+        let ev = ig.wait_json(Duration::from_secs(10), || {}, |v| v["args"][1] == marker.as_str());
+        assert_eq!(
+            name_of(&ev),
+            "",
+            "attempt {attempt}: a host process (namespace {host_ns}, the container's was {}) named as the gone container: {ev}",
+            container_ns.trim()
+        );
+    }
+    // Other tests make namespaces too: the number is not always the same one.
+    assert!(reused >= 1, "no host process got the number the container had freed in 5 attempts");
+}
+
 #[test]
 fn user_and_group_are_named_by_the_containers_own_files() {
     let h = harness();

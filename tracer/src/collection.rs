@@ -72,15 +72,25 @@ pub enum Change {
 
 type Subscriber = Box<dyn Fn(&Change) + Send>;
 
+/// A removed container, still naming its late events for a while.
+struct Removed {
+    at: Instant,
+    /// CLOCK_BOOTTIME at its removal, the clock BPF stamps events with.
+    at_boot_ns: u64,
+    record: Arc<ContainerRecord>,
+    /// Its insertion order (see `Inner::added_at`).
+    added: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     by_id: HashMap<String, Arc<ContainerRecord>>,
     by_mntns: HashMap<u64, Arc<ContainerRecord>>,
     by_netns: HashMap<u64, Vec<Arc<ContainerRecord>>>,
-    /// Removed containers by mount namespace, with when and their
-    /// insertion order: the kernel reuses a namespace's number, and the
-    /// container that last had it is the one its late events belong to.
-    removed: HashMap<u64, (Instant, Arc<ContainerRecord>, u64)>,
+    /// Removed containers by mount namespace: the kernel reuses a
+    /// namespace's number, and the container that last had it is the one
+    /// its late events belong to.
+    removed: HashMap<u64, Removed>,
     /// Insertion order of each known container (by id), and the next one.
     added_at: HashMap<String, u64>,
     next_added: u64,
@@ -189,14 +199,16 @@ impl Collection {
         inner.source_of.remove(container_id);
         let added = inner.added_at.remove(container_id).unwrap_or(0);
         let now = Instant::now();
-        inner.removed.retain(|_, (at, _, _)| now.duration_since(*at) < REMOVED_GRACE);
+        inner.removed.retain(|_, r| now.duration_since(r.at) < REMOVED_GRACE);
         // Its removal may come after a later container got its mount
         // namespace number (the kernel reused it): the number stays that
         // container's, running or removed.
         let taken = inner.by_mntns.contains_key(&record.mntns)
-            || inner.removed.get(&record.mntns).is_some_and(|(_, _, later)| *later > added);
+            || inner.removed.get(&record.mntns).is_some_and(|r| r.added > added);
         if !taken {
-            inner.removed.insert(record.mntns, (now, record.clone(), added));
+            let gone =
+                Removed { at: now, at_boot_ns: crate::event::boottime_ns(), record: record.clone(), added };
+            inner.removed.insert(record.mntns, gone);
         }
         inner.notify(&Change::Removed(record.clone()));
         Some(record)
@@ -209,7 +221,22 @@ impl Collection {
         if let Some(r) = inner.by_mntns.get(&mntns) {
             return Some(r.clone());
         }
-        inner.removed.get(&mntns).filter(|(at, _, _)| at.elapsed() < REMOVED_GRACE).map(|(_, r, _)| r.clone())
+        inner.removed.get(&mntns).filter(|r| r.at.elapsed() < REMOVED_GRACE).map(|r| r.record.clone())
+    }
+
+    /// The container of a mount namespace for an event stamped `event_boot_ns`
+    /// (CLOCK_BOOTTIME): a removed container only for what happened before
+    /// its removal. Its processes are gone by then, and the kernel gives the
+    /// freed number to the next namespace made, a host process's maybe,
+    /// whose events are not the container's.
+    pub fn by_mntns_at(&self, mntns: u64, event_boot_ns: u64) -> Option<Arc<ContainerRecord>> {
+        let inner = self.lock();
+        if let Some(r) = inner.by_mntns.get(&mntns) {
+            return Some(r.clone());
+        }
+        let removed = inner.removed.get(&mntns)?;
+        (removed.at.elapsed() < REMOVED_GRACE && event_boot_ns < removed.at_boot_ns)
+            .then(|| removed.record.clone())
     }
 
     /// The containers sharing a network namespace (a pod's).
@@ -367,6 +394,18 @@ mod tests {
         assert!(c.by_netns(10).is_empty());
         assert_eq!(c.by_mntns(1).unwrap().runtime.container_id, "a", "still enriches late events");
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_removed_container_names_only_what_happened_before_its_removal() {
+        let c = Collection::new();
+        c.add(record("a", 1, 10), Source::Hook);
+        let before = crate::event::boottime_ns();
+        assert_eq!(c.by_mntns_at(1, before).unwrap().runtime.container_id, "a", "it runs");
+        c.remove("a");
+        let after = crate::event::boottime_ns();
+        assert_eq!(c.by_mntns_at(1, before).unwrap().runtime.container_id, "a", "a late event");
+        assert!(c.by_mntns_at(1, after).is_none(), "the number's next owner, not the container");
     }
 
     #[test]

@@ -172,6 +172,16 @@ impl Clock {
     pub fn to_realtime(&self, boot_ns: u64) -> u64 {
         (boot_ns as i128 + self.boot_to_realtime_ns).max(0) as u64
     }
+
+    /// The inverse of [`Clock::to_realtime`].
+    pub fn to_boottime(&self, realtime_ns: u64) -> u64 {
+        (realtime_ns as i128 - self.boot_to_realtime_ns).max(0) as u64
+    }
+}
+
+/// CLOCK_BOOTTIME now, in nanoseconds: the clock of events' stamps.
+pub fn boottime_ns() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME).max(0) as u64
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {

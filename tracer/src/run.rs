@@ -90,8 +90,9 @@ impl<G: Gadget> Sink<G> {
             }
         };
         let mntns = event.common().mntns;
+        let stamped_boot_ns = self.clock.to_boottime(event.common().timestamp);
         event.common_mut().container = match self.gadget.unowned_netns(&event) {
-            None => collection.by_mntns(mntns),
+            None => collection.by_mntns_at(mntns, stamped_boot_ns),
             Some(netns) => match self.netns_scope.place(collection, netns) {
                 Ok(container) => {
                     // The event is the container's: its mount namespace
