@@ -197,12 +197,14 @@ fn headless_for(d: &tests::Daemon, gadget: &str, id: &str, file: &std::path::Pat
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The events of container `id` in a JSON lines file.
+/// The events of container `id` in a JSON lines file a run is still
+/// writing: only its whole lines (the writer's buffer may end mid-line).
 fn events_of(file: &std::path::Path, id: &str) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", file.display())))
         .filter(|v: &Value| v["runtime"]["containerName"] == id)
         .collect()
 }
