@@ -215,13 +215,9 @@ impl Collection {
     }
 
     /// The container of a mount namespace, including one removed less than
-    /// [`REMOVED_GRACE`] ago.
+    /// [`REMOVED_GRACE`] ago, for what has no time of its own.
     pub fn by_mntns(&self, mntns: u64) -> Option<Arc<ContainerRecord>> {
-        let inner = self.lock();
-        if let Some(r) = inner.by_mntns.get(&mntns) {
-            return Some(r.clone());
-        }
-        inner.removed.get(&mntns).filter(|r| r.at.elapsed() < REMOVED_GRACE).map(|r| r.record.clone())
+        self.by_mntns_at(mntns, 0)
     }
 
     /// The container of a mount namespace for an event stamped `event_boot_ns`
