@@ -93,9 +93,14 @@ impl IgChild {
 
     /// Spawns with `IG_LOG=<level>` (info logs "tracing started").
     pub fn spawn_with_log(args: &[&str], level: &str) -> Self {
+        Self::spawn_with_env(args, &[("IG_LOG", level)])
+    }
+
+    /// Spawns with these environment variables added.
+    fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(binary("ig"))
             .args(args)
-            .env("IG_LOG", level)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -119,7 +124,13 @@ impl IgChild {
     /// Starts with info logs and waits until the log says `needle` (e.g.
     /// "tracing started": the gadget is attached).
     pub fn spawn_ready(args: &[&str], needle: &str) -> Self {
-        let ig = Self::spawn_with_log(args, "info");
+        Self::spawn_ready_with_env(args, &[], needle)
+    }
+
+    /// [`IgChild::spawn_ready`] with these environment variables added.
+    pub fn spawn_ready_with_env(args: &[&str], env: &[(&str, &str)], needle: &str) -> Self {
+        let env: Vec<(&str, &str)> = std::iter::once(("IG_LOG", "info")).chain(env.iter().copied()).collect();
+        let ig = Self::spawn_with_env(args, &env);
         assert!(
             ig.wait_stderr(needle, Duration::from_secs(30)),
             "ig never logged {needle:?}: {}",

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tests::cri::{Containerd, Pod, V1_7, V2, start_plugin};
 use tests::{
-    Harness, IgChild, binary, harness, has_arg, list_containers, mntns_of, podman_hooks_dir, require_root,
-    run_ok, unique,
+    Harness, IgChild, harness, has_arg, list_containers, mntns_of, podman_hooks_dir, require_root, run_ok,
+    unique,
 };
 
 /// Containers in a row, each living a few milliseconds: its first exec is
@@ -120,16 +120,11 @@ fn cri_pods_on_crun_have_their_first_exec_named(runtime: &'static Containerd) {
     // The runc watcher would see crun's start too and name the container
     // from its bundle: watching only runc, which these pods never run, leaves
     // ig-nri the one source under test.
-    let child = Command::new(binary("ig"))
-        .args(["trace", "exec", "-o", "json", "--auto-mount-filesystems"])
-        .env("IG_LOG", "info")
-        .env("RUNTIME_PATH", "/usr/sbin/runc")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ig");
-    let ig = IgChild::from_child(child);
-    assert!(ig.wait_stderr("tracing started", Duration::from_secs(30)), "{}", ig.stderr_text());
+    let ig = IgChild::spawn_ready_with_env(
+        &["trace", "exec", "-o", "json", "--auto-mount-filesystems"],
+        &[("RUNTIME_PATH", "/usr/sbin/runc")],
+        "tracing started",
+    );
     for i in 0..IN_A_ROW {
         let marker = unique("crun-cri-first");
         let pod = Pod::run_on_handler(runtime, &["/bin/echo", &marker], "crun");

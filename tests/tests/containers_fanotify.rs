@@ -2,7 +2,7 @@
 //! on containerd, seen through the fanotify watcher on runc; and the runtime
 //! APIs asked at start-up for what already runs (docker, podman).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -12,17 +12,8 @@ fn trace_exec(h: &Harness, env: &[(&str, &str)]) -> IgChild {
     let mut args: Vec<String> =
         ["trace", "exec", "-o", "json", "--auto-mount-filesystems"].iter().map(|s| s.to_string()).collect();
     args.extend(h.runtime_flags());
-    let child = Command::new(binary("ig"))
-        .args(&args)
-        .env("IG_LOG", "info")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning ig");
-    let ig = IgChild::from_child(child);
-    assert!(ig.wait_stderr("tracing started", Duration::from_secs(30)), "ig: {}", ig.stderr_text());
-    ig
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    IgChild::spawn_ready_with_env(&args, env, "tracing started")
 }
 
 /// `ctr -n k8s.io run --rm IMAGE ID /bin/echo MARKER` (the images live in k8s.io).
