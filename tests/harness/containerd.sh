@@ -57,6 +57,19 @@ install() {
   [ -s "$H/pause.tar" ] || python3 "$here/mkimage.py" "$H/pause.tar" "$PAUSE" --entrypoint '["/bin/sleep","inf"]'
 }
 
+# One runtime handler's TOML: under table PREFIX, NAME runs BINARY through
+# the runc v2 shim, with its state under $C/NAME.
+runtime_handler() {
+  cat <<TOML
+    [plugins.$1.runtimes.$2]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.$1.runtimes.$2.options]
+        BinaryName = "$3"
+        Root = "$C/$2"
+        SystemdCgroup = false
+TOML
+}
+
 config_1_7() {
   mkdir -p "$C/nri-plugins" "$C/nri-conf" "$C/cni-conf"
   cat > "$C/config.toml" <<TOML
@@ -74,19 +87,9 @@ state = "$C/state"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "/usr/sbin/runc"
-        Root = "$C/runc"
-        SystemdCgroup = false
+$(runtime_handler '"io.containerd.grpc.v1.cri".containerd' runc /usr/sbin/runc)
     # Pods asking for runtime handler "crun": crun behind the harness's wrapper (crun.sh).
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
-        BinaryName = "$H/crun/crun"
-        Root = "$C/crun"
-        SystemdCgroup = false
+$(runtime_handler '"io.containerd.grpc.v1.cri".containerd' crun "$H/crun/crun")
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$C/cni-conf"
@@ -121,19 +124,9 @@ state = "$C/state"
   disable_apparmor = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
-    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-        BinaryName = "/usr/sbin/runc"
-        Root = "$C/runc"
-        SystemdCgroup = false
+$(runtime_handler "'io.containerd.cri.v1.runtime'.containerd" runc /usr/sbin/runc)
     # Pods asking for runtime handler "crun": crun behind the harness's wrapper (crun.sh).
-    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.crun]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.crun.options]
-        BinaryName = "$H/crun/crun"
-        Root = "$C/crun"
-        SystemdCgroup = false
+$(runtime_handler "'io.containerd.cri.v1.runtime'.containerd" crun "$H/crun/crun")
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$C/cni-conf"
