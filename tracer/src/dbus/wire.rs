@@ -148,6 +148,11 @@ fn split_type(sig: &str) -> Result<(&str, &str), WireError> {
             let mut len = 1;
             loop {
                 if rest.as_bytes().first() == Some(&close) {
+                    // The specification forbids an empty struct: an array
+                    // of them would hold any count of elements in no bytes.
+                    if len == 1 {
+                        return Err(bad());
+                    }
                     break len + 1;
                 }
                 let (one, after) = split_type(rest).map_err(|_| bad())?;
@@ -338,7 +343,12 @@ impl<'a> Reader<'a> {
                 let end = end.ok_or(WireError::Truncated(self.pos))?;
                 let mut items = Vec::new();
                 while self.pos < end {
+                    let at = self.pos;
                     items.push(self.read(elem, depth + 1)?);
+                    // Every element takes bytes; one that took none would repeat forever.
+                    if self.pos == at {
+                        return Err(WireError::Signature(ty.to_string()));
+                    }
                 }
                 if self.pos != end {
                     return Err(WireError::Truncated(end));
@@ -603,6 +613,15 @@ mod tests {
             let _ = parse(&bytes[..cut]);
         }
         assert!(split_type("a").is_err());
+        assert!(split_type("()").is_err() && split_type("a()").is_err(), "no empty struct");
+        // Found by the fuzzer: a body of signature "(a()()v)" whose array of
+        // empty structs never advanced and grew until memory ran out.
+        let found: &[u8] = &[
+            0x6c, 0x02, 0x00, 0x01, 0x0e, 0x00, 0x00, 0x00, 0x08, 0xfe, 0x00, 0x0c, 0x09, 0x00, 0x00, 0x00,
+            0x00, 0x08, 0x28, 0x61, 0x28, 0x29, 0x28, 0x29, 0x76, 0x29, 0x00, 0x00, 0x01, 0x69, 0x00, 0x00,
+            0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x55, 0x65, 0x0c,
+        ];
+        assert!(parse(found).is_err());
         assert!(split_type("(s").is_err());
         assert_eq!(split_type("a(sv)s").unwrap(), ("a(sv)", "s"));
         let mut deep = Value::Byte(1);
