@@ -344,3 +344,101 @@ fn through_gadgetctl_the_daemon_places_the_probes_in_the_containers_root() {
     bundle.delete();
     assert_eq!(v["comm"], "curl", "{v}");
 }
+
+/// An image's root as podman and containerd mount it: an overlay of
+/// read-only layers with an upper directory of the container's own.
+struct Overlay {
+    merged: PathBuf,
+}
+
+impl Overlay {
+    fn mount(dir: &Path, lower: &Path) -> Self {
+        let _ = std::fs::remove_dir_all(dir);
+        let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
+        for d in [&upper, &work, &merged] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let opts =
+            format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+        let out = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts])
+            .arg(&merged)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount overlay: {}", String::from_utf8_lossy(&out.stderr));
+        Self { merged }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.merged).status();
+    }
+}
+
+/// Two containers of one image, each on its own overlay of the same layer:
+/// overlayfs shows each its own device, but the libraries are the layer's
+/// files, where the kernel places a uprobe; one set of probes serves both
+/// (a set per container would run every probe once per container of the
+/// image on each call), both containers' calls are seen through it, and it
+/// stays until the last of them is deleted.
+#[test]
+fn containers_of_one_image_on_overlayfs_share_one_set_of_probes() {
+    require_root();
+    let h = harness();
+    let lower = tls_root(&h);
+    let (a, b) = (unique("igt-ssl-ovl-a"), unique("igt-ssl-ovl-b"));
+    let ig =
+        IgChild::spawn_ready(&["trace", "ssl", "-c", &format!("{a},{b}"), "-o", "json"], "tracing started");
+    let roots: Vec<Overlay> =
+        [&a, &b].iter().map(|id| Overlay::mount(&h.dir.join("overlays").join(id), lower)).collect();
+    let bundles: Vec<_> = [&a, &b]
+        .iter()
+        .zip(&roots)
+        .map(|(id, root)| {
+            // Running on after its calls, until deleted: an exit would take its probes off.
+            let script = format!("{}\n sleep 120", clients_script(id));
+            let bundle = h.runc_bundle(id, &["/bin/sh", "-c", &script], true);
+            bundle
+                .edit_config(|cfg| cfg["root"] = serde_json::json!({"path": root.merged, "readonly": true}));
+            bundle
+        })
+        .collect();
+    bundles[0].create();
+    assert_eq!(probes_of(&ig), PROBES_PER_ROOT, "{}", ig.stderr_text());
+    bundles[1].create();
+    assert_eq!(
+        probes_of(&ig),
+        PROBES_PER_ROOT,
+        "the second container's libraries are the same layer files: {}",
+        ig.stderr_text()
+    );
+    for bundle in &bundles {
+        bundle.start();
+    }
+    // Both containers' requests, read in one pass (in either order).
+    let seen = std::cell::RefCell::new(Vec::<String>::new());
+    ig.wait_json(
+        Duration::from_secs(60),
+        || {},
+        |v| {
+            let name = v["runtime"]["containerName"].as_str().unwrap_or_default();
+            if v["operation"] == "SSL_write"
+                && data(v).starts_with(&format!("GET /{name}-curl HTTP/1.1\\r\\n"))
+            {
+                seen.borrow_mut().push(name.to_string());
+            }
+            [&a, &b].iter().all(|id| seen.borrow().contains(*id))
+        },
+    );
+    bundles[0].delete();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        probes_of(&ig),
+        PROBES_PER_ROOT,
+        "the other container still runs on those files: {}",
+        ig.stderr_text()
+    );
+    bundles[1].delete();
+    wait_probes(&ig, 0, "the probes are taken off when the last container of the image is deleted");
+}

@@ -4,6 +4,7 @@
 //! (libraries.rs, probes.rs).
 
 pub mod libraries;
+mod overlay;
 pub mod probes;
 
 use std::mem::offset_of;

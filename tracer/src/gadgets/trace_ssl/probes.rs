@@ -50,6 +50,9 @@ pub struct Probes {
     entry: HashMap<&'static str, ProgramFd>,
     ret: ProgramFd,
     placed: HashMap<(u64, u64), Placed>,
+    finder: libraries::Finder,
+    /// Where the host's files are (HOST_ROOT): overlay layers are named there.
+    host_root: PathBuf,
 }
 
 impl Probes {
@@ -58,7 +61,13 @@ impl Probes {
         for &name in ENTRY_PROGRAMS {
             entry.insert(name, session.program_fd(name)?);
         }
-        Ok(Self { entry, ret: session.program_fd(RETURN_PROGRAM)?, placed: HashMap::new() })
+        Ok(Self {
+            entry,
+            ret: session.program_fd(RETURN_PROGRAM)?,
+            placed: HashMap::new(),
+            finder: libraries::Finder::default(),
+            host_root: shared::hookproto::host_root(),
+        })
     }
 
     /// Entry and return probes on every function of `lib` it has.
@@ -66,13 +75,28 @@ impl Probes {
         let wanted = functions(lib.kind);
         let names: Vec<&'static str> = wanted.iter().map(|(f, _)| *f).collect();
         let offsets = uprobe::function_offsets(&lib.path, &names)?;
-        let mut links = Vec::new();
-        for (function, program) in wanted {
-            let Some(&offset) = offsets.get(function) else { continue };
-            links.push(uprobe::attach(self.entry[program].as_fd(), &lib.path, offset, false)?);
-            links.push(uprobe::attach(self.ret.as_fd(), &lib.path, offset, true)?);
+        let attach_at = |at: &std::path::Path| {
+            let mut links = Vec::new();
+            for (function, program) in wanted {
+                let Some(&offset) = offsets.get(function) else { continue };
+                links.push(uprobe::attach(self.entry[program].as_fd(), at, offset, false)?);
+                links.push(uprobe::attach(self.ret.as_fd(), at, offset, true)?);
+            }
+            Ok(links)
+        };
+        let at = lib.attach_path();
+        match attach_at(&at) {
+            // A layer's file through /proc/self/fd refused: through the
+            // container's own path then (the same file to the kernel).
+            Err(e) if at != lib.path => {
+                tracing::debug!(
+                    "trace ssl: {}: {e}; attaching through the container's root",
+                    lib.path.display()
+                );
+                attach_at(&lib.path)
+            }
+            placed => placed,
         }
-        Ok(links)
     }
 }
 
@@ -84,7 +108,7 @@ impl PerContainer for Probes {
             Some(r) => (r.runtime.container_id.as_str(), r.runtime.container_name.as_str()),
             None => ("", "the host"),
         };
-        let libs = libraries::find(root);
+        let libs = self.finder.find(root, container.map(|r| (self.host_root.as_path(), r.pid)));
         if libs.is_empty() {
             tracing::warn!(
                 "trace ssl: {name} has no libssl or libgnutls where the loader looks ({}): TLS linked into a program (Go, rustls, BoringSSL) is not seen",
@@ -108,7 +132,7 @@ impl PerContainer for Probes {
                     self.placed
                         .insert(lib.id, Placed { _links: links, users: HashSet::from([key.to_string()]) });
                 }
-                Err(e) => tracing::warn!("trace ssl: {name}: {e}"),
+                Err(e) => tracing::warn!("trace ssl: {} ({name}): {e}", lib.path.display()),
             }
         }
     }
