@@ -4,6 +4,8 @@
 //! (temporary file, then rename), so a reader never sees half a record.
 
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::ContainerRecord;
@@ -54,28 +56,55 @@ pub fn remove(root: &Path, container_id: &str) -> Result<(), SpoolError> {
 /// errors next to the good records, never dropped silently.
 pub fn read_all(root: &Path) -> (Vec<ContainerRecord>, Vec<String>) {
     let (mut records, mut errors) = (Vec::new(), Vec::new());
-    let Ok(entries) = std::fs::read_dir(spool_dir(root)) else {
+    let dir_path = spool_dir(root);
+    let (Ok(dir), Ok(entries)) = (std::fs::File::open(&dir_path), std::fs::read_dir(&dir_path)) else {
         return (records, errors);
     };
     // One buffer for every file: with 1,000 containers at start-up, no
-    // allocation and no size query (stat) per record.
+    // allocation per record.
     let mut buf = Vec::with_capacity(4096);
     for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+        let name = entry.file_name();
+        if !name.as_bytes().ends_with(b".json") {
             continue;
         }
         buf.clear();
-        match std::fs::File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
+        match read_at(&dir, &name, &mut buf)
             .map_err(|e| e.to_string())
-            .and_then(|_| serde_json::from_slice::<ContainerRecord>(&buf).map_err(|e| e.to_string()))
+            .and_then(|()| serde_json::from_slice::<ContainerRecord>(&buf).map_err(|e| e.to_string()))
         {
             Ok(r) => records.push(r),
-            Err(e) => errors.push(format!("{}: {e}", path.display())),
+            Err(e) => errors.push(format!("{}: {e}", dir_path.join(&name).display())),
         }
     }
     (records, errors)
+}
+
+/// The whole of file `name` in `dir`, appended to `buf`: opened relative to
+/// the directory and read until end of file, four system calls. (Opening by
+/// full path walks it each time, and `read_to_end` asks the file's size and
+/// position first: two calls more per record, 1,000 records at start-up.)
+fn read_at(dir: &std::fs::File, name: &std::ffi::OsStr, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let c_name = std::ffi::CString::new(name.as_bytes())?;
+    // SAFETY: a valid directory fd and NUL-terminated name; the result is
+    // a new fd or -1.
+    let fd = unsafe {
+        libc::openat(dir.as_raw_fd(), c_name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut chunk = [0u8; 4096];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

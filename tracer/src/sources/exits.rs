@@ -76,9 +76,21 @@ fn run(rx: Receiver<Command>, wake: OwnedFd, pending: &AtomicBool, collection: &
     let mut token_of: HashMap<String, u64> = HashMap::new();
     let mut next_token = WAKE + 1;
     let mut events = vec![EpollEvent::empty(); 64];
+    let mut waited_for_load = false;
     loop {
         let mut gone = Vec::new();
-        for cmd in rx.try_iter() {
+        let mut commands: Vec<Command> = rx.try_iter().collect();
+        // The first commands: most likely the spool's 1,000 containers at
+        // start-up. Watching them waits until the initial load is done, so
+        // that their pidfds and epoll registrations do not take a core from
+        // the load and the gadget's program loading, which "tracing
+        // started" waits for (an exit meanwhile is seen a few ms later).
+        if !commands.is_empty() && !waited_for_load {
+            collection.wait_initial_load();
+            waited_for_load = true;
+            commands.extend(rx.try_iter());
+        }
+        for cmd in commands {
             match cmd {
                 Command::Watch { id, pid } => {
                     // A replaced record: its old process is not watched any more.

@@ -7,7 +7,10 @@ use std::path::Path;
 use crate::collection::{Collection, Source};
 
 pub fn load(root: &Path, collection: &Collection) {
+    let started = std::time::Instant::now();
     let (records, errors) = shared::spool::read_all(root);
+    let read = started.elapsed();
+    let n = records.len();
     for e in errors {
         tracing::warn!("skipping a spooled container record: {e}");
     }
@@ -25,4 +28,5 @@ pub fn load(root: &Path, collection: &Collection) {
             }
         }
     }
+    tracing::debug!(records = n, ?read, took = ?started.elapsed(), "spool loaded");
 }
