@@ -199,6 +199,12 @@ fn top_process_shows_a_containers_busy_and_idle_processes_from_proc() {
     // The busy loop against the sleeper of the same interval.
     let (b, i) = (busy["cpu"].as_f64().unwrap(), idle["cpu"].as_f64().unwrap());
     assert!(b > 5.0 && b > 10.0 * i.max(0.1), "busy {b}% against idle {i}%");
+    // The first table too: its interval is measured from the CPU times
+    // read when the run began.
+    let first = tables.first().and_then(Value::as_array).expect("tables");
+    let busy_first =
+        first.iter().find(|r| r["pid"] == pid).unwrap_or_else(|| panic!("no row of {pid}: {first:?}"));
+    assert!(busy_first["cpu"].as_f64().unwrap() > 5.0, "the first interval: {busy_first}");
     // The kernel's truth for what does not move: threads and the parent.
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let threads: u64 =

@@ -47,13 +47,34 @@ pub fn parse(line: &str) -> Option<Stat> {
 
 pub fn read(proc_dir: &Path, pid: u32) -> Option<Stat> {
     let dir = proc_dir.join(pid.to_string());
-    let text = std::fs::read_to_string(dir.join("stat")).ok()?;
-    let mut st = parse(&text)?;
+    let mut st = parse(&stat_text(&dir)?)?;
     // The directory belongs to the process's effective ids.
     let meta = std::fs::metadata(&dir).ok()?;
     st.uid = meta.uid();
     st.gid = meta.gid();
     Some(st)
+}
+
+/// A process's stat line alone, for what needs only its times.
+pub fn read_times(proc_dir: &Path, pid: u32) -> Option<Stat> {
+    parse(&stat_text(&proc_dir.join(pid.to_string()))?)
+}
+
+/// `dir`/stat's text: opened and read until end of file (read_to_string
+/// would first ask the file's size and position, which procfs does not
+/// know: two calls more per process, every interval).
+fn stat_text(dir: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(dir.join("stat")).ok()?;
+    let (mut text, mut chunk) = (Vec::with_capacity(512), [0u8; 512]);
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return String::from_utf8(text).ok(),
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Every process (not thread) of /proc.
