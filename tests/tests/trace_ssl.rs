@@ -353,6 +353,8 @@ struct Overlay {
 
 impl Overlay {
     fn mount(dir: &Path, lower: &Path) -> Self {
+        // A run killed before its drop left the mount: off first.
+        let _ = Command::new("umount").arg(dir.join("merged")).stderr(Stdio::null()).status();
         let _ = std::fs::remove_dir_all(dir);
         let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
         for d in [&upper, &work, &merged] {
