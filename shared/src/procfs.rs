@@ -33,7 +33,7 @@ pub fn ns_inode(root: &Path, pid: u32, kind: &str) -> Result<u64, ProcError> {
 }
 
 /// The inode number in a namespace link's text: `kind:[N]`.
-fn ns_link_inode(link: &[u8], kind: &str) -> Option<u64> {
+pub fn ns_link_inode(link: &[u8], kind: &str) -> Option<u64> {
     let rest = link.strip_prefix(kind.as_bytes())?.strip_prefix(b":[")?.strip_suffix(b"]")?;
     std::str::from_utf8(rest).ok()?.parse().ok()
 }

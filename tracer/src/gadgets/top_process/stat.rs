@@ -86,7 +86,7 @@ pub fn pids(proc_dir: &Path) -> Vec<u32> {
 /// The inode of its mount namespace.
 pub fn mntns(proc_dir: &Path, pid: u32) -> Option<u64> {
     let link = std::fs::read_link(proc_dir.join(format!("{pid}/ns/mnt"))).ok()?;
-    link.to_str()?.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok()
+    shared::procfs::ns_link_inode(link.as_os_str().as_encoded_bytes(), "mnt")
 }
 
 /// MemTotal of /proc/meminfo, in bytes.
