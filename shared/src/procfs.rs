@@ -32,6 +32,23 @@ pub fn ns_inode(root: &Path, pid: u32, kind: &str) -> Result<u64, ProcError> {
     }
 }
 
+/// All of `file` from where it is, appended to `buf`: read until end of
+/// file. `read_to_end` asks a file's size and position first, two system
+/// calls more, which procfs cannot answer anyway; for the small files read
+/// per process or per container (/proc/PID/stat, the spool's records).
+pub fn read_until_eof(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut chunk = [0u8; 4096];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The inode number in a namespace link's text: `kind:[N]`.
 pub fn ns_link_inode(link: &[u8], kind: &str) -> Option<u64> {
     let rest = link.strip_prefix(kind.as_bytes())?.strip_prefix(b":[")?.strip_suffix(b"]")?;

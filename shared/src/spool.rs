@@ -3,7 +3,7 @@
 //! goes, so that a tracer started later still learns it. Written atomically
 //! (temporary file, then rename), so a reader never sees half a record.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -81,9 +81,8 @@ pub fn read_all(root: &Path) -> (Vec<ContainerRecord>, Vec<String>) {
 }
 
 /// The whole of file `name` in `dir`, appended to `buf`: opened relative to
-/// the directory and read until end of file, four system calls. (Opening by
-/// full path walks it each time, and `read_to_end` asks the file's size and
-/// position first: two calls more per record, 1,000 records at start-up.)
+/// the directory (opening by full path walks it each time, 1,000 records at
+/// start-up) and read until end of file: four system calls.
 fn read_at(dir: &std::fs::File, name: &std::ffi::OsStr, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let c_name = std::ffi::CString::new(name.as_bytes())?;
     // SAFETY: a valid directory fd and NUL-terminated name; the result is
@@ -96,15 +95,7 @@ fn read_at(dir: &std::fs::File, name: &std::ffi::OsStr, buf: &mut Vec<u8>) -> st
     }
     // SAFETY: the kernel just returned this fd; nothing else owns it.
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut chunk = [0u8; 4096];
-    loop {
-        match file.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    crate::procfs::read_until_eof(&mut file, buf)
 }
 
 #[cfg(test)]

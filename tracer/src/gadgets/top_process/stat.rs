@@ -60,21 +60,12 @@ pub fn read_times(proc_dir: &Path, pid: u32) -> Option<Stat> {
     parse(&stat_text(&proc_dir.join(pid.to_string()))?)
 }
 
-/// `dir`/stat's text: opened and read until end of file (read_to_string
-/// would first ask the file's size and position, which procfs does not
-/// know: two calls more per process, every interval).
+/// `dir`/stat's text (see [`shared::procfs::read_until_eof`]).
 fn stat_text(dir: &Path) -> Option<String> {
-    use std::io::Read;
     let mut file = std::fs::File::open(dir.join("stat")).ok()?;
-    let (mut text, mut chunk) = (Vec::with_capacity(512), [0u8; 512]);
-    loop {
-        match file.read(&mut chunk) {
-            Ok(0) => return String::from_utf8(text).ok(),
-            Ok(n) => text.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    let mut text = Vec::with_capacity(512);
+    shared::procfs::read_until_eof(&mut file, &mut text).ok()?;
+    String::from_utf8(text).ok()
 }
 
 /// Every process (not thread) of /proc.
